@@ -1,0 +1,1 @@
+"""A database-backed background job engine: the table is the queue."""

@@ -1,0 +1,112 @@
+"""Engine configuration: one typed place, with named defaults.
+
+Every key can be overridden in ``settings.JOBS`` (e.g. ``JOBS = {"LEASE_SECONDS": 60}``)
+and most in the environment as ``JOBS_<KEY>``. Values are validated by the system
+check ``jobs.E002`` at start-up.
+"""
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings
+
+
+@dataclass(frozen=True, slots=True)
+class JobsConf:
+    #: Queue used when an enqueue names none.
+    DEFAULT_QUEUE: str = "default"
+    #: Priority used when an enqueue names none (1 lowest … 5 most urgent).
+    DEFAULT_PRIORITY: int = 3
+    #: Retries after the first run (3 → up to 4 runs).
+    DEFAULT_MAX_RETRIES: int = 3
+    #: Per-run timeout, seconds, for types that set none.
+    DEFAULT_TIMEOUT: int = 300
+    #: First retry delay, seconds; doubles every attempt, with jitter.
+    RETRY_BASE_DELAY: float = 2.0
+    #: Upper bound of one retry delay, seconds.
+    RETRY_MAX_DELAY: float = 3600.0
+    #: A running task's lease; renewed by the heartbeat, rescued when it lapses.
+    LEASE_SECONDS: float = 20.0
+    #: How often a worker process renews its leases and checks cancellations.
+    HEARTBEAT_SECONDS: float = 4.0
+    #: How often the rescuer looks for lapsed leases and dead worker processes.
+    RESCUE_SECONDS: float = 5.0
+    #: Poll interval of an idle dispatcher (the fallback behind wake-ups).
+    POLL_SECONDS: float = 1.0
+    #: How often due scheduled tasks are promoted to pending.
+    PROMOTE_SECONDS: float = 0.5
+    #: The completer writes when this many outcomes are waiting…
+    COMPLETE_BATCH: int = 500
+    #: …or when the oldest has waited this long, seconds.
+    COMPLETE_FLUSH_SECONDS: float = 0.005
+    #: Deficit Round Robin: tasks a weight-1 tenant may take per round.
+    DRR_QUANTUM: int = 2
+    #: A process with this many threads abandoned to timeouts is recycled.
+    MAX_ABANDONED_THREADS: int = 8
+    #: Finished tasks older than this are pruned (seconds; 0 disables pruning).
+    RETENTION_SECONDS: int = 7 * 24 * 3600
+    #: Rows deleted per prune statement.
+    PRUNE_BATCH: int = 1000
+    #: How often workers prune automatically, seconds.
+    PRUNE_SECONDS: float = 300.0
+    #: Graceful shutdown: how long running tasks may take to finish, seconds.
+    DRAIN_SECONDS: float = 30.0
+    #: Largest accepted payload, bytes of JSON.
+    MAX_PAYLOAD_BYTES: int = 64 * 1024
+    #: Largest bulk enqueue, tasks.
+    MAX_BATCH: int = 1000
+
+    def validate(self) -> list[str]:
+        """Return a message for each value that cannot work."""
+        problems = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                problems.append(f"JOBS['{f.name}'] must not be negative (got {value!r})")
+        if not 1 <= self.DEFAULT_PRIORITY <= 5:
+            problems.append("JOBS['DEFAULT_PRIORITY'] must be between 1 and 5")
+        if self.HEARTBEAT_SECONDS <= 0 or self.HEARTBEAT_SECONDS * 2 > self.LEASE_SECONDS:
+            problems.append("JOBS['HEARTBEAT_SECONDS'] must be positive and at most half of LEASE_SECONDS")
+        for name in ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH"):
+            if getattr(self, name) <= 0:
+                problems.append(f"JOBS['{name}'] must be positive")
+        return problems
+
+
+def _coerce(kind: Any, raw: str) -> Any:
+    return int(raw) if kind is int else float(raw) if kind is float else raw
+
+
+def get_conf() -> JobsConf:
+    """Build the configuration from defaults, the environment and ``settings.JOBS``."""
+    values: dict[str, Any] = {}
+    overrides = getattr(settings, "JOBS", {}) or {}
+    for f in fields(JobsConf):
+        kind = type(f.default)
+        env = os.environ.get(f"JOBS_{f.name}")
+        if env is not None:
+            values[f.name] = _coerce(kind, env)
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+    unknown = set(overrides) - {f.name for f in fields(JobsConf)}
+    if unknown:
+        raise ValueError(f"unknown JOBS settings: {', '.join(sorted(unknown))}")
+    return JobsConf(**values)
+
+
+_cached: JobsConf | None = None
+
+
+def conf() -> JobsConf:
+    """Return the current configuration (cached until a setting changes)."""
+    global _cached
+    if _cached is None:
+        _cached = get_conf()
+    return _cached
+
+
+def reset_conf(**_: Any) -> None:
+    """Forget the cached configuration (connected to ``setting_changed``)."""
+    global _cached
+    _cached = None

@@ -1,0 +1,31 @@
+"""What a handler knows about the run it is part of."""
+
+import threading
+from dataclasses import dataclass, field
+
+from .exceptions import TaskCancelled
+
+
+@dataclass(slots=True)
+class TaskContext:
+    task_id: int
+    attempt: int
+    tenant_id: int
+    tenant_slug: str
+    type: str
+    queue: str
+    worker: str
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def cancelled(self) -> bool:
+        """True once an operator cancelled the task or its run timed out."""
+        return self._cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise TaskCancelled(f"task {self.task_id} was cancelled")
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``, waking early on cancellation; True if cancelled."""
+        return self._cancel.wait(max(0.0, seconds))

@@ -1,0 +1,40 @@
+"""Errors the engine raises to its callers, and the ones handlers raise to the engine."""
+
+
+class InvalidTask(ValueError):
+    """An enqueue request the engine refuses; ``field`` names the offending input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class UnknownTaskType(InvalidTask):
+    """The task type is not registered; the message lists the known ones."""
+
+
+class InvalidTransition(Exception):
+    """A state change was asked of a task that is not in a state that allows it."""
+
+    def __init__(self, task_id: int, status: str, action: str) -> None:
+        super().__init__(f"task {task_id} is {status}: cannot {action}")
+        self.task_id = task_id
+        self.status = status
+        self.action = action
+
+
+class PermanentError(Exception):
+    """Raised by a handler: fail the task now, without retrying."""
+
+
+class TaskCancelled(Exception):
+    """Raised inside a handler (via ``ctx.raise_if_cancelled()``) when an operator cancelled it."""
+
+
+class TaskTimeout(Exception):
+    """Recorded for an attempt that outlived its timeout."""
+
+
+class WorkerLost(Exception):
+    """Recorded for an attempt whose worker process died or stopped renewing its lease."""

@@ -1,0 +1,46 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from jobs.conf import conf
+from jobs.enqueueing import enqueue_many
+from jobs.exceptions import InvalidTask
+
+from ._args import json_object, non_negative_float, positive_int, priority
+
+
+class Command(BaseCommand):
+    help = "Enqueue COUNT tasks of TYPE for a tenant."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("type", help="registered task type, e.g. noop, sleep, send_email")
+        parser.add_argument("--tenant", required=True, help="tenant slug")
+        parser.add_argument("--payload", type=json_object, default=None, help="JSON object")
+        parser.add_argument("--count", type=positive_int, default=1)
+        parser.add_argument("--priority", type=priority, default=None, help="1 (lowest) … 5 (most urgent)")
+        parser.add_argument("--delay", type=non_negative_float, default=None, help="seconds from now")
+        parser.add_argument("--queue", default=None)
+        parser.add_argument("--max-retries", type=int, default=None)
+        parser.add_argument("--timeout", type=positive_int, default=None, help="seconds per run")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        spec: dict[str, Any] = {"type": options["type"]}
+        for option, field in (("payload", "payload"), ("priority", "priority"), ("delay", "delay_seconds"),
+                              ("queue", "queue"), ("max_retries", "max_retries"), ("timeout", "timeout_seconds")):
+            if options[option] is not None:
+                spec[field] = options[option]
+        total, first, last = 0, None, None
+        remaining = options["count"]
+        try:
+            while remaining:
+                size = min(remaining, conf().MAX_BATCH)
+                created = enqueue_many([spec] * size, tenant=options["tenant"])
+                first = first or created[0].task.pk
+                last = created[-1].task.pk
+                total += size
+                remaining -= size
+        except InvalidTask as exc:
+            field = exc.field.split(".")[-1]
+            raise CommandError(f"{field}: {exc.message}") from None
+        ids = f"#{first}" if total == 1 else f"#{first}…#{last}"
+        self.stdout.write(f"enqueued {total} {options['type']} task(s) for {options['tenant']}: {ids}")

@@ -1,0 +1,24 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from jobs import maintenance
+from jobs.conf import conf
+
+from ._args import non_negative_float, positive_int
+
+
+class Command(BaseCommand):
+    help = "Delete finished tasks older than the retention (JOBS['RETENTION_SECONDS']), in bounded batches."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--older-than", type=non_negative_float, default=None,
+                            help="seconds since the task finished (default: the retention)")
+        parser.add_argument("--batch", type=positive_int, default=None, help="rows per DELETE")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        age = options["older_than"]
+        if age is None:
+            age = conf().RETENTION_SECONDS
+        n = maintenance.prune(older_than_seconds=age, batch=options["batch"])
+        self.stdout.write(f"pruned {n} finished task(s) older than {age:g}s")

@@ -1,0 +1,84 @@
+"""Task types: a name bound to a callable, with its per-type defaults."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .context import TaskContext
+from .exceptions import UnknownTaskType
+
+Handler = Callable[[dict[str, Any], TaskContext], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskType:
+    name: str
+    func: Handler
+    #: Seconds per run; ``None`` takes ``JOBS['DEFAULT_TIMEOUT']``.
+    timeout: int | None = None
+    #: Retries after the first run; ``None`` takes ``JOBS['DEFAULT_MAX_RETRIES']``.
+    max_retries: int | None = None
+    #: Exceptions worth another attempt; anything else dead-letters at once.
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    #: First retry delay in seconds; ``None`` takes ``JOBS['RETRY_BASE_DELAY']``.
+    backoff: float | None = None
+    queue: str | None = None
+    priority: int | None = None
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._types: dict[str, TaskType] = {}
+
+    def register(self, task_type: TaskType) -> TaskType:
+        existing = self._types.get(task_type.name)
+        if existing is not None and existing.func is not task_type.func:
+            raise ValueError(f"task type {task_type.name!r} is already registered")
+        self._types[task_type.name] = task_type
+        return task_type
+
+    def get(self, name: str) -> TaskType:
+        try:
+            return self._types[name]
+        except KeyError:
+            known = ", ".join(sorted(self._types)) or "(none)"
+            raise UnknownTaskType("type", f"unknown task type {name!r}; known types: {known}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+
+registry = Registry()
+
+
+def task(
+    name: str | None = None,
+    *,
+    timeout: int | None = None,
+    max_retries: int | None = None,
+    retry_on: tuple[type[BaseException], ...] = (Exception,),
+    backoff: float | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register the decorated ``func(payload, ctx)`` as a task type."""
+
+    def decorate(func: Handler) -> Handler:
+        registry.register(
+            TaskType(
+                name=name or func.__name__,
+                func=func,
+                timeout=timeout,
+                max_retries=max_retries,
+                retry_on=retry_on,
+                backoff=backoff,
+                queue=queue,
+                priority=priority,
+            )
+        )
+        return func
+
+    return decorate

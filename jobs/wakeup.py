@@ -1,0 +1,154 @@
+"""Wake idle workers the moment work arrives, instead of a poll interval later.
+
+With ``REDIS_URL`` an enqueue publishes on a Redis channel every worker process
+listens to, on any host. Without Redis (the embedded single-host default) it sends
+a datagram to each worker's Unix socket under ``var/run/wakeup``. Workers also poll,
+so a lost notification only costs latency, never a task.
+"""
+
+import errno
+import hashlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "jobs:wakeup"
+WORK = b"work"
+CANCEL = b"cancel"
+
+_redis_client: redis.Redis | None = None
+_redis_url: str | None = None
+_last_warning = 0.0
+_local_hooks: list[Callable[[bytes], None]] = []
+
+
+def redis_client() -> redis.Redis | None:
+    """This process's shared client for ``REDIS_URL`` (``None`` without Redis)."""
+    global _redis_client, _redis_url
+    url = settings.REDIS_URL
+    if not url:
+        return None
+    if _redis_client is None or _redis_url != url:
+        _redis_client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        _redis_url = url
+    return _redis_client
+
+
+def socket_dir() -> Path:
+    return Path(settings.VAR_DIR) / "run" / "wakeup"
+
+
+def socket_path(worker_id: str) -> Path:
+    # AF_UNIX paths are limited to ~108 bytes: name sockets by a short digest.
+    return socket_dir() / (hashlib.sha1(worker_id.encode()).hexdigest()[:16] + ".sock")  # noqa: S324
+
+
+def _warn(message: str, exc: BaseException) -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning > 30:
+        _last_warning = now
+        logger.warning("%s (%s); workers fall back to polling", message, exc)
+
+
+def announce(kind: bytes = WORK) -> None:
+    """Tell every worker process that there is news (new work, or a cancellation)."""
+    for hook in list(_local_hooks):
+        hook(kind)
+    client = redis_client()
+    if client is not None:
+        try:
+            client.publish(CHANNEL, kind)
+        except redis.RedisError as exc:
+            _warn("wake-up publish failed", exc)
+        return
+    directory = socket_dir()
+    if not directory.is_dir():
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        for path in directory.glob("*.sock"):
+            try:
+                sock.sendto(kind, str(path))
+            except OSError as exc:
+                if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                    path.unlink(missing_ok=True)  # left behind by a killed process
+                # EAGAIN: that worker already has wake-ups queued; one is enough.
+
+
+def add_local_hook(hook: Callable[[bytes], None]) -> None:
+    """Also deliver announcements to ``hook`` in this process (same-process workers, tests)."""
+    _local_hooks.append(hook)
+
+
+def remove_local_hook(hook: Callable[[bytes], None]) -> None:
+    if hook in _local_hooks:
+        _local_hooks.remove(hook)
+
+
+class WakeupListener(threading.Thread):
+    """Receive announcements in a worker process and hand them to ``on_message``."""
+
+    def __init__(self, worker_id: str, on_message: Callable[[bytes], None], stop: threading.Event) -> None:
+        super().__init__(name="wakeup", daemon=True)
+        self.worker_id = worker_id
+        self.on_message = on_message
+        self.stop_event = stop
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        if settings.REDIS_URL:
+            self._run_redis()
+        else:
+            self._run_socket()
+
+    def _run_redis(self) -> None:
+        delay = 0.5
+        while not self.stop_event.is_set():
+            try:
+                client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                self.ready.set()
+                delay = 0.5
+                # A reconnect may have missed announcements: look once for work.
+                self.on_message(WORK)
+                while not self.stop_event.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message.get("type") == "message":
+                        self.on_message(bytes(message["data"]))
+                pubsub.close()
+                client.close()
+            except (redis.RedisError, OSError) as exc:
+                _warn("wake-up listener lost Redis", exc)
+                self.ready.set()
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _run_socket(self) -> None:
+        path = socket_path(self.worker_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.bind(str(path))
+            sock.settimeout(1.0)
+            self.ready.set()
+            while not self.stop_event.is_set():
+                try:
+                    data = sock.recv(64)
+                except TimeoutError:
+                    continue
+                self.on_message(data)
+        finally:
+            sock.close()
+            path.unlink(missing_ok=True)
+            self.ready.set()

@@ -1,0 +1,218 @@
+"""Executor threads: run claimed tasks, report outcomes, track what each slot does."""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from .. import outcomes
+from ..context import TaskContext
+from ..models import Task
+from ..registry import registry
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, eq=False)
+class Execution:
+    task: Task
+    ctx: TaskContext
+    slot: int = -1
+    started: float = 0.0
+    started_at: Any = None
+    deadline: float = 0.0
+    abandoned: bool = False
+
+
+@dataclass(slots=True)
+class Slot:
+    generation: int = 0
+    execution: Execution | None = None
+    thread: threading.Thread | None = field(default=None, repr=False)
+
+
+class ExecutorPool:
+    """``threads`` executor slots fed by a queue; at most ``threads`` tasks are held."""
+
+    def __init__(
+        self,
+        *,
+        threads: int,
+        worker_id: str,
+        report: Callable[[outcomes.Outcome], None],
+        on_free: Callable[[], None],
+        tenant_slug: Callable[[int], str],
+    ) -> None:
+        self.threads = threads
+        self.worker_id = worker_id
+        self.report = report
+        self.on_free = on_free
+        self.tenant_slug = tenant_slug
+        self.inbox: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle_cond = threading.Condition(self.lock)
+        self.held: dict[int, Execution] = {}  # claimed and not finished, by task id
+        self.slots = [Slot() for _ in range(threads)]
+        self.abandoned_threads = 0
+        self.accepting = True
+
+    def start(self) -> None:
+        for index in range(self.threads):
+            self._start_thread(index)
+
+    def _start_thread(self, index: int) -> None:
+        slot = self.slots[index]
+        generation = slot.generation
+        slot.thread = threading.Thread(
+            target=self._work, args=(index, generation), name=f"executor-{index}.{generation}", daemon=True
+        )
+        slot.thread.start()
+
+    def free_slots(self) -> int:
+        with self.lock:
+            return self.threads - len(self.held) if self.accepting else 0
+
+    def busy(self) -> bool:
+        with self.lock:
+            return bool(self.held)
+
+    def held_ids(self) -> list[int]:
+        with self.lock:
+            return list(self.held)
+
+    def executions(self) -> list[Execution]:
+        with self.lock:
+            return list(self.held.values())
+
+    def submit(self, task: Task) -> None:
+        ctx = TaskContext(
+            task_id=task.pk,
+            attempt=task.attempts,
+            tenant_id=task.tenant_id,
+            tenant_slug=self.tenant_slug(task.tenant_id),
+            type=task.type,
+            queue=task.queue,
+            worker=self.worker_id,
+        )
+        execution = Execution(task=task, ctx=ctx)
+        with self.lock:
+            self.held[task.pk] = execution
+        self.inbox.put(execution)
+
+    def _work(self, index: int, generation: int) -> None:
+        while True:
+            execution = self.inbox.get()
+            if execution is None:
+                return
+            with self.lock:
+                if execution.abandoned:
+                    continue  # released during shutdown before it started
+                execution.slot = index
+                execution.started = time.monotonic()
+                execution.started_at = timezone.now()
+                execution.deadline = execution.started + execution.task.timeout
+                self.slots[index].execution = execution
+            outcome = self._run(execution)
+            with self.lock:
+                if self.slots[index].generation != generation:
+                    # The watchdog gave up on this thread and replaced it: its late result
+                    # is void (the attempt was already failed) and the thread retires.
+                    return
+                self.slots[index].execution = None
+                self.held.pop(execution.task.pk, None)
+                if not self.held:
+                    self.idle_cond.notify_all()
+            self.report(outcome)
+            self.on_free()
+
+    def _run(self, execution: Execution) -> outcomes.Outcome:
+        task = execution.task
+        try:
+            task_type = registry.get(task.type)
+            result = task_type.func(task.payload, execution.ctx)
+            outcome = outcomes.succeeded(task, result)
+        except BaseException as exc:  # noqa: BLE001 — a handler must never kill its thread
+            outcome = outcomes.failed(task, exc, worker=self.worker_id)
+        finally:
+            close_old_connections()
+        return outcome
+
+    def abandon(self, execution: Execution) -> bool:
+        """Give up on a running execution (timeout); a fresh thread takes its slot."""
+        with self.lock:
+            if execution.abandoned or self.held.get(execution.task.pk) is not execution:
+                return False
+            execution.abandoned = True
+            self.held.pop(execution.task.pk, None)
+            if execution.slot >= 0:
+                slot = self.slots[execution.slot]
+                slot.generation += 1
+                slot.execution = None
+                self.abandoned_threads += 1
+                self._start_thread(execution.slot)
+            if not self.held:
+                self.idle_cond.notify_all()
+        execution.ctx._cancel.set()  # cooperative handlers can still stop early
+        return True
+
+    def stop_accepting(self) -> list[Execution]:
+        """Stop taking work; return (and void) what was claimed but never started."""
+        unstarted = []
+        with self.lock:
+            self.accepting = False
+            for execution in list(self.held.values()):
+                if execution.slot < 0:
+                    execution.abandoned = True
+                    self.held.pop(execution.task.pk)
+                    unstarted.append(execution)
+            if not self.held:
+                self.idle_cond.notify_all()
+        return unstarted
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while self.held:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.idle_cond.wait(remaining)
+        return True
+
+    def abandon_all(self) -> list[Execution]:
+        """Void every held execution (end of the drain): late results are dropped."""
+        with self.lock:
+            left = list(self.held.values())
+            for execution in left:
+                execution.abandoned = True
+                if execution.slot >= 0:
+                    self.slots[execution.slot].generation += 1
+            self.held.clear()
+        for execution in left:
+            execution.ctx._cancel.set()
+        return left
+
+    def shutdown(self) -> None:
+        for _ in self.slots:
+            self.inbox.put(None)
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Busy/idle per slot, for the worker registry."""
+        with self.lock:
+            rows = []
+            for index, slot in enumerate(self.slots):
+                e = slot.execution
+                rows.append({
+                    "slot": index,
+                    "task_id": e.task.pk if e else None,
+                    "type": e.task.type if e else None,
+                    "tenant_id": e.task.tenant_id if e else None,
+                    "started_at": e.started_at.isoformat() if e and e.started_at else None,
+                })
+            return rows

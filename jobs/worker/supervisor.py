@@ -1,0 +1,129 @@
+"""Start worker processes, restart the ones that die, and stop them all gracefully."""
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+from django.db import connection
+from django.db.utils import DatabaseError
+
+from .. import maintenance
+from ..conf import conf
+from ..models import WorkerProcess
+from .child import main as child_main
+from .options import EXIT_RECYCLE, WorkerOptions
+from .process import new_worker_id
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Child:
+    process: BaseProcess
+    worker_id: str
+    started: float = field(default_factory=time.monotonic)
+
+
+class Supervisor:
+    def __init__(self, *, processes: int, options: WorkerOptions) -> None:
+        self.processes = processes
+        self.options = options
+        self.children: list[Child] = []
+        self.stopping = False
+        self.context = multiprocessing.get_context("spawn")
+        self.restarts = 0
+        self.stop_deadline: float | None = None
+
+    def _drain_seconds(self) -> float:
+        return conf().DRAIN_SECONDS if self.options.drain_seconds is None else self.options.drain_seconds
+
+    def _spawn(self) -> Child:
+        worker_id = new_worker_id()
+        process = self.context.Process(target=child_main, args=(self.options, worker_id), daemon=False)
+        process.start()
+        logger.info("supervisor: started worker process %s (pid %s)", worker_id, process.pid)
+        return Child(process=process, worker_id=worker_id)
+
+    def _handle_signal(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stopping:
+            logger.info("supervisor: %s, stopping worker processes", signal.Signals(signum).name)
+        if self.stop_deadline is None:
+            self.stop_deadline = time.monotonic() + self._drain_seconds() + 15
+        self.stopping = True
+        for child in self.children:
+            if child.process.is_alive() and child.process.pid:
+                os.kill(child.process.pid, signal.SIGTERM)
+
+    def recover_host(self) -> None:
+        """Startup recovery: rescue tasks of this host's worker processes that are gone."""
+        hostname = socket.gethostname()
+        for worker in WorkerProcess.objects.filter(hostname=hostname):
+            if not _pid_alive(worker.pid):
+                n = maintenance.rescue_worker(worker.pk)
+                logger.warning("supervisor: recovered %d task(s) of dead worker %s", n, worker.pk)
+        maintenance.rescue_expired()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._handle_signal)
+        signal.signal(signal.SIGINT, self._handle_signal)
+        try:
+            self.recover_host()
+        except DatabaseError as exc:
+            logger.warning("supervisor: startup recovery skipped: %s", exc)
+        finally:
+            connection.close()
+        self.children = [self._spawn() for _ in range(self.processes)]
+        crash_times: list[float] = []
+        while self.children:
+            time.sleep(0.2)
+            if self.stop_deadline is not None and time.monotonic() > self.stop_deadline:
+                self._kill_stragglers()
+            for child in list(self.children):
+                if child.process.is_alive():
+                    continue
+                child.process.join()
+                code = child.process.exitcode
+                self.children.remove(child)
+                if code != 0 and code != EXIT_RECYCLE:
+                    logger.error("supervisor: worker %s exited with %s; rescuing its tasks", child.worker_id, code)
+                    self._rescue(child.worker_id)
+                if self.stopping or (self.options.burst and code == 0):
+                    continue
+                if code != EXIT_RECYCLE:
+                    crash_times = [t for t in crash_times if time.monotonic() - t < 60] + [time.monotonic()]
+                    if len(crash_times) > 5:
+                        time.sleep(min(30.0, 2 ** (len(crash_times) - 5)))  # crash loop: back off
+                self.restarts += 1
+                self.children.append(self._spawn())
+        return 0
+
+    def _kill_stragglers(self) -> None:
+        for child in self.children:
+            if child.process.is_alive() and child.process.pid:
+                logger.error("supervisor: worker %s ignored the drain deadline; killing it", child.worker_id)
+                os.kill(child.process.pid, signal.SIGKILL)
+
+    def _rescue(self, worker_id: str) -> None:
+        try:
+            maintenance.rescue_worker(worker_id)
+        except DatabaseError as exc:
+            # The rescuer of any live process picks them up once their leases lapse.
+            logger.warning("supervisor: could not rescue %s now: %s", worker_id, exc)
+        finally:
+            connection.close()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

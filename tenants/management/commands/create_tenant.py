@@ -1,0 +1,31 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.text import slugify
+
+from jobs.management.commands._args import positive_int
+from tenants.models import Tenant
+
+
+class Command(BaseCommand):
+    help = "Create a tenant."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name")
+        parser.add_argument("--slug", help="default: derived from the name")
+        parser.add_argument("--weight", type=positive_int, default=1, help="share under contention (≥ 1)")
+        parser.add_argument("--if-missing", action="store_true", help="succeed quietly if the slug exists")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        name = options["name"].strip()
+        slug = options["slug"] or slugify(name)
+        if not name or not slug:
+            raise CommandError("name: must contain letters or digits")
+        existing = Tenant.objects.filter(slug=slug).first()
+        if existing:
+            if options["if_missing"]:
+                self.stdout.write(f"tenant {slug} exists (id {existing.pk})")
+                return
+            raise CommandError(f"slug: a tenant {slug!r} already exists")
+        tenant = Tenant.objects.create(name=name, slug=slug, weight=options["weight"])
+        self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, weight {tenant.weight})")
