@@ -8,6 +8,7 @@ Engine tunables live in ``jobs/conf.py`` (the ``JOBS`` dict here overrides them)
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -75,7 +76,7 @@ TEMPLATES = [
 ]
 
 
-def _database_from_env() -> dict:
+def _database_from_env() -> dict[str, Any]:
     url = os.environ.get("DATABASE_URL", "").strip()
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ def _database_from_env() -> dict:
             },
             "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
-    db = dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")))
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60"))))
     if db["ENGINE"] == "django.db.backends.mysql":
         options = db.setdefault("OPTIONS", {})
         options.setdefault("charset", "utf8mb4")

@@ -17,7 +17,7 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
             if (connection.settings_dict.get("OPTIONS") or {}).get("transaction_mode") != "IMMEDIATE":
                 errors.append(Error(
                     "SQLite must run with OPTIONS['transaction_mode'] = 'IMMEDIATE'",
-                    hint="Without row locks, claims only serialise when each transaction takes the write lock at BEGIN.",
+                    hint="Without row locks, claims serialise only if each transaction takes the write lock at BEGIN.",
                     id="jobs.E001",
                 ))
         elif not connection.features.has_select_for_update_skip_locked:

@@ -6,7 +6,7 @@ from tenants.models import Tenant
 
 from . import wakeup
 from .exceptions import InvalidTransition
-from .models import Status, Task, TaskQuerySet
+from .models import Task, TaskQuerySet
 
 
 def _scope(tenant: Tenant | None) -> TaskQuerySet:

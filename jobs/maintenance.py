@@ -14,12 +14,12 @@ from django.utils import timezone
 from . import outcomes
 from .conf import conf
 from .exceptions import WorkerLost
-from .models import Status, Task, WorkerProcess
+from .models import Status, Task, TaskQuerySet, WorkerProcess
 
 logger = logging.getLogger(__name__)
 
 
-def _rescue(qs, *, reason: str, batch: int) -> int:  # type: ignore[no-untyped-def]
+def _rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
     """Fail the current attempt of each task in ``qs`` as lost; retry or dead-letter it."""
     now = timezone.now()
     with transaction.atomic():

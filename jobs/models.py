@@ -174,8 +174,11 @@ class Task(models.Model):
     max_retries = models.PositiveIntegerField(default=3, help_text="Retries after the first run")
     run_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
     timeout = models.PositiveIntegerField(default=300, help_text="Seconds per run")
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
-    worker = models.CharField(max_length=120, null=True, blank=True, help_text="Holder of the lease")
+    # NULL, not "": a tenant has any number of tasks without a key, and one per key.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    worker = models.CharField(  # noqa: DJ001 — NULL means "never claimed"
+        max_length=120, null=True, blank=True, help_text="Last holder of the lease"
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)

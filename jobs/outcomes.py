@@ -14,7 +14,7 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
 from .conf import conf
@@ -93,9 +93,16 @@ def _value_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _field(name: str) -> Field[Any, Any]:
+    model_field = Task._meta.get_field(name)
+    if not isinstance(model_field, Field):
+        raise TypeError(f"Task.{name} is not a concrete field")
+    return model_field
+
+
 def _column(name: str, outcomes: list[Outcome]) -> Any:
     """A CASE expression giving each row its own value for ``name`` (grouped by value)."""
-    model_field = Task._meta.get_field(name)
+    model_field = _field(name)
     groups: dict[str, tuple[Any, list[int]]] = {}
     for o in outcomes:
         if name in o.fields:
@@ -124,12 +131,12 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     updates["status"] = Case(
         When(cancel_requested=True, then=Value(Status.CANCELLED)),
         default=updates["status"],
-        output_field=Task._meta.get_field("status"),
+        output_field=_field("status"),
     )
     updates["finished_at"] = Case(
         When(cancel_requested=True, then=Value(now)),
         default=updates.get("finished_at", F("finished_at")),
-        output_field=Task._meta.get_field("finished_at"),
+        output_field=_field("finished_at"),
     )
     qs = Task.objects.filter(pk__in=[o.task_id for o in outcomes], status=Status.RUNNING).filter(condition)
     if fence is not None:

@@ -111,10 +111,11 @@ class WakeupListener(threading.Thread):
             self._run_socket()
 
     def _run_redis(self) -> None:
+        url = str(settings.REDIS_URL)
         delay = 0.5
         while not self.stop_event.is_set():
             try:
-                client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
+                client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
                 self.ready.set()

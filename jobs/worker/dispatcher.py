@@ -4,7 +4,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-
 from datetime import timedelta
 
 from django.db import connection

@@ -1,0 +1,48 @@
+# The two commands: `make run` (the engine on the embedded default) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-mariadb test-sqlite lint setup system-build system-test clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"Python 3.12+ needed, found {sys.version.split()[0]} (pyenv reads .python-version)"'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $(STAMP)
+
+system-build:
+	scripts/setup-system.sh build
+
+system-test:
+	scripts/setup-system.sh test
+
+setup: system-build $(STAMP)
+
+## The main job: migrate, create a demo tenant, enqueue demo work, run the engine.
+run: setup
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py runengine --demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py check
+
+## The tests: lint, then the suite against real MariaDB + Redis, then on the SQLite default.
+test: system-test setup lint test-mariadb test-sqlite
+
+test-mariadb: $(STAMP)
+	JOBS_TEST_DB=mariadb $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-sqlite: $(STAMP)
+	JOBS_TEST_DB=sqlite $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,59 @@
+"""Test settings: the product's settings, plus test task types and fast timings.
+
+``JOBS_TEST_DB=mariadb`` points the suite at the MariaDB server the tests start
+(pytest-mysql fills in its socket); anything else runs on the SQLite default.
+Worker subprocesses started by tests get ``TEST_DB_SOCKET``/``TEST_DB_NAME``.
+"""
+
+import os
+
+from engine_site.settings import *  # noqa: F403
+from engine_site.settings import INSTALLED_APPS, VAR_DIR
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]
+
+if os.environ.get("JOBS_TEST_DB") == "mariadb":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("TEST_DB_NAME", "jobs"),
+            "USER": "root",
+            "PASSWORD": "",
+            # A unix socket: Debian's MariaDB authenticates root by the OS user.
+            "HOST": os.environ.get("TEST_DB_SOCKET", "/nonexistent/filled-in-by-conftest.sock"),
+            "PORT": "",
+            "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        }
+    }
+else:
+    test_db = os.environ.get("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            # Worker subprocesses open the test database itself.
+            "NAME": os.environ.get("SQLITE_PATH", test_db),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;",
+            },
+            "TEST": {"NAME": test_db},
+        }
+    }
+
+REDIS_URL = os.environ.get("REDIS_URL") or None
+
+# Fast timings so crash, retry and timeout paths run in seconds.
+JOBS = {
+    "RETRY_BASE_DELAY": 0.05,
+    "RETRY_MAX_DELAY": 1.0,
+    "LEASE_SECONDS": 4.0,
+    "HEARTBEAT_SECONDS": 1.0,
+    "RESCUE_SECONDS": 0.5,
+    "POLL_SECONDS": float(os.environ.get("JOBS_TEST_POLL_SECONDS", "0.5")),
+    "PROMOTE_SECONDS": 0.1,
+    "DRAIN_SECONDS": 5.0,
+}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

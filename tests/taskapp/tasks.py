@@ -1,0 +1,66 @@
+"""Task types the tests use (discovered like any app's ``tasks`` module)."""
+
+import os
+import time
+from typing import Any
+
+from jobs.context import TaskContext
+from jobs.registry import task
+
+
+def _log(payload: dict[str, Any], ctx: TaskContext, event: str) -> None:
+    path = payload.get("log")
+    if path:
+        # One O_APPEND write per line: lines from many processes never interleave.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{event} {ctx.task_id} {ctx.attempt} {ctx.worker} {time.time():.6f}\n".encode())
+        finally:
+            os.close(fd)
+
+
+@task("record", timeout=60)
+def record(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Log the start and the end of each execution to ``payload['log']``; sleep ``sleep_ms``."""
+    _log(payload, ctx, "start")
+    if payload.get("sleep_ms"):
+        time.sleep(payload["sleep_ms"] / 1000)
+    _log(payload, ctx, "end")
+    return {"task": ctx.task_id, "attempt": ctx.attempt}
+
+
+@task("flaky", max_retries=5)
+def flaky(payload: dict[str, Any], ctx: TaskContext) -> str:
+    """Fail the first ``fail_times`` attempts, then succeed."""
+    if ctx.attempt <= payload.get("fail_times", 1):
+        raise RuntimeError(f"flaky failure on attempt {ctx.attempt}")
+    return "ok"
+
+
+class NotWorthRetrying(Exception):
+    pass
+
+
+@task("picky", max_retries=3, retry_on=(TimeoutError,))
+def picky(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Raise an exception the type does not retry (or one it does, with ``retryable``)."""
+    if payload.get("retryable"):
+        raise TimeoutError("upstream timed out")
+    raise NotWorthRetrying("bad input")
+
+
+@task("stubborn", timeout=1, max_retries=0)
+def stubborn(payload: dict[str, Any], ctx: TaskContext) -> str:
+    """Ignore cancellation and timeouts: block for ``seconds`` in plain time.sleep."""
+    time.sleep(payload.get("seconds", 3))
+    return "finished late"
+
+
+@task("cooperative", timeout=60)
+def cooperative(payload: dict[str, Any], ctx: TaskContext) -> str:
+    """Run until cancelled (checking the flag), then return normally."""
+    _log(payload, ctx, "start")
+    deadline = time.monotonic() + payload.get("seconds", 30)
+    while time.monotonic() < deadline and not ctx.cancelled:
+        time.sleep(0.02)
+    return "saw cancellation" if ctx.cancelled else "ran to the end"
