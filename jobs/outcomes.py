@@ -93,7 +93,7 @@ def _value_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _field(name: str) -> Field[Any, Any]:
+def _field(name: str) -> "Field[Any, Any]":
     model_field = Task._meta.get_field(name)
     if not isinstance(model_field, Field):
         raise TypeError(f"Task.{name} is not a concrete field")

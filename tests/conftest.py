@@ -145,3 +145,12 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def inprocess_worker(transactional_db: None, servers: dict[str, Any]) -> Iterator[Any]:
+    from tests.runtime import InProcessWorker
+
+    worker = InProcessWorker()
+    yield worker
+    worker.stop()
