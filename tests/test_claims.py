@@ -1,0 +1,91 @@
+"""The claim query on MariaDB: served by its index, and locking only what it returns."""
+
+import json
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from jobs.enqueueing import enqueue_many
+from jobs.models import Status, Task
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.django_db(transaction=True)]
+
+
+def claim_select(tenant_id: int, limit: int = 8):
+    return (
+        Task.objects.filter(status=Status.PENDING, tenant_id=tenant_id)
+        .order_by("-priority", "id")
+        .select_for_update(skip_locked=True)[:limit]
+    )
+
+
+def explain(qs) -> dict:
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN FORMAT=JSON " + sql, params)
+        return json.loads(cursor.fetchone()[0])
+
+
+def test_claim_query_uses_the_claim_index_without_filesort(tenant, other_tenant):
+    for t in (tenant, other_tenant):
+        for _ in range(4):
+            enqueue_many([{"type": "noop", "priority": p} for p in (1, 2, 3, 4, 5)] * 100, tenant=t)
+    # Most of a real table is finished work.
+    ids = list(Task.objects.order_by("id").values_list("id", flat=True)[:3000])
+    Task.objects.filter(pk__in=ids).update(status=Status.COMPLETED)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE jobs_task")
+        cursor.fetchall()
+    with transaction.atomic():
+        plan = explain(claim_select(tenant.pk))
+    text = json.dumps(plan)
+    assert "filesort" not in text, plan
+    table = plan["query_block"].get("table") or plan["query_block"]["nested_loop"][0]["table"]
+    assert table["key"] == "task_claim_idx", plan
+
+
+def test_ready_tenants_come_from_an_index_scan(tenant, other_tenant):
+    for t in (tenant, other_tenant):
+        enqueue_many([{"type": "noop"}] * 200, tenant=t)
+    qs = Task.objects.pending().order_by().values_list("tenant_id", flat=True).distinct()
+    plan = json.dumps(explain(qs))
+    assert "task_claim_idx" in plan and "filesort" not in plan and '"using_temporary_table": true' not in plan
+    assert sorted(Task.objects.ready_tenant_ids()) == sorted([tenant.pk, other_tenant.pk])
+
+
+def test_skip_locked_claims_pass_over_rows_locked_by_another_connection(tenant):
+    enqueue_many([{"type": "noop"}] * 10, tenant=tenant)
+    locked: list[int] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold_locks() -> None:
+        # A second connection (this thread's own) claims five rows and keeps them locked.
+        with transaction.atomic():
+            locked.extend(t.pk for t in claim_select(tenant.pk, 5))
+            holding.set()
+            release.wait(30)
+        connection.close()
+
+    holder = threading.Thread(target=hold_locks)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        claimed = Task.objects.claim(worker="w", asks={tenant.pk: 10}, queues=None, lease_seconds=30)
+    finally:
+        release.set()
+        holder.join()
+    assert len(locked) == 5
+    assert len(claimed) == 5
+    assert not {t.pk for t in claimed} & set(locked)
+    assert Task.objects.filter(status=Status.RUNNING, worker="w").count() == 5
+
+
+def test_claim_respects_queue_filter_and_marks_rows_running(tenant):
+    enqueue_many([{"type": "noop", "queue": "mail"}] * 3 + [{"type": "noop", "queue": "reports"}] * 3, tenant=tenant)
+    claimed = Task.objects.claim(worker="w", asks={tenant.pk: 10}, queues=["mail"], lease_seconds=30)
+    assert {t.queue for t in claimed} == {"mail"} and len(claimed) == 3
+    for task in Task.objects.filter(pk__in=[t.pk for t in claimed]):
+        assert (task.status, task.attempts, task.worker) == (Status.RUNNING, 1, "w")
+        assert task.lease_expires_at > task.started_at
