@@ -27,6 +27,10 @@ CANCEL = b"cancel"
 _redis_client: redis.Redis | None = None
 _redis_url: str | None = None
 _last_warning = 0.0
+#: After a failed publish, skip Redis until then (monotonic): enqueues must not wait on it.
+_redis_down_until = 0.0
+#: Seconds publishing pauses after Redis failed.
+REDIS_RETRY_SECONDS = 5.0
 _local_hooks: list[Callable[[bytes], None]] = []
 
 
@@ -63,11 +67,15 @@ def announce(kind: bytes = WORK) -> None:
     """Tell every worker process that there is news (new work, or a cancellation)."""
     for hook in list(_local_hooks):
         hook(kind)
+    global _redis_down_until
     client = redis_client()
     if client is not None:
+        if time.monotonic() < _redis_down_until:
+            return
         try:
             client.publish(CHANNEL, kind)
         except redis.RedisError as exc:
+            _redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
             _warn("wake-up publish failed", exc)
         return
     directory = socket_dir()

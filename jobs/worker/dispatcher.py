@@ -97,7 +97,7 @@ class Dispatcher(threading.Thread):
                 self.wake.wait(self.poll_seconds)
                 continue
             if free < self.min_batch and self.pool.busy():
-                self.wake.wait(0.002)
+                self.stop_event.wait(0.002)
                 free = self.pool.free_slots()
             try:
                 claimed, again = self.claim(free)
