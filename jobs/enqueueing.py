@@ -240,4 +240,4 @@ def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | i
             else Enqueued(t, True)
             for t in tasks
         ]
-    raise InvalidTask("idempotency_key", "conflicting concurrent batches; retry the request")
+    raise InvalidTask("idempotency_key", "keys kept colliding with concurrent requests; retry the request")

@@ -14,7 +14,7 @@ from jobs import control, wakeup
 from jobs.conf import conf
 from jobs.enqueueing import InvalidBatch, build_task, enqueue, enqueue_many, enqueue_or_get
 from jobs.exceptions import InvalidTask, InvalidTransition, UnknownTaskType
-from jobs.models import Status, Task
+from jobs.models import Status, Task, TaskQuerySet
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -443,6 +443,45 @@ def test_enqueue_many_key_of_another_tenant_does_not_match(tenant: Tenant, other
     assert result.task.tenant_id == tenant.pk
 
 
+def test_keys_differing_only_in_case_are_different_keys(tenant: Tenant) -> None:
+    first = enqueue_or_get(tenant, {"type": "noop", "idempotency_key": "Order-A"})
+    second = enqueue_or_get(tenant, {"type": "noop", "idempotency_key": "order-a"})
+    assert first.created and second.created
+    assert first.task.pk != second.task.pk
+    assert Task.objects.count() == 2
+
+
+def test_enqueue_many_key_differing_only_in_case_from_a_stored_one(tenant: Tenant) -> None:
+    stored = enqueue_or_get(tenant, {"type": "noop", "idempotency_key": "Order-A"}).task
+    (result,) = enqueue_many([{"type": "noop", "idempotency_key": "order-a"}], tenant=tenant)
+    assert result.created
+    assert result.task.pk != stored.pk
+    assert Task.objects.count() == 2
+
+
+def test_concurrent_enqueue_with_the_same_key_answers_with_the_winner(
+    tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    winner = enqueue_or_get(tenant, {"type": "noop", "idempotency_key": "race"}).task
+    # The loser's look-up ran before the winner committed: it saw nothing.
+    real_first = TaskQuerySet.first
+    calls = []
+
+    def first_misses_once(self: TaskQuerySet) -> Task | None:
+        calls.append(1)
+        return None if len(calls) == 1 else real_first(self)
+
+    monkeypatch.setattr(TaskQuerySet, "first", first_misses_once)
+    loser = enqueue_or_get(tenant, {"type": "noop", "idempotency_key": "race"})
+    monkeypatch.undo()
+    assert calls, "the existing-key look-up was not made through QuerySet.first()"
+    assert loser.created is False
+    assert loser.task.pk == winner.pk
+    assert Task.objects.count() == 1
+    enqueue("noop", tenant=tenant)  # the connection is still usable after the conflict
+    assert Task.objects.count() == 2
+
+
 def test_same_key_twice_in_one_batch_is_an_error(tenant: Tenant) -> None:
     with pytest.raises(InvalidBatch) as info:
         enqueue_many(
@@ -666,9 +705,9 @@ def test_requeue_dead_requeues_only_failed_tasks(tenant: Tenant, other_tenant: T
         "cancelled": Status.CANCELLED,
         "pending": Status.PENDING,
     }
-    assert set(Task.objects.filter(pk__in=[t.pk for t in tasks.values()]).values_list("attempts", flat=True)) == {
-        0, 1,
-    }
+    failed = [tasks[name].pk for name in ("failed_noop", "failed_sleep", "failed_other")]
+    assert list(Task.objects.filter(pk__in=failed).values_list("attempts", flat=True)) == [0, 0, 0]
+    assert Task.objects.get(pk=tasks["completed"].pk).attempts == 1
     assert control.requeue_dead() == 0
 
 

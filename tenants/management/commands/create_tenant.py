@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
@@ -27,5 +28,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"tenant {slug} exists (id {existing.pk})")
                 return
             raise CommandError(f"slug: a tenant {slug!r} already exists")
-        tenant = Tenant.objects.create(name=name, slug=slug, weight=options["weight"])
+        tenant = Tenant(name=name, slug=slug, weight=options["weight"])
+        try:
+            tenant.full_clean()
+        except ValidationError as exc:
+            field, messages = next(iter(exc.message_dict.items()))
+            raise CommandError(f"{field}: {' '.join(messages)}") from None
+        tenant.save()
         self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, weight {tenant.weight})")
