@@ -25,7 +25,8 @@ def _rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
     with transaction.atomic():
         tasks = list(
             qs.order_by("id").select_for_update(skip_locked=True)
-            .only("id", "type", "attempts", "max_retries", "errors", "worker")[:batch]
+            .only("id", "tenant_id", "type", "priority", "attempts", "max_retries", "errors", "worker",
+                  "created_at", "started_at")[:batch]
         )
         results = []
         for task in tasks:

@@ -14,12 +14,14 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
+from . import stats
 from .conf import conf
 from .exceptions import TaskCancelled
-from .models import Status, Task
+from .models import FINISHED, Status, Task
 from .registry import TaskType, registry
 from .retry import next_run_at, should_retry
 
@@ -32,6 +34,8 @@ class Outcome:
     attempt: int
     status: str
     fields: dict[str, Any] = field(default_factory=dict)
+    #: The task as claimed (tenant, type, priority, timestamps), for the rollups.
+    task: Task | None = None
 
 
 def jsonable(value: Any) -> Any:
@@ -49,7 +53,7 @@ def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcom
         "result": jsonable(result),
         "finished_at": now or timezone.now(),
         "lease_expires_at": None,
-    })
+    }, task)
 
 
 def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, with_traceback: bool) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None 
     if isinstance(exc, TaskCancelled):
         return Outcome(task.pk, task.attempts, Status.CANCELLED, {
             "status": Status.CANCELLED, "errors": errors, "finished_at": now, "lease_expires_at": None,
-        })
+        }, task)
     task_type: TaskType | None = registry.get(task.type) if task.type in registry else None
     if should_retry(exc, attempt=task.attempts, max_retries=task.max_retries, task_type=task_type):
         c = conf()
@@ -83,10 +87,10 @@ def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None 
             "errors": errors,
             "run_at": next_run_at(now, task.attempts, base=base, cap=c.RETRY_MAX_DELAY),
             "lease_expires_at": None,
-        })
+        }, task)
     return Outcome(task.pk, task.attempts, Status.FAILED, {
         "status": Status.FAILED, "errors": errors, "finished_at": now, "lease_expires_at": None,
-    })
+    }, task)
 
 
 def _value_key(value: Any) -> str:
@@ -117,7 +121,12 @@ def _column(name: str, outcomes: list[Outcome]) -> Any:
 
 
 def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
-    """Write a batch of outcomes in one fenced UPDATE; return how many rows it changed."""
+    """Write a batch of outcomes in one fenced UPDATE; return how many rows it changed.
+
+    The rows are locked and re-read first, in the same short transaction: that tells
+    which outcomes still pass the fence and which tasks were cancelled mid-run, so the
+    analytics rollups count exactly what was written.
+    """
     if not outcomes:
         return 0
     now = timezone.now()
@@ -125,20 +134,27 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     for o in outcomes:
         by_attempt[o.attempt].append(o.task_id)
     condition = reduce(or_, (Q(pk__in=ids, attempts=attempt) for attempt, ids in by_attempt.items()))
-    names = sorted({name for o in outcomes for name in o.fields})
-    updates: dict[str, Any] = {name: _column(name, outcomes) for name in names}
-    # Cancellation wins over whatever the handler returned.
-    updates["status"] = Case(
-        When(cancel_requested=True, then=Value(Status.CANCELLED)),
-        default=updates["status"],
-        output_field=_field("status"),
-    )
-    updates["finished_at"] = Case(
-        When(cancel_requested=True, then=Value(now)),
-        default=updates.get("finished_at", F("finished_at")),
-        output_field=_field("finished_at"),
-    )
     qs = Task.objects.filter(pk__in=[o.task_id for o in outcomes], status=Status.RUNNING).filter(condition)
     if fence is not None:
         qs = qs.filter(fence)
-    return qs.update(**updates)
+    with transaction.atomic():
+        live = dict(qs.select_for_update().values_list("pk", "cancel_requested"))
+        batch = [o for o in outcomes if o.task_id in live]
+        if not batch:
+            return 0
+        for o in batch:
+            if live[o.task_id]:
+                # Cancellation wins over whatever the handler returned.
+                o.status = Status.CANCELLED
+                o.fields.update(status=Status.CANCELLED, finished_at=now, lease_expires_at=None)
+                o.fields.pop("run_at", None)
+        names = sorted({name for o in batch for name in o.fields})
+        Task.objects.filter(pk__in=[o.task_id for o in batch]).update(
+            **{name: _column(name, batch) for name in names}
+        )
+        stats.record(
+            stats.Finished(o.task.tenant_id, o.task.type, o.task.priority, o.status, o.task.created_at,
+                           o.task.started_at, o.fields.get("finished_at", now))
+            for o in batch if o.status in FINISHED and o.task is not None
+        )
+    return len(batch)

@@ -1,11 +1,11 @@
-"""The queue table and the worker-process registry.
+"""The queue table.
 
 Every state change is a named QuerySet operation guarded by the status it expects,
 so two actors (a worker, an operator, the rescuer) can never both win.
 """
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import models, transaction
 from django.db.models import F, Q
@@ -121,11 +121,30 @@ class TaskQuerySet(models.QuerySet["Task"]):
             .values_list("id", flat=True)
         )
 
+    def _in_batches(self, batch: int = 1000) -> "Iterator[list[int]]":
+        """Ids of this queryset, a bounded batch at a time (short transactions, bounded memory)."""
+        last = 0
+        while ids := list(self.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch]):
+            yield ids
+            last = ids[-1]
+
     def cancel_waiting(self) -> int:
         """Cancel pending/scheduled tasks at once."""
-        return self.filter(status__in=WAITING).update(
-            status=Status.CANCELLED, finished_at=timezone.now(), lease_expires_at=None
-        )
+        from .. import stats
+
+        total = 0
+        for ids in self.filter(status__in=WAITING)._in_batches():
+            now = timezone.now()
+            with transaction.atomic():
+                rows = list(
+                    Task.objects.filter(pk__in=ids, status__in=WAITING).select_for_update()
+                    .values_list("pk", "tenant_id", "type", "priority", "created_at")
+                )
+                total += Task.objects.filter(pk__in=[r[0] for r in rows]).update(
+                    status=Status.CANCELLED, finished_at=now, lease_expires_at=None
+                )
+                stats.record(stats.Finished(t, ty, p, Status.CANCELLED, c, None, now) for _, t, ty, p, c in rows)
+        return total
 
     def request_cancel(self) -> int:
         """Ask running tasks to stop; their worker records them as cancelled."""
@@ -133,17 +152,34 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def requeue(self) -> int:
         """Give failed or cancelled tasks a fresh set of attempts (history kept)."""
-        return self.filter(status__in=(Status.FAILED, Status.CANCELLED)).update(
-            status=Status.PENDING,
-            attempts=0,
-            run_at=timezone.now(),
-            worker=None,
-            lease_expires_at=None,
-            cancel_requested=False,
-            started_at=None,
-            finished_at=None,
-            result=None,
-        )
+        from .. import stats
+
+        total = 0
+        for ids in self.filter(status__in=(Status.FAILED, Status.CANCELLED))._in_batches():
+            with transaction.atomic():
+                rows = list(
+                    Task.objects.filter(pk__in=ids, status__in=(Status.FAILED, Status.CANCELLED))
+                    .select_for_update()
+                    .values_list("pk", "tenant_id", "type", "priority", "status", "created_at", "started_at",
+                                 "finished_at")
+                )
+                total += Task.objects.filter(pk__in=[r[0] for r in rows]).update(
+                    status=Status.PENDING,
+                    attempts=0,
+                    run_at=timezone.now(),
+                    worker=None,
+                    lease_expires_at=None,
+                    cancel_requested=False,
+                    started_at=None,
+                    finished_at=None,
+                    result=None,
+                )
+                # The task is no longer finished: take its finish event back out of the rollups.
+                stats.record(
+                    (stats.Finished(t, ty, p, st, c, s, f) for _, t, ty, p, st, c, s, f in rows if f is not None),
+                    sign=-1,
+                )
+        return total
 
     def release(self, *, worker: str, ids: list[int]) -> int:
         """Hand unfinished tasks back without counting the attempt (graceful shutdown)."""
@@ -219,34 +255,3 @@ class Task(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
-
-
-class WorkerProcessQuerySet(models.QuerySet["WorkerProcess"]):
-    def alive(self, now: datetime, ttl: float) -> "WorkerProcessQuerySet":
-        return self.filter(last_heartbeat__gte=now - timedelta(seconds=ttl))
-
-    def dead(self, now: datetime, ttl: float) -> "WorkerProcessQuerySet":
-        return self.filter(last_heartbeat__lt=now - timedelta(seconds=ttl))
-
-
-class WorkerProcess(models.Model):
-    """A live worker process, kept current by its heartbeat."""
-
-    id = models.CharField(primary_key=True, max_length=120)
-    instance = models.CharField(max_length=120, help_text="Host or INSTANCE_ID")
-    hostname = models.CharField(max_length=255)
-    pid = models.PositiveIntegerField()
-    queues = models.CharField(max_length=500, blank=True, help_text="Empty: every queue")
-    threads = models.PositiveIntegerField()
-    state = models.CharField(max_length=16, default="running")
-    slots: Any = models.JSONField(default=list, blank=True, help_text="Busy/idle per executor slot")
-    started_at = models.DateTimeField(default=timezone.now)
-    last_heartbeat = models.DateTimeField(default=timezone.now)
-
-    objects = WorkerProcessQuerySet.as_manager()
-
-    class Meta:
-        indexes = [models.Index(fields=["last_heartbeat"], name="workerprocess_heartbeat_idx")]
-
-    def __str__(self) -> str:
-        return self.id

@@ -1,0 +1,17 @@
+"""The engine's tables: the queue, the worker registry, the analytics rollups."""
+
+from .stats import TaskStat, ThroughputBucket
+from .task import FINISHED, WAITING, Status, Task, TaskQuerySet
+from .worker import WorkerProcess, WorkerProcessQuerySet
+
+__all__ = [
+    "FINISHED",
+    "WAITING",
+    "Status",
+    "Task",
+    "TaskQuerySet",
+    "TaskStat",
+    "ThroughputBucket",
+    "WorkerProcess",
+    "WorkerProcessQuerySet",
+]
