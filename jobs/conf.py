@@ -56,6 +56,18 @@ class JobsConf:
     MAX_PAYLOAD_BYTES: int = 64 * 1024
     #: Largest bulk enqueue, tasks.
     MAX_BATCH: int = 1000
+    #: API submissions accepted per tenant per window (a batch of N costs N); per tenant in the admin.
+    API_RATE_LIMIT: int = 10_000
+    #: Length of the rate limiter's sliding window, seconds.
+    API_RATE_WINDOW_SECONDS: int = 60
+    #: Redis unreachable: admit (True, with a warning) or answer 503 (False).
+    RATE_LIMIT_FAIL_OPEN: bool = True
+    #: Seconds a verified API key is trusted without a query (revocation delay).
+    API_KEY_CACHE_SECONDS: float = 10.0
+    #: Largest accepted request body, bytes (413 above it).
+    API_MAX_BODY_BYTES: int = 16 * 1024 * 1024
+    #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
+    DEMO_MODE: bool = False
 
     def validate(self) -> list[str]:
         """Return a message for each value that cannot work."""
@@ -75,6 +87,8 @@ class JobsConf:
 
 
 def _coerce(kind: Any, raw: str) -> Any:
+    if kind is bool:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
     return int(raw) if kind is int else float(raw) if kind is float else raw
 
 

@@ -17,7 +17,7 @@ from tenants.models import Tenant
 
 from . import wakeup
 from .conf import conf
-from .exceptions import InvalidTask
+from .exceptions import InvalidTask, PayloadTooLarge
 from .models import Status, Task
 from .registry import registry
 
@@ -95,7 +95,7 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     except (TypeError, ValueError) as exc:
         raise InvalidTask("payload", f"not JSON-serialisable: {exc}") from None
     if size > c.MAX_PAYLOAD_BYTES:
-        raise InvalidTask("payload", f"{size} bytes is over the limit of {c.MAX_PAYLOAD_BYTES}")
+        raise PayloadTooLarge("payload", f"{size} bytes is over the limit of {c.MAX_PAYLOAD_BYTES}")
 
     priority = spec.get("priority")
     priority = _int_in("priority", priority, 1, 5) if priority is not None else (
@@ -163,8 +163,19 @@ def _announce_on_commit() -> None:
 
 def enqueue_or_get(tenant: Tenant | str | int, spec: Mapping[str, Any]) -> Enqueued:
     """Enqueue one task; with an idempotency key already used, return the original."""
-    tenant = resolve_tenant(tenant)
-    task = build_task(tenant, spec)
+    return save_task(build_task(resolve_tenant(tenant), spec))
+
+
+def find_replay(tenant: Tenant | int, key: str | None) -> Task | None:
+    """The task an idempotency key already created for ``tenant``, if any."""
+    if not key:
+        return None
+    return Task.objects.filter(tenant=tenant, idempotency_key=key).first()
+
+
+def save_task(task: Task) -> Enqueued:
+    """Insert a task built by ``build_task``; an idempotency key already used returns the original."""
+    tenant = task.tenant
     if task.idempotency_key:
         existing = Task.objects.filter(tenant=tenant, idempotency_key=task.idempotency_key).first()
         if existing:
@@ -195,9 +206,8 @@ def enqueue(type: str, *, tenant: Tenant | str | int, **options: Any) -> Task:
     return enqueue_or_get(tenant, {"type": type, **options}).task
 
 
-def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | int) -> list[Enqueued]:
-    """Validate every spec (all or nothing), then insert the new ones in one multi-row INSERT."""
-    tenant = resolve_tenant(tenant)
+def build_many(specs: Sequence[Any], *, tenant: Tenant) -> list[Task]:
+    """Validate every spec (all or nothing) and return the unsaved tasks."""
     c = conf()
     if len(specs) > c.MAX_BATCH:
         raise InvalidTask("tasks", f"at most {c.MAX_BATCH} tasks per batch (got {len(specs)})")
@@ -221,17 +231,22 @@ def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | i
         tasks.append(task)
     if errors:
         raise InvalidBatch(errors)
+    return tasks
+
+
+def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
+    """Insert validated tasks in one multi-row INSERT; keys already used return their originals."""
+    keys = {t.idempotency_key for t in tasks if t.idempotency_key}
     for _ in range(3):
         existing = {
-            t.idempotency_key: t
-            for t in Task.objects.filter(tenant=tenant, idempotency_key__in=seen_keys)
-        } if seen_keys else {}
+            t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
+        } if keys else {}
         fresh = [t for t in tasks if not (t.idempotency_key and t.idempotency_key in existing)]
         try:
             with transaction.atomic():
                 Task.objects.bulk_create(fresh)
         except IntegrityError:
-            continue  # a concurrent batch took some keys: look them up again
+            continue  # a concurrent request took some keys: look them up again
         if any(t.status == Status.PENDING for t in fresh):
             _announce_on_commit()
         return [
@@ -241,3 +256,9 @@ def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | i
             for t in tasks
         ]
     raise InvalidTask("idempotency_key", "keys kept colliding with concurrent requests; retry the request")
+
+
+def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | int) -> list[Enqueued]:
+    """Validate every spec (all or nothing), then insert the new ones in one multi-row INSERT."""
+    resolved = resolve_tenant(tenant)
+    return save_many(build_many(specs, tenant=resolved), tenant=resolved)

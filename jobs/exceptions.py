@@ -14,6 +14,10 @@ class UnknownTaskType(InvalidTask):
     """The task type is not registered; the message lists the known ones."""
 
 
+class PayloadTooLarge(InvalidTask):
+    """The payload is over ``JOBS['MAX_PAYLOAD_BYTES']``."""
+
+
 class InvalidTransition(Exception):
     """A state change was asked of a task that is not in a state that allows it."""
 

@@ -18,6 +18,14 @@ class Tenant(models.Model):
         help_text="Share of worker capacity under contention (Deficit Round Robin).",
     )
     active = models.BooleanField(default=True, help_text="Inactive tenants cannot enqueue.")
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Tasks accepted per window over the API; empty: JOBS['API_RATE_LIMIT'].",
+    )
+    rate_window_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Length of the sliding window; empty: JOBS['API_RATE_WINDOW_SECONDS'].",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -30,3 +38,37 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def active(self) -> "ApiKeyQuerySet":
+        return self.filter(revoked_at__isnull=True, tenant__active=True)
+
+
+class ApiKey(models.Model):
+    """A credential for the HTTP API. Only a hash of its secret is stored; it is shown once."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    #: The public part of the key, used to find it; the secret is verified against ``hashed``.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed = models.CharField(max_length=64, editable=False)
+    is_operator = models.BooleanField(
+        default=False, help_text="May read every tenant (?all=true) and use the demo endpoints."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}:{self.prefix}{' (revoked)' if self.revoked_at else ''}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,113 @@
+"""API keys: issue, verify, revoke. Keys are stored as a lookup prefix plus a SHA-256 hash.
+
+A key is ``jek_<prefix>_<secret>``: the prefix finds the row with one indexed lookup,
+the secret (256 random bits, so a fast hash suffices) is compared in constant time.
+Verified keys are cached per process for a few seconds so a request does not always
+cost a query; revocation therefore takes effect within ``API_KEY_CACHE_SECONDS``.
+"""
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from jobs.conf import conf
+
+from .models import ApiKey, Tenant
+
+SCHEME = "jek"
+#: last_used_at is written at most this often per key (not once per request).
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedKey:
+    key_id: int
+    prefix: str
+    tenant_id: int
+    tenant_slug: str
+    tenant_weight: int
+    rate_limit: int | None
+    rate_window: int | None
+    is_operator: bool
+
+
+_cache: dict[str, tuple[float, str, VerifiedKey]] = {}
+_last_used_written: dict[int, float] = {}
+_lock = threading.Lock()
+
+
+def hash_secret(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue(tenant: Tenant, *, name: str = "", operator: bool = False) -> tuple[ApiKey, str]:
+    """Create a key for ``tenant``; return it and the full secret (never stored)."""
+    prefix = secrets.token_hex(6)
+    raw = f"{SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, hashed=hash_secret(raw),
+                                is_operator=operator)
+    return key, raw
+
+
+def _prefix_of(raw: str) -> str | None:
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != SCHEME or not parts[1] or not parts[2] or len(parts[1]) > 16:
+        return None
+    return parts[1]
+
+
+def verify(raw: str) -> VerifiedKey | None:
+    """Return the key ``raw`` names if it is valid and not revoked."""
+    prefix = _prefix_of(raw.strip())
+    if prefix is None:
+        return None
+    digest = hash_secret(raw.strip())
+    now = time.monotonic()
+    with _lock:
+        cached = _cache.get(prefix)
+    if cached and cached[0] > now:
+        return cached[2] if hmac.compare_digest(cached[1], digest) else None
+    key = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.hashed, digest):
+        return None
+    verified = VerifiedKey(
+        key_id=key.pk, prefix=key.prefix, tenant_id=key.tenant_id, tenant_slug=key.tenant.slug,
+        tenant_weight=key.tenant.weight, rate_limit=key.tenant.rate_limit,
+        rate_window=key.tenant.rate_window_seconds, is_operator=key.is_operator,
+    )
+    with _lock:
+        _cache[prefix] = (now + conf().API_KEY_CACHE_SECONDS, key.hashed, verified)
+    return verified
+
+
+def touch(verified: VerifiedKey) -> None:
+    """Record use, at most once a minute per key and process (no write per request)."""
+    now = time.monotonic()
+    with _lock:
+        if now - _last_used_written.get(verified.key_id, -1e9) < LAST_USED_RESOLUTION.total_seconds():
+            return
+        _last_used_written[verified.key_id] = now
+    moment = timezone.now()
+    ApiKey.objects.filter(pk=verified.key_id).exclude(last_used_at__gt=moment - LAST_USED_RESOLUTION).update(
+        last_used_at=moment
+    )
+
+
+def revoke(key: ApiKey) -> None:
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget(key.prefix)
+
+
+def forget(prefix: str | None = None) -> None:
+    """Drop cached verifications (one key, or all)."""
+    with _lock:
+        if prefix is None:
+            _cache.clear()
+        else:
+            _cache.pop(prefix, None)
