@@ -53,7 +53,9 @@ class RateLimiterUnavailable(Exception):
 
 def fail_open() -> bool:
     """Whether to admit requests while Redis is unreachable."""
-    return bool(getattr(settings, "JOBS_RATE_LIMIT_FAIL_OPEN", True))
+    from jobs.conf import conf
+
+    return conf().RATE_LIMIT_FAIL_OPEN
 
 
 # --- Redis ------------------------------------------------------------------------------

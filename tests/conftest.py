@@ -29,7 +29,7 @@ redis_proc = redis_factories.redis_proc()
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if BACKEND == "mariadb":
         return
-    skip = pytest.mark.skip(reason="needs row locks: covered by the MariaDB pass (JOBS_TEST_DB=mariadb)")
+    skip = pytest.mark.skip(reason="needs the real servers (row locks, Redis): covered by the MariaDB pass")
     for item in items:
         if "mariadb" in item.keywords:
             item.add_marker(skip)

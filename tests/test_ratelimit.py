@@ -255,7 +255,7 @@ def test_redis_down_still_rejects_what_can_never_fit(settings, key):
 
 def test_redis_down_fails_closed_when_configured(settings, key):
     settings.REDIS_URL = DOWN_URL
-    settings.JOBS_RATE_LIMIT_FAIL_OPEN = False
+    settings.JOBS = {**settings.JOBS, "RATE_LIMIT_FAIL_OPEN": False}
     started = time.monotonic()
     for _ in range(3):  # the first trips the breaker; the others are refused by it
         with pytest.raises(RateLimiterUnavailable):
