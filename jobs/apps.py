@@ -10,6 +10,7 @@ class JobsConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         from . import checks, handlers  # noqa: F401  (register built-in types and checks)
+        from .api import schema  # noqa: F401  (the OpenAPI security scheme)
         from .conf import reset_conf
 
         setting_changed.connect(reset_conf)

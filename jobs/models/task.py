@@ -233,6 +233,9 @@ class Task(models.Model):
             models.Index(fields=["status", "run_at"], name="task_due_idx"),
             models.Index(fields=["status", "lease_expires_at"], name="task_lease_idx"),
             models.Index(fields=["finished_at"], name="task_finished_idx"),
+            # Listing a tenant's tasks newest first, and its latest finished ones (percentiles).
+            models.Index(fields=["tenant", "created_at"], name="task_tenant_created_idx"),
+            models.Index(fields=["tenant", "finished_at"], name="task_tenant_finished_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="task_idempotency_uniq"),

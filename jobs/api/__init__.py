@@ -1,0 +1,1 @@
+"""The HTTP API (DRF): tenant-scoped endpoints under /api."""

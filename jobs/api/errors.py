@@ -1,0 +1,123 @@
+"""One error shape everywhere: RFC 9457 problem details (``application/problem+json``).
+
+``{"type", "title", "status", "detail", "errors": [{"field", "message"}]}`` — ``errors``
+appears on validation failures, one entry per offending field (``tasks[3].priority``).
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from ..enqueueing import InvalidBatch
+from ..exceptions import InvalidTask, InvalidTransition, PayloadTooLarge
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "https://job-engine.invalid/problems/"
+CONTENT_TYPE = "application/problem+json"
+
+TITLES = {
+    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 413: "Payload too large",
+    415: "Unsupported media type", 429: "Too many requests", 500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class Problem(exceptions.APIException):
+    """An API error with its status, a problem type slug and optional extra headers."""
+
+    def __init__(self, status_code: int, detail: str, *, kind: str = "", headers: dict[str, str] | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.kind = kind
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+def problem(status_code: int, detail: str, *, kind: str = "", errors: list[dict[str, str]] | None = None,
+            extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + kind if kind else "about:blank",
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return body
+
+
+def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
+    """Turn DRF's nested error structures into ``[{field, message}]`` with dotted paths."""
+    if isinstance(detail, dict):
+        out = []
+        for key, value in detail.items():
+            name = "" if key == "non_field_errors" else str(key)
+            out += _flatten(value, f"{path}.{name}" if path and name else (name or path))
+        return out
+    if isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            return [{"field": path or "body", "message": str(item)} for item in detail]
+        out = []
+        for index, item in enumerate(detail):
+            out += _flatten(item, f"{path}[{index}]")
+        return out
+    return [{"field": path or "body", "message": str(detail)}]
+
+
+def _task_errors(exc: InvalidTask) -> list[dict[str, str]]:
+    if isinstance(exc, InvalidBatch):
+        return [{"field": f"tasks[{i}].{field}", "message": msg} for i, field, msg in exc.errors]
+    return [{"field": exc.field, "message": exc.message}]
+
+
+def _response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = Response(body, status=body["status"], headers=headers, content_type=CONTENT_TYPE)
+    return response
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler: every error becomes a problem document."""
+    if isinstance(exc, Problem):
+        return _response(problem(exc.status_code, str(exc.detail), kind=exc.kind, extra=exc.extra), exc.headers)
+    if isinstance(exc, PayloadTooLarge):
+        return _response(problem(413, exc.message, kind="payload-too-large", errors=_task_errors(exc)))
+    if isinstance(exc, InvalidTask):
+        return _response(problem(400, "The request is invalid.", kind="validation", errors=_task_errors(exc)))
+    if isinstance(exc, InvalidTransition):
+        verb = {"cancel": "cancelled", "requeue": "retried"}.get(exc.action, exc.action)
+        return _response(problem(409, f"The task is {exc.status}; it cannot be {verb}.", kind="invalid-state",
+                                 extra={"current_status": exc.status}))
+    if isinstance(exc, (Http404, ObjectDoesNotExist)):
+        return _response(problem(404, "No such resource.", kind="not-found"))
+    if isinstance(exc, exceptions.ValidationError):
+        return _response(problem(400, "The request is invalid.", kind="validation", errors=_flatten(exc.detail)))
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            code = 401
+            headers["WWW-Authenticate"] = 'Bearer realm="api"'
+        else:
+            code = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return _response(problem(code, detail), headers)
+    logger.exception("unhandled API error", exc_info=exc)
+    return _response(problem(500, "An unexpected error occurred; it has been logged."))
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(problem(404, f"No endpoint at {request.path}.", kind="not-found"), status=404,
+                        content_type=CONTENT_TYPE)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(problem(500, "An unexpected error occurred; it has been logged."),
+                        status=status.HTTP_500_INTERNAL_SERVER_ERROR, content_type=CONTENT_TYPE)

@@ -1,0 +1,91 @@
+"""Who may see what: every query is scoped to the key's tenant unless an operator asks for all."""
+
+import math
+from typing import Any
+
+from rest_framework.request import Request
+
+from tenants import ratelimit
+from tenants.keys import VerifiedKey
+from tenants.models import Tenant
+
+from ..conf import conf
+from ..models import Task, TaskQuerySet
+from .errors import Problem
+
+TRUE = {"1", "true", "yes"}
+
+
+def key_of(request: Request) -> VerifiedKey:
+    key = request.auth
+    if not isinstance(key, VerifiedKey):
+        raise Problem(401, "An API key is required.")
+    return key
+
+
+def wants_all(request: Request) -> bool:
+    """``?all=true``: every tenant, for operator keys only (403 for a tenant key)."""
+    raw = request.query_params.get("all")
+    if raw is None or raw.lower() in {"0", "false", "no", ""}:
+        return False
+    if raw.lower() not in TRUE:
+        raise Problem(400, "all: must be true or false", kind="validation")
+    if not key_of(request).is_operator:
+        raise Problem(403, "Only operator keys may read every tenant (all=true).", kind="operator-only")
+    return True
+
+
+def tenant_ids(request: Request) -> list[int] | None:
+    """Tenants the request may read: ``None`` means every tenant."""
+    return None if wants_all(request) else [key_of(request).tenant_id]
+
+
+def tenant_of(request: Request) -> Tenant | None:
+    """The tenant an action is confined to (``None``: an operator acting on every tenant)."""
+    return None if wants_all(request) else Tenant(pk=key_of(request).tenant_id, slug=key_of(request).tenant_slug)
+
+
+def tasks(request: Request) -> TaskQuerySet:
+    ids = tenant_ids(request)
+    return Task.objects.all() if ids is None else Task.objects.filter(tenant_id=ids[0])
+
+
+def admit(request: Request, cost: int) -> tuple[ratelimit.Decision, dict[str, str]]:
+    """Charge ``cost`` against the tenant's rate limit, or raise 429 (503 if it cannot tell)."""
+    key = key_of(request)
+    c = conf()
+    limit = key.rate_limit or c.API_RATE_LIMIT
+    window = key.rate_window or c.API_RATE_WINDOW_SECONDS
+    try:
+        decision = ratelimit.acquire(str(key.tenant_id), cost, limit=limit, window=window)
+    except ratelimit.RateLimiterUnavailable:
+        raise Problem(503, "The rate limiter is unavailable; try again shortly.", kind="unavailable",
+                      headers={"Retry-After": "5"}) from None
+    headers = {
+        "RateLimit-Limit": str(decision.limit),
+        "RateLimit-Remaining": str(decision.remaining),
+        "RateLimit-Reset": str(math.ceil(decision.reset)),
+        "RateLimit-Policy": f"{limit};w={window}",
+    }
+    if not decision.allowed:
+        retry = max(1, math.ceil(decision.retry_after))
+        raise Problem(
+            429, f"Rate limit of {limit} tasks per {window} s exceeded; this request costs {cost}.",
+            kind="rate-limited", headers={**headers, "Retry-After": str(retry)}, extra={"retry_after": retry},
+        )
+    return decision, headers
+
+
+def refund(request: Request, decision: ratelimit.Decision) -> None:
+    if decision.token:
+        ratelimit.refund(str(key_of(request).tenant_id), decision.token)
+
+
+def check_body_size(request: Request, limit: int) -> None:
+    raw: Any = request.META.get("CONTENT_LENGTH") or 0
+    try:
+        length = int(raw)
+    except ValueError:
+        raise Problem(400, "Content-Length: not a number", kind="validation") from None
+    if length > limit:
+        raise Problem(413, f"The request body is {length} bytes; the limit is {limit}.", kind="payload-too-large")

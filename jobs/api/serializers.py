@@ -1,0 +1,100 @@
+"""Shapes of the API's requests and responses (validation itself lives in jobs.enqueueing)."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ..models import Status, Task
+from ..registry import registry
+
+
+class TaskCreateSerializer(serializers.Serializer[Any]):
+    """Documents ``POST /api/tasks``; jobs.enqueueing.build_task validates it."""
+
+    type = serializers.CharField(help_text="A registered task type.")
+    payload = serializers.DictField(required=False, help_text="JSON object given to the handler (≤ 64 KiB).")
+    priority = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="5 is most urgent.")
+    max_retries = serializers.IntegerField(required=False, min_value=0, max_value=100)
+    delay_seconds = serializers.FloatField(required=False, min_value=0, max_value=366 * 86400)
+    run_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; not with delay_seconds.")
+    timeout_seconds = serializers.IntegerField(required=False, min_value=1, max_value=7 * 86400)
+    queue = serializers.CharField(required=False, max_length=64)
+    idempotency_key = serializers.CharField(required=False, max_length=255, min_length=1)
+
+
+class TaskBatchSerializer(serializers.Serializer[Any]):
+    tasks = TaskCreateSerializer(many=True)
+
+
+class BatchCreatedSerializer(serializers.Serializer[Any]):
+    created = serializers.IntegerField(help_text="Tasks inserted by this request.")
+    ids = serializers.ListField(child=serializers.IntegerField(), help_text="One id per submitted task, in order.")
+    replayed = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Indexes whose idempotency key already existed."
+    )
+
+
+def _ms(delta: Any) -> int | None:
+    return None if delta is None else round(delta.total_seconds() * 1000)
+
+
+class TaskSerializer(serializers.ModelSerializer[Task]):
+    tenant: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    timeout_seconds = serializers.IntegerField(source="timeout", read_only=True)
+    last_error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Task
+        fields = [
+            "id", "tenant", "queue", "type", "priority", "payload", "status", "attempts", "max_retries",
+            "run_at", "timeout_seconds", "idempotency_key", "cancel_requested", "result", "last_error",
+            "worker", "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_last_error(self, task: Task) -> str | None:
+        return f"{task.errors[-1].get('type')}: {task.errors[-1].get('message')}" if task.errors else None
+
+
+class TaskErrorSerializer(serializers.Serializer[Any]):
+    attempt = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    type = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+    worker = serializers.CharField(allow_blank=True)
+    traceback = serializers.CharField(required=False)
+
+
+class TaskDetailSerializer(TaskSerializer):
+    # The metaclass pops declared fields, so this does not shadow Serializer.errors.
+    errors = TaskErrorSerializer(many=True, read_only=True)  # type: ignore[assignment]
+    queue_wait_ms = serializers.SerializerMethodField()
+    execution_ms = serializers.SerializerMethodField()
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "errors", "lease_expires_at", "queue_wait_ms", "execution_ms"]
+        read_only_fields = fields
+
+    def get_queue_wait_ms(self, task: Task) -> int | None:
+        return _ms(task.queue_wait)
+
+    def get_execution_ms(self, task: Task) -> int | None:
+        return _ms(task.execution_time)
+
+
+class TaskListSerializer(serializers.Serializer[Any]):
+    """A page of tasks: page numbers (seed shape) or, with ``cursor``, keyset pages without a count."""
+
+    data = TaskSerializer(many=True)  # type: ignore[assignment]  # popped by the metaclass
+    page_size = serializers.IntegerField()
+    total = serializers.IntegerField(required=False, help_text="Page-number mode only.")
+    page = serializers.IntegerField(required=False, help_text="Page-number mode only.")
+    total_pages = serializers.IntegerField(required=False, help_text="Page-number mode only.")
+    next_cursor = serializers.CharField(required=False, allow_null=True, help_text="Cursor mode only.")
+
+
+def known_types() -> list[str]:
+    return registry.names()
+
+
+STATUS_VALUES = list(Status.values)

@@ -1,0 +1,23 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from .views import analytics, demo, system, tasks
+
+urlpatterns = [
+    path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
+    path("tasks/batch", tasks.TaskBatchView.as_view(), name="api-tasks-batch"),
+    path("tasks/<int:pk>", tasks.TaskDetailView.as_view(), name="api-task"),
+    path("tasks/<int:pk>/cancel", tasks.TaskCancelView.as_view(), name="api-task-cancel"),
+    path("tasks/<int:pk>/retry", tasks.TaskRetryView.as_view(), name="api-task-retry"),
+    path("analytics", analytics.AnalyticsView.as_view(), name="api-analytics"),
+    path("analytics/throughput", analytics.ThroughputView.as_view(), name="api-analytics-throughput"),
+    path("analytics/types", analytics.TypesView.as_view(), name="api-analytics-types"),
+    path("workers", system.WorkersView.as_view(), name="api-workers"),
+    path("health", system.HealthView.as_view(), name="api-health"),
+    path("health/ready", system.ReadyView.as_view(), name="api-ready"),
+    path("demo/seed", demo.DemoSeedView.as_view(), name="api-demo-seed"),
+    path("demo/clear", demo.DemoClearView.as_view(), name="api-demo-clear"),
+    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[],
+                                                 permission_classes=[]), name="api-docs"),
+]

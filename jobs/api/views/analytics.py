@@ -1,0 +1,87 @@
+"""Analytics: totals, throughput over time, per-type breakdown (rollups, never full scans)."""
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ... import analytics
+from .. import scope
+
+ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
+STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in
+                                                   ["pending", "scheduled", "running", "completed", "failed",
+                                                    "cancelled"]})
+OVERVIEW = inline_serializer("AnalyticsOverview", {
+    "total": serializers.IntegerField(),
+    "by_status": STATUS_COUNTS,
+    "by_priority": inline_serializer("PriorityCounts", {str(p): serializers.IntegerField() for p in range(1, 6)}),
+    "failure_rate": serializers.FloatField(help_text="Dead-lettered / finished."),
+    "avg_execution_ms": serializers.FloatField(allow_null=True),
+    "p95_execution_ms": serializers.FloatField(allow_null=True),
+    "avg_queue_wait_ms": serializers.FloatField(allow_null=True),
+    "p95_queue_wait_ms": serializers.FloatField(allow_null=True),
+    "completed_last_hour": serializers.IntegerField(),
+    "percentile_sample": serializers.IntegerField(help_text="Latest finished tasks the p95s are computed over."),
+})
+POINTS = inline_serializer("ThroughputPoint", many=True, fields={
+    "timestamp": serializers.DateTimeField(), "completed": serializers.IntegerField(),
+    "failed": serializers.IntegerField(), "cancelled": serializers.IntegerField(),
+})
+TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
+    "type": serializers.CharField(), "total": serializers.IntegerField(), "by_status": STATUS_COUNTS,
+    "failure_rate": serializers.FloatField(), "avg_execution_ms": serializers.FloatField(allow_null=True),
+    "avg_queue_wait_ms": serializers.FloatField(allow_null=True),
+})
+
+
+def _seconds(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(str(raw))
+    except ValueError:
+        raise ValidationError({name: "must be a whole number of seconds"}) from None
+    if not low <= value <= high:
+        raise ValidationError({name: f"must be between {low} and {high}"})
+    return value
+
+
+class AnalyticsView(APIView):
+    @extend_schema(operation_id="analytics", parameters=[ALL], responses={200: OVERVIEW})
+    def get(self, request: Request) -> Response:
+        return Response(analytics.overview(scope.tenant_ids(request)))
+
+
+class ThroughputView(APIView):
+    @extend_schema(
+        operation_id="analytics_throughput",
+        parameters=[
+            OpenApiParameter("window", int, description="Seconds to cover (default 300, at most 86400)."),
+            OpenApiParameter("bucket", int, description="Seconds per point, a multiple of 10 (default 10)."),
+            ALL,
+        ],
+        responses={200: POINTS},
+    )
+    def get(self, request: Request) -> Response:
+        window = _seconds(request, "window", 300, 10, 86_400)
+        bucket = _seconds(request, "bucket", 10, 10, 86_400)
+        if bucket % 10:
+            raise ValidationError({"bucket": "must be a multiple of 10 seconds"})
+        if bucket > window:
+            raise ValidationError({"bucket": "must not be longer than the window"})
+        if window // bucket > 1000:
+            raise ValidationError({"bucket": "at most 1000 points per request; use a larger bucket"})
+        data: Any = analytics.throughput(scope.tenant_ids(request), window=window, bucket=bucket)
+        return Response(data)
+
+
+class TypesView(APIView):
+    @extend_schema(operation_id="analytics_types", parameters=[ALL], responses={200: TYPE_ROWS})
+    def get(self, request: Request) -> Response:
+        return Response(analytics.by_type(scope.tenant_ids(request)))

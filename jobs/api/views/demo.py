@@ -1,0 +1,52 @@
+"""Demo data for trying the console: operator keys only, and only in demo mode."""
+
+import random
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ...conf import conf
+from ...enqueueing import enqueue_many
+from ...models import Task, TaskStat, ThroughputBucket
+from .. import scope
+from ..errors import Problem
+
+DEMO_TYPES = ["send_email", "resize_image", "generate_report", "call_webhook"]
+SEEDED = inline_serializer("DemoSeeded", {"created": serializers.IntegerField()})
+CLEARED = inline_serializer("DemoCleared", {"deleted": serializers.IntegerField()})
+
+
+def _guard(request: Request) -> None:
+    if not conf().DEMO_MODE:
+        raise Problem(404, "Demo mode is disabled (JOBS['DEMO_MODE']).", kind="not-found")
+    if not scope.key_of(request).is_operator:
+        raise Problem(403, "The demo endpoints need an operator key.", kind="operator-only")
+
+
+class DemoSeedView(APIView):
+    @extend_schema(operation_id="demo_seed", request=None, responses={201: SEEDED})
+    def post(self, request: Request) -> Response:
+        _guard(request)
+        key = scope.key_of(request)
+        specs = [{"type": random.choice(DEMO_TYPES), "priority": random.randint(1, 5),  # noqa: S311
+                  "payload": {"demo": True}} for _ in range(50)]
+        created = enqueue_many(specs, tenant=key.tenant_id)
+        return Response({"created": len(created)}, status=201)
+
+
+class DemoClearView(APIView):
+    @extend_schema(operation_id="demo_clear", request=None,
+                   parameters=[OpenApiParameter("all", bool, description="Every tenant's data.")],
+                   responses={200: CLEARED})
+    def post(self, request: Request) -> Response:
+        _guard(request)
+        ids = scope.tenant_ids(request)
+        deleted = 0
+        for model in (Task, TaskStat, ThroughputBucket):
+            qs = model.objects.all() if ids is None else model.objects.filter(tenant_id__in=ids)
+            n, _ = qs.delete()
+            deleted += n if model is Task else 0
+        return Response({"deleted": deleted})

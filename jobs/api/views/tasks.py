@@ -1,0 +1,232 @@
+"""Tasks: submit (one or a batch), list, read, cancel, retry."""
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants.models import Tenant
+
+from ... import control
+from ...conf import conf
+from ...enqueueing import build_many, build_task, find_replay, save_many, save_task
+from ...models import Task
+from .. import scope
+from ..filters import TaskFilter
+from ..serializers import (
+    BatchCreatedSerializer,
+    TaskBatchSerializer,
+    TaskCreateSerializer,
+    TaskDetailSerializer,
+    TaskListSerializer,
+    TaskSerializer,
+)
+
+ERRORS = {code: OpenApiResponse(description=text) for code, text in {
+    400: "Invalid input (problem+json with per-field errors)", 401: "Missing or invalid API key",
+    403: "Operator key required", 404: "No such task (or another tenant's)", 409: "Not in a state that allows it",
+    413: "Payload too large", 415: "Not JSON", 429: "Rate limited (see Retry-After)",
+}.items()}
+SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
+LIST_PARAMS = [
+    OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
+    OpenApiParameter("page_size", int, description="1 … 100 (default 20)."),
+    OpenApiParameter("sort_by", str, enum=list(SORT_FIELDS), description="Default created_at."),
+    OpenApiParameter("order", str, enum=["asc", "desc"], description="Default desc."),
+    OpenApiParameter("cursor", str, description="Keyset pages by id, no COUNT: send it empty for the first page."),
+    OpenApiParameter("all", bool, description="Every tenant (operator keys only)."),
+]
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: "must be an integer"}) from None
+    if value < low or (high is not None and value > high):
+        raise ValidationError({name: f"must be between {low} and {high}" if high else f"must be at least {low}"})
+    return value
+
+
+def _choice(request: Request, name: str, choices: list[str], default: str) -> str:
+    value = request.query_params.get(name) or default
+    if value not in choices:
+        raise ValidationError({name: f"must be one of {', '.join(choices)}"})
+    return value
+
+
+def _encode_cursor(last_id: int, order: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"id": last_id, "o": order}).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(raw: str) -> tuple[int, str] | None:
+    if not raw:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        last_id, order = int(data["id"]), str(data["o"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationError({"cursor": "not a cursor this API issued"}) from None
+    if order not in ("asc", "desc"):
+        raise ValidationError({"cursor": "not a cursor this API issued"})
+    return last_id, order
+
+
+def _tenant(request: Request) -> Tenant:
+    key = scope.key_of(request)
+    return Tenant(pk=key.tenant_id, slug=key.tenant_slug)
+
+
+def _body_object(request: Request) -> dict[str, Any]:
+    body = request.data
+    if not isinstance(body, dict):
+        raise ValidationError({"body": "must be a JSON object"})
+    return body
+
+
+class TaskListCreateView(GenericAPIView[Task]):
+    filterset_class = TaskFilter
+    serializer_class = TaskSerializer
+
+    def get_queryset(self) -> Any:
+        return scope.tasks(self.request).select_related("tenant")
+
+    @extend_schema(operation_id="tasks_list", parameters=LIST_PARAMS, responses={200: TaskListSerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        qs = self.filter_queryset(self.get_queryset())
+        page_size = _int_param(request, "page_size", 20, 1, 100)
+        order = _choice(request, "order", ["asc", "desc"], "desc")
+        if "cursor" in request.query_params:
+            return self._cursor_page(qs, request.query_params["cursor"], page_size, order)
+        sort_by = SORT_FIELDS[_choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
+        page = _int_param(request, "page", 1, 1, 10_000_000)
+        prefix = "-" if order == "desc" else ""
+        qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
+        total = qs.count()
+        rows = qs[(page - 1) * page_size: page * page_size]
+        return Response({
+            "data": TaskSerializer(rows, many=True).data,
+            "total": total,
+            "page": page,
+            "page_size": page_size,
+            "total_pages": math.ceil(total / page_size) if total else 0,
+        })
+
+    def _cursor_page(self, qs: Any, raw: str, page_size: int, order: str) -> Response:
+        decoded = _decode_cursor(raw)
+        if decoded is not None:
+            last_id, order = decoded
+            qs = qs.filter(pk__lt=last_id) if order == "desc" else qs.filter(pk__gt=last_id)
+        rows = list(qs.order_by("-id" if order == "desc" else "id")[: page_size + 1])
+        more = len(rows) > page_size
+        rows = rows[:page_size]
+        return Response({
+            "data": TaskSerializer(rows, many=True).data,
+            "page_size": page_size,
+            "next_cursor": _encode_cursor(rows[-1].pk, order) if more else None,
+        })
+
+    @extend_schema(
+        operation_id="tasks_create",
+        request=TaskCreateSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
+                                     description="Same as the body's idempotency_key.")],
+        responses={201: TaskSerializer, 200: OpenApiResponse(TaskSerializer, "Replay of an idempotency key"),
+                   **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        scope.check_body_size(request, conf().MAX_PAYLOAD_BYTES + 16 * 1024)
+        spec = dict(_body_object(request))
+        header_key = request.headers.get("Idempotency-Key")
+        if header_key is not None:
+            if spec.get("idempotency_key") not in (None, header_key):
+                raise ValidationError({"idempotency_key": "differs from the Idempotency-Key header"})
+            spec["idempotency_key"] = header_key
+        tenant = _tenant(request)
+        task = build_task(tenant, spec)
+        replay = find_replay(tenant, task.idempotency_key)
+        if replay is not None:
+            return Response(TaskSerializer(replay).data, status=status.HTTP_200_OK)
+        decision, headers = scope.admit(request, 1)
+        try:
+            result = save_task(task)
+        except BaseException:
+            scope.refund(request, decision)
+            raise
+        if not result.created:
+            scope.refund(request, decision)
+            return Response(TaskSerializer(result.task).data, status=status.HTTP_200_OK, headers=headers)
+        result.task.tenant = tenant
+        headers["Location"] = f"/api/tasks/{result.task.pk}"
+        return Response(TaskSerializer(result.task).data, status=status.HTTP_201_CREATED, headers=headers)
+
+
+class TaskBatchView(APIView):
+    @extend_schema(operation_id="tasks_batch", request=TaskBatchSerializer,
+                   responses={201: BatchCreatedSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        scope.check_body_size(request, conf().API_MAX_BODY_BYTES)
+        body = _body_object(request)
+        specs = body.get("tasks")
+        extra = sorted(set(body) - {"tasks"})
+        if extra:
+            raise ValidationError({extra[0]: "unknown field"})
+        if not isinstance(specs, list):
+            raise ValidationError({"tasks": "required: a list of task objects"})
+        if not specs:
+            raise ValidationError({"tasks": "give at least one task"})
+        tenant = _tenant(request)
+        tasks = build_many(specs, tenant=tenant)
+        keys = {t.idempotency_key for t in tasks if t.idempotency_key}
+        known = set(Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
+                    .values_list("idempotency_key", flat=True)) if keys else set()
+        cost = sum(1 for t in tasks if t.idempotency_key not in known or not t.idempotency_key)
+        decision, headers = scope.admit(request, cost) if cost else (None, {})
+        try:
+            results = save_many(tasks, tenant=tenant)
+        except BaseException:
+            if decision is not None:
+                scope.refund(request, decision)
+            raise
+        return Response({
+            "created": sum(1 for r in results if r.created),
+            "ids": [r.task.pk for r in results],
+            "replayed": [i for i, r in enumerate(results) if not r.created],
+        }, status=status.HTTP_201_CREATED, headers=headers)
+
+
+class TaskDetailView(APIView):
+    @extend_schema(operation_id="tasks_retrieve", parameters=[LIST_PARAMS[-1]],
+                   responses={200: TaskDetailSerializer, **ERRORS})
+    def get(self, request: Request, pk: int) -> Response:
+        task = scope.tasks(request).select_related("tenant").get(pk=pk)
+        return Response(TaskDetailSerializer(task).data)
+
+
+class TaskCancelView(APIView):
+    @extend_schema(operation_id="tasks_cancel", request=None, parameters=[LIST_PARAMS[-1]],
+                   responses={200: TaskSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        task = control.cancel(pk, tenant=scope.tenant_of(request))
+        return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data)
+
+
+class TaskRetryView(APIView):
+    @extend_schema(operation_id="tasks_retry", request=None, parameters=[LIST_PARAMS[-1]],
+                   responses={200: TaskSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        task = control.requeue(pk, tenant=scope.tenant_of(request))
+        return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data)
+
