@@ -46,10 +46,15 @@ def hash_secret(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def new_secret() -> tuple[str, str]:
+    """A fresh (prefix, full key) pair."""
+    prefix = secrets.token_hex(6)
+    return prefix, f"{SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
 def issue(tenant: Tenant, *, name: str = "", operator: bool = False) -> tuple[ApiKey, str]:
     """Create a key for ``tenant``; return it and the full secret (never stored)."""
-    prefix = secrets.token_hex(6)
-    raw = f"{SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, raw = new_secret()
     key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, hashed=hash_secret(raw),
                                 is_operator=operator)
     return key, raw

@@ -1,0 +1,75 @@
+"""Django admin for tasks and worker processes: read-only rows, state changes only as actions."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+
+from .models import Status, Task, WorkerProcess
+
+#: Above this many matching rows the admin stops counting exactly.
+COUNT_CAP = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most ``COUNT_CAP`` rows (a LIMITed subquery), never the whole table."""
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if isinstance(qs, QuerySet):
+            return qs.order_by()[: COUNT_CAP + 1].count()
+        return len(qs)
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "tenant", "type", "queue", "priority", "status", "attempts", "created_at", "finished_at"]
+    list_filter = ["status", "priority", "queue", "tenant"]
+    search_fields = ["=id", "type", "=idempotency_key"]
+    list_select_related = ["tenant"]
+    ordering = ["-id"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["cancel_tasks", "retry_tasks"]
+    readonly_fields = [f.name for f in Task._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # tasks are enqueued through the API, the shell or Python
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(description="Cancel selected tasks", permissions=["change"])
+    def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        waiting = queryset.cancel_waiting()  # type: ignore[attr-defined]
+        running = queryset.filter(status=Status.RUNNING).request_cancel()  # type: ignore[attr-defined]
+        if running:
+            from . import wakeup
+
+            wakeup.announce(wakeup.CANCEL)
+        self.message_user(request, f"Cancelled {waiting} waiting task(s); asked {running} running task(s) to stop.",
+                          messages.SUCCESS)
+
+    @admin.action(description="Retry selected failed/cancelled tasks", permissions=["change"])
+    def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        n = queryset.requeue()  # type: ignore[attr-defined]
+        if n:
+            from . import wakeup
+
+            wakeup.announce()
+        self.message_user(request, f"Requeued {n} task(s).", messages.SUCCESS)
+
+
+@admin.register(WorkerProcess)
+class WorkerProcessAdmin(admin.ModelAdmin):
+    list_display = ["id", "instance", "pid", "threads", "queues", "state", "started_at", "last_heartbeat"]
+    list_filter = ["instance", "state"]
+    readonly_fields = [f.name for f in WorkerProcess._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
