@@ -66,6 +66,8 @@ class JobsConf:
     API_KEY_CACHE_SECONDS: float = 10.0
     #: Largest accepted request body, bytes (413 above it).
     API_MAX_BODY_BYTES: int = 16 * 1024 * 1024
+    #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).
+    EVENT_RETENTION_SECONDS: int = 3600
     #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
     DEMO_MODE: bool = False
 

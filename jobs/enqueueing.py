@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from . import wakeup
+from . import outbox, wakeup
 from .conf import conf
 from .exceptions import InvalidTask, PayloadTooLarge
 from .models import Status, Task
@@ -166,6 +166,11 @@ def enqueue_or_get(tenant: Tenant | str | int, spec: Mapping[str, Any]) -> Enque
     return save_task(build_task(resolve_tenant(tenant), spec))
 
 
+def _insert(task: Task) -> None:
+    task.save(force_insert=True)
+    outbox.record([outbox.change(task, "task.created", task.status)])
+
+
 def find_replay(tenant: Tenant | int, key: str | None) -> Task | None:
     """The task an idempotency key already created for ``tenant``, if any."""
     if not key:
@@ -182,12 +187,13 @@ def save_task(task: Task) -> Enqueued:
             return Enqueued(existing, created=False)
         try:
             with transaction.atomic():
-                task.save(force_insert=True)
+                _insert(task)
         except IntegrityError:
             # A concurrent request with the same key won the race: answer with its task.
             return Enqueued(Task.objects.get(tenant=tenant, idempotency_key=task.idempotency_key), False)
     else:
-        task.save(force_insert=True)
+        with transaction.atomic():
+            _insert(task)
     if task.status == Status.PENDING:
         _announce_on_commit()
     return Enqueued(task, created=True)
@@ -245,6 +251,7 @@ def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
         try:
             with transaction.atomic():
                 Task.objects.bulk_create(fresh)
+                outbox.record(outbox.change(t, "task.created", t.status) for t in fresh)
         except IntegrityError:
             continue  # a concurrent request took some keys: look them up again
         if any(t.status == Status.PENDING for t in fresh):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from . import outcomes
 from .conf import conf
 from .exceptions import WorkerLost
-from .models import Status, Task, TaskQuerySet, WorkerProcess
+from .models import Event, Status, Task, TaskQuerySet, ThroughputBucket, WorkerProcess
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,24 @@ def promote_due(batch: int = 1000) -> int:
         total += n
         if n < batch:
             break
+    return total
+
+
+def prune_side_tables(batch: int = 5000) -> int:
+    """Drop old outbox events and fine-grained throughput buckets (hourly rollups stay)."""
+    c = conf()
+    now = timezone.now()
+    total = 0
+    for model, field, age in (
+        (Event, "created_at", c.EVENT_RETENTION_SECONDS),
+        (ThroughputBucket, "bucket", 86400),
+    ):
+        cutoff = now - timedelta(seconds=age)
+        while ids := list(model.objects.filter(**{f"{field}__lt": cutoff}).order_by(field)
+                          .values_list("pk", flat=True)[:batch]):
+            total += model.objects.filter(pk__in=ids).delete()[0]
+            if len(ids) < batch:
+                break
     return total
 
 

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
-from . import stats
+from . import outbox, stats
 from .conf import conf
 from .exceptions import TaskCancelled
 from .models import FINISHED, Status, Task
@@ -120,6 +120,24 @@ def _column(name: str, outcomes: list[Outcome]) -> Any:
     return Case(*whens, default=F(name), output_field=model_field)
 
 
+EVENTS = {
+    Status.COMPLETED: "task.completed",
+    Status.SCHEDULED: "task.retrying",
+    Status.FAILED: "task.failed",
+    Status.CANCELLED: "task.cancelled",
+    Status.PENDING: "task.rescued",
+}
+
+
+def _event(o: Outcome) -> dict[str, Any]:
+    assert o.task is not None  # noqa: S101 — filtered by the caller
+    extra: dict[str, Any] = {}
+    errors = o.fields.get("errors")
+    if errors and o.status != Status.COMPLETED:
+        extra["error"] = f"{errors[-1]['type']}: {errors[-1]['message']}"[:300]
+    return outbox.change(o.task, EVENTS[Status(o.status)], o.status, **extra)
+
+
 def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     """Write a batch of outcomes in one fenced UPDATE; return how many rows it changed.
 
@@ -157,4 +175,5 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
                            o.task.started_at, o.fields.get("finished_at", now))
             for o in batch if o.status in FINISHED and o.task is not None
         )
+        outbox.record(_event(o) for o in batch if o.task is not None)
     return len(batch)

@@ -27,7 +27,8 @@ if os.environ.get("JOBS_TEST_DB") == "mariadb":
         }
     }
 else:
-    test_db = os.environ.get("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))
+    # One file per test run, so concurrent runs on one machine never share a database.
+    test_db = os.environ.get("SQLITE_TEST_PATH", str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",

@@ -342,8 +342,10 @@ def test_empty_batch_writes_nothing(tenant: Tenant) -> None:
     assert not Task.objects.exists()
 
 
-def _inserts(ctx: CaptureQueriesContext) -> list[str]:
-    return [q["sql"] for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")]
+def _inserts(ctx: CaptureQueriesContext, table: str = "jobs_task") -> list[str]:
+    """INSERT statements into ``table`` (the event outbox row is a separate, single INSERT)."""
+    return [q["sql"] for q in ctx.captured_queries
+            if q["sql"].lstrip().upper().startswith("INSERT") and table in q["sql"].split("(")[0]]
 
 
 def test_enqueue_many_is_one_insert(tenant: Tenant) -> None:
@@ -355,6 +357,7 @@ def test_enqueue_many_is_one_insert(tenant: Tenant) -> None:
     with CaptureQueriesContext(connection) as ctx:
         results = enqueue_many(specs, tenant=tenant)
     assert len(_inserts(ctx)) == 1, _inserts(ctx)
+    assert len(_inserts(ctx, "jobs_event")) == 1, "one outbox row for the whole batch"
     assert not [q for q in ctx.captured_queries if q["sql"].lstrip().upper().startswith(("UPDATE", "DELETE"))]
     assert len(results) == 50
     assert all(r.created for r in results)

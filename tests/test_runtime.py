@@ -277,3 +277,36 @@ def test_an_idle_worker_wakes_on_enqueue_not_at_its_poll_interval(tenant, inproc
     task = enqueue("noop", tenant=tenant)
     # Far inside the 30 s poll interval: only the wake-up can have started it.
     wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=10, what="the wake-up")
+
+
+def test_every_state_change_lands_in_the_event_outbox(tenant, inprocess_worker):
+    from jobs.models import Event
+
+    ok = enqueue("noop", tenant=tenant)
+    bad = enqueue("fail", tenant=tenant, max_retries=1)
+    waiting = enqueue("noop", tenant=tenant, delay_seconds=3600)
+    control.cancel(waiting.pk)
+    inprocess_worker.burst(threads=2)
+    changes = [c for e in Event.objects.filter(tenant=tenant).order_by("id") for c in e.changes]
+    by_task: dict[int, list[str]] = {}
+    for c in changes:
+        by_task.setdefault(c["task"], []).append(c["event"])
+    assert by_task[ok.pk] == ["task.created", "task.started", "task.completed"]
+    assert by_task[bad.pk] == ["task.created", "task.started", "task.retrying", "task.started", "task.failed"]
+    assert by_task[waiting.pk] == ["task.created", "task.cancelled"]
+    failed = next(c for c in changes if c["event"] == "task.failed")
+    assert failed["error"].startswith("DemoFailure") and failed["attempt"] == 2
+
+
+def test_old_events_and_throughput_buckets_are_pruned(tenant, settings):
+    from jobs.models import Event, ThroughputBucket
+
+    settings.JOBS = {**settings.JOBS, "EVENT_RETENTION_SECONDS": 60}
+    old = timezone.now() - timedelta(hours=2)
+    Event.objects.create(tenant=tenant, changes=[], created_at=old)
+    recent = Event.objects.create(tenant=tenant, changes=[])
+    ThroughputBucket.objects.create(tenant=tenant, bucket=timezone.now() - timedelta(days=2), completed=1)
+    kept_bucket = ThroughputBucket.objects.create(tenant=tenant, bucket=timezone.now(), completed=1)
+    assert maintenance.prune_side_tables() == 2
+    assert list(Event.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert list(ThroughputBucket.objects.values_list("pk", flat=True)) == [kept_bucket.pk]

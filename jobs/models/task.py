@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
+from .. import outbox
+
 
 class Status(models.TextChoices):
     PENDING = "pending"
@@ -89,13 +91,14 @@ class TaskQuerySet(models.QuerySet["Task"]):
                 lease_expires_at=lease,
                 cancel_requested=False,
             )
-        for task in claimed:
-            task.status = Status.RUNNING
-            task.worker = worker
-            task.attempts += 1
-            task.started_at = now
-            task.lease_expires_at = lease
-            task.cancel_requested = False
+            for task in claimed:
+                task.status = Status.RUNNING
+                task.worker = worker
+                task.attempts += 1
+                task.started_at = now
+                task.lease_expires_at = lease
+                task.cancel_requested = False
+            outbox.record(outbox.change(t, "task.started", Status.RUNNING, worker=worker) for t in claimed)
         return claimed
 
     def promote_due(self, now: datetime, limit: int = 1000) -> int:
@@ -138,17 +141,27 @@ class TaskQuerySet(models.QuerySet["Task"]):
             with transaction.atomic():
                 rows = list(
                     Task.objects.filter(pk__in=ids, status__in=WAITING).select_for_update()
-                    .values_list("pk", "tenant_id", "type", "priority", "created_at")
+                    .only("pk", "tenant_id", "type", "priority", "created_at", "attempts")
                 )
-                total += Task.objects.filter(pk__in=[r[0] for r in rows]).update(
+                total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
                     status=Status.CANCELLED, finished_at=now, lease_expires_at=None
                 )
-                stats.record(stats.Finished(t, ty, p, Status.CANCELLED, c, None, now) for _, t, ty, p, c in rows)
+                stats.record(stats.Finished(t.tenant_id, t.type, t.priority, Status.CANCELLED, t.created_at, None, now)
+                             for t in rows)
+                outbox.record(outbox.change(t, "task.cancelled", Status.CANCELLED) for t in rows)
         return total
 
     def request_cancel(self) -> int:
         """Ask running tasks to stop; their worker records them as cancelled."""
-        return self.filter(status=Status.RUNNING).update(cancel_requested=True)
+        total = 0
+        for ids in self.filter(status=Status.RUNNING, cancel_requested=False)._in_batches():
+            with transaction.atomic():
+                rows = list(Task.objects.filter(pk__in=ids, status=Status.RUNNING).select_for_update()
+                            .only("pk", "tenant_id", "type", "attempts"))
+                total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(cancel_requested=True)
+                outbox.record(outbox.change(t, "task.cancel_requested", Status.RUNNING) for t in rows)
+        # Already requested: still running, and the request stands.
+        return total + self.filter(status=Status.RUNNING, cancel_requested=True).count()
 
     def requeue(self) -> int:
         """Give failed or cancelled tasks a fresh set of attempts (history kept)."""
@@ -179,19 +192,26 @@ class TaskQuerySet(models.QuerySet["Task"]):
                     (stats.Finished(t, ty, p, st, c, s, f) for _, t, ty, p, st, c, s, f in rows if f is not None),
                     sign=-1,
                 )
+                outbox.record({"event": "task.requeued", "task": pk, "type": ty, "status": Status.PENDING,
+                               "attempt": 0, "tenant_id": t} for pk, t, ty, *_ in rows)
         return total
 
     def release(self, *, worker: str, ids: list[int]) -> int:
         """Hand unfinished tasks back without counting the attempt (graceful shutdown)."""
         if not ids:
             return 0
-        return self.filter(id__in=ids, worker=worker, status=Status.RUNNING).update(
-            status=Status.PENDING,
-            attempts=F("attempts") - 1,
-            worker=None,
-            lease_expires_at=None,
-            started_at=None,
-        )
+        with transaction.atomic():
+            rows = list(self.filter(id__in=ids, worker=worker, status=Status.RUNNING).select_for_update()
+                        .only("pk", "tenant_id", "type", "attempts"))
+            n = Task.objects.filter(pk__in=[t.pk for t in rows]).update(
+                status=Status.PENDING,
+                attempts=F("attempts") - 1,
+                worker=None,
+                lease_expires_at=None,
+                started_at=None,
+            )
+            outbox.record(outbox.change(t, "task.released", Status.PENDING) for t in rows)
+        return n
 
     def prunable(self, older_than: datetime) -> "TaskQuerySet":
         return self.filter(finished_at__lt=older_than, status__in=FINISHED)

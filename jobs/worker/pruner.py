@@ -19,4 +19,5 @@ class Pruner(Poller):
             return jittered(self.interval)
         # Bounded per round so a backlog of old rows never holds the database for long.
         maintenance.prune(max_batches=10)
+        maintenance.prune_side_tables()
         return jittered(self.interval)
