@@ -35,12 +35,16 @@ ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1
 INSTANCE_ID = os.environ.get("INSTANCE_ID", "")
 
 INSTALLED_APPS = [
+    # daphne first: its runserver serves the ASGI app (SSE streams included).
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -58,7 +62,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
+
+LOGIN_URL = "dashboard:login"
+LOGIN_REDIRECT_URL = "dashboard:overview"
+LOGOUT_REDIRECT_URL = "dashboard:login"
 
 ROOT_URLCONF = "engine_site.urls"
 WSGI_APPLICATION = "engine_site.wsgi.application"
