@@ -27,6 +27,7 @@ setup: system-build $(STAMP)
 ## The main job: migrate, create a demo tenant, enqueue demo work, run the engine.
 run: setup
 	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py runengine --demo
 
 lint: $(STAMP)

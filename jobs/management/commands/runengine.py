@@ -1,5 +1,6 @@
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -8,11 +9,13 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Count
 
 from jobs.enqueueing import enqueue_many
 from jobs.models import Status, Task
+from tenants import keys
 from tenants.models import Tenant
 
 from ._args import positive_int
@@ -21,35 +24,44 @@ DEMO_TYPES = ["send_email", "resize_image", "generate_report", "call_webhook", "
 
 
 class Command(BaseCommand):
-    help = "Run the whole engine from one command: worker supervisor plus a live progress line."
+    help = "Run the whole engine from one command: the web app (API + console), workers, a progress line."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--processes", type=positive_int, default=2)
-        parser.add_argument("--threads", type=positive_int, default=8)
+        parser.add_argument("--processes", type=positive_int, default=2, help="worker processes")
+        parser.add_argument("--threads", type=positive_int, default=8, help="threads per worker process")
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=positive_int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--no-web", action="store_true", help="workers only")
         parser.add_argument("--demo", action="store_true",
-                            help="create a 'demo' tenant and keep feeding it the seed's simulated workload")
-        parser.add_argument("--demo-rate", type=positive_int, default=5, help="demo tasks per second")
+                            help="create a 'demo' tenant, a console login and an operator key, and keep feeding "
+                                 "the tenant the seed's simulated workload")
+        parser.add_argument("--demo-rate", type=positive_int, default=3, help="demo tasks per second")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stopping = False
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
-        tenant = None
-        if options["demo"]:
-            tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo tenant"})
+        tenant = self._demo_setup(options) if options["demo"] else None
         db = settings.DATABASES["default"]
         self.stdout.write(
             f"engine: database {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}, "
             f"redis {'on' if settings.REDIS_URL else 'off (in-process fallbacks)'}; Ctrl-C stops it"
         )
-        workers = subprocess.Popen(  # noqa: S603 — our own manage.py with validated options
+        children = [subprocess.Popen(  # noqa: S603 — our own manage.py with validated options
             [sys.executable, sys.argv[0], "runworkers", "--processes", str(options["processes"]),
              "--threads", str(options["threads"])],
-            env=os.environ.copy(),
-        )
+        )]
+        if not options["no_web"]:
+            children.append(subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+                 "engine_site.asgi:application"],
+            ))
+            base = f"http://{options['host']}:{options['port']}"
+            self.stdout.write(f"console: {base}/   API: {base}/api/   API docs: {base}/api/docs/   "
+                              f"admin: {base}/admin/")
         next_report = 0.0
         try:
-            while not self.stopping and workers.poll() is None:
+            while not self.stopping and all(c.poll() is None for c in children):
                 if tenant is not None:
                     self._feed(tenant, options["demo_rate"])
                 if time.monotonic() >= next_report:
@@ -57,13 +69,29 @@ class Command(BaseCommand):
                     next_report = time.monotonic() + 2
                 time.sleep(1)
         finally:
-            if workers.poll() is None:
-                workers.send_signal(signal.SIGTERM)
-            workers.wait()
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                child.wait()
             self._report()
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+    def _demo_setup(self, options: dict[str, Any]) -> Tenant:
+        tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo tenant"})
+        users = get_user_model()
+        username = os.environ.get("CONSOLE_ADMIN_USER", "admin")
+        if not users.objects.filter(username=username).exists():
+            password = os.environ.get("CONSOLE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            users.objects.create_superuser(username=username, email="", password=password)
+            shown = "(from CONSOLE_ADMIN_PASSWORD)" if os.environ.get("CONSOLE_ADMIN_PASSWORD") else password
+            self.stdout.write(f"console login: {username} / {shown}   (shown once; change it in the admin)")
+        if not tenant.api_keys.filter(revoked_at__isnull=True, name="demo").exists():
+            _, raw = keys.issue(tenant, name="demo", operator=True)
+            self.stdout.write(f"demo operator API key (shown once): {raw}")
+        return tenant
 
     def _feed(self, tenant: Tenant, rate: int) -> None:
         specs = [
@@ -74,6 +102,9 @@ class Command(BaseCommand):
         enqueue_many(specs, tenant=tenant)
 
     def _report(self) -> None:
-        counts = dict(Task.objects.values_list("status").annotate(n=Count("id")).order_by())
-        line = "  ".join(f"{s}={counts.get(s, 0)}" for s in Status.values)
+        counts = dict(Task.objects.filter(status__in=[Status.PENDING, Status.SCHEDULED, Status.RUNNING])
+                      .values_list("status").annotate(n=Count("id")).order_by())
+        done = dict(Task.objects.filter(finished_at__isnull=False).values_list("status").annotate(n=Count("id"))
+                    .order_by())
+        line = "  ".join(f"{s}={counts.get(s, done.get(s, 0))}" for s in Status.values)
         self.stdout.write(f"[{time.strftime('%H:%M:%S')}] {line}")
