@@ -1,0 +1,90 @@
+"""Prometheus metrics (text exposition format 0.0.4), from indexes and rollups only."""
+
+import hmac
+import os
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from tenants.models import Tenant
+
+from .conf import conf
+from .models import Status, Task, TaskStat, ThroughputBucket, WorkerProcess
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def _labels(**labels: object) -> str:
+    inner = ",".join(
+        f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+        for k, v in labels.items()
+    )
+    return "{" + inner + "}"
+
+
+def render() -> str:
+    slugs = dict(Tenant.objects.values_list("pk", "slug"))
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, samples: list[tuple[dict[str, Any], Any]]) -> None:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        lines.extend(f"{name}{_labels(**labels)} {value:g}" for labels, value in samples)
+
+    live = (Task.objects.filter(status__in=[Status.PENDING, Status.SCHEDULED, Status.RUNNING])
+            .values_list("status", "tenant_id", "type").annotate(n=Count("id")).order_by())
+    metric("jobs_queue_depth", "gauge", "Unfinished tasks by status, tenant and type.",
+           [({"status": s, "tenant": slugs.get(t, t), "type": ty}, n) for s, t, ty, n in live])
+
+    finished = (TaskStat.objects.values_list("status", "tenant_id", "type")
+                .annotate(n=Sum("count"), timed=Sum("timed"), ex=Sum("exec_ms_sum"), wait=Sum("wait_ms_sum"))
+                .order_by())
+    rows = list(finished)
+    metric("jobs_tasks_finished_total", "counter", "Finished tasks by final status, tenant and type.",
+           [({"status": s, "tenant": slugs.get(t, t), "type": ty}, n or 0) for s, t, ty, n, *_ in rows])
+    per_type: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0])
+    for _, _, ty, _, timed, ex, wait in rows:
+        per_type[ty][0] += timed or 0
+        per_type[ty][1] += (ex or 0) / 1000
+        per_type[ty][2] += (wait or 0) / 1000
+    metric("jobs_task_execution_seconds_sum", "counter", "Total execution time of finished tasks by type.",
+           [({"type": ty}, v[1]) for ty, v in sorted(per_type.items())])
+    metric("jobs_task_queue_wait_seconds_sum", "counter", "Total queue wait of finished tasks by type.",
+           [({"type": ty}, v[2]) for ty, v in sorted(per_type.items())])
+    metric("jobs_task_timed_total", "counter", "Finished tasks that ran (the count behind the sums).",
+           [({"type": ty}, v[0]) for ty, v in sorted(per_type.items())])
+
+    minute_ago = timezone.now() - timedelta(seconds=60)
+    recent = (ThroughputBucket.objects.filter(bucket__gte=minute_ago).values_list("tenant_id")
+              .annotate(c=Sum("completed"), f=Sum("failed")).order_by())
+    metric("jobs_throughput_last_minute", "gauge", "Tasks finished in the last minute by tenant and outcome.",
+           [s for t, c, f in recent for s in (({"tenant": slugs.get(t, t), "outcome": "completed"}, c or 0),
+                                              ({"tenant": slugs.get(t, t), "outcome": "failed"}, f or 0))])
+
+    processes = list(WorkerProcess.objects.alive(timezone.now(), conf().LEASE_SECONDS))
+    per_instance: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for p in processes:
+        busy = sum(1 for slot in p.slots or [] if slot.get("task_id") is not None)
+        per_instance[p.instance][0] += 1
+        per_instance[p.instance][1] += busy
+        per_instance[p.instance][2] += p.threads - busy
+    metric("jobs_worker_processes", "gauge", "Live worker processes by instance.",
+           [({"instance": i}, v[0]) for i, v in sorted(per_instance.items())])
+    metric("jobs_worker_slots", "gauge", "Executor slots by instance and state.",
+           [s for i, v in sorted(per_instance.items())
+            for s in (({"instance": i, "state": "busy"}, v[1]), ({"instance": i, "state": "idle"}, v[2]))])
+    return "\n".join(lines) + "\n"
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """GET /metrics; with METRICS_TOKEN set, scrapers must send ``Authorization: Bearer <token>``."""
+    token = os.environ.get("METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(sent, token):
+            return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
+    return HttpResponse(render(), content_type=CONTENT_TYPE)
