@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install the Debian packages the project needs, only those that are missing.
 #   scripts/setup-system.sh build   — what building mysqlclient needs (every command)
-#   scripts/setup-system.sh test    — plus the servers the tests start: MariaDB, Redis
+#   scripts/setup-system.sh test    — plus what the tests start: MariaDB, Redis, nginx, Chromium,
+#                                    and docker-compose (validates the compose file; no engine)
 set -euo pipefail
 
 packages=(libmariadb-dev pkg-config build-essential)
 if [ "${1:-build}" = "test" ]; then
-    packages+=(mariadb-server redis-server)
+    packages+=(mariadb-server redis-server nginx chromium docker-compose)
 fi
 
 missing=()
