@@ -1,6 +1,27 @@
+"""ASGI entry point (``daphne engine_site.asgi:application``): Django's views plus the SSE streams.
+
+The live streams (``jobs/sse.py``) are Channels HTTP consumers; every other path goes to
+Django. The session/auth middleware stack gives the console stream the staff user.
+"""
+
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engine_site.settings")
-application = get_asgi_application()
+# Set Django up before importing anything that touches models.
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import path, re_path  # noqa: E402
+
+from jobs.sse import ApiEventStream, ConsoleEventStream  # noqa: E402
+
+application = ProtocolTypeRouter({
+    "http": AuthMiddlewareStack(URLRouter([
+        path("api/sse/events", ApiEventStream.as_asgi()),
+        path("console/events", ConsoleEventStream.as_asgi()),
+        re_path(r"", django_asgi_app),  # type: ignore[arg-type]  # an ASGI app, which URLRouter accepts
+    ])),
+})

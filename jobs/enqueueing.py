@@ -7,7 +7,7 @@ the caller's own writes; the worker wake-up is sent only once it has committed.
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -56,6 +56,15 @@ def resolve_tenant(tenant: Tenant | str | int) -> Tenant:
     return found
 
 
+def _encodable(text: str) -> bool:
+    """False for strings a database cannot store (lone UTF-16 surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _int_in(field: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
@@ -91,8 +100,10 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     if not isinstance(payload, dict):
         raise InvalidTask("payload", "must be a JSON object")
     try:
-        size = len(json.dumps(payload, allow_nan=False).encode())
-    except (TypeError, ValueError) as exc:
+        size = len(json.dumps(payload, allow_nan=False, ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        raise InvalidTask("payload", "contains text that is not valid Unicode (a lone surrogate)") from None
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidTask("payload", f"not JSON-serialisable: {exc}") from None
     if size > c.MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge("payload", f"{size} bytes is over the limit of {c.MAX_PAYLOAD_BYTES}")
@@ -115,7 +126,7 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         timeout = task_type.timeout or c.DEFAULT_TIMEOUT
 
     queue = spec.get("queue") or task_type.queue or c.DEFAULT_QUEUE
-    if not isinstance(queue, str) or len(queue) > 64:
+    if not isinstance(queue, str) or len(queue) > 64 or not _encodable(queue):
         raise InvalidTask("queue", "must be a string of at most 64 characters")
 
     delay, run_at = spec.get("delay_seconds"), spec.get("run_at")
@@ -135,11 +146,15 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
             raise InvalidTask("run_at", "must be a date-time")
         if timezone.is_naive(run_at):
             raise InvalidTask("run_at", "must carry a time zone offset")
+        try:
+            run_at = run_at.astimezone(UTC)
+        except OverflowError:
+            raise InvalidTask("run_at", "is out of range") from None
     else:
         run_at = now
 
     key = spec.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255 or not _encodable(key)):
         raise InvalidTask("idempotency_key", "must be a string of 1 to 255 characters")
 
     return Task(
@@ -253,6 +268,8 @@ def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
                 Task.objects.bulk_create(fresh)
                 outbox.record(outbox.change(t, "task.created", t.status) for t in fresh)
         except IntegrityError:
+            if not keys:
+                raise  # not an idempotency-key race: a real error
             continue  # a concurrent request took some keys: look them up again
         if any(t.status == Status.PENDING for t in fresh):
             _announce_on_commit()

@@ -9,7 +9,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.http import Http404, HttpRequest, JsonResponse
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from ..enqueueing import InvalidBatch
@@ -121,3 +122,26 @@ def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonRe
 def json_500(request: HttpRequest) -> JsonResponse:
     return JsonResponse(problem(500, "An unexpected error occurred; it has been logged."),
                         status=status.HTTP_500_INTERNAL_SERVER_ERROR, content_type=CONTENT_TYPE)
+
+
+class FieldErrorSerializer(serializers.Serializer[Any]):
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ProblemSerializer(serializers.Serializer[Any]):
+    """RFC 9457 problem details."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
+    current_status = serializers.CharField(required=False, help_text="409 only.")
+    retry_after = serializers.IntegerField(required=False, help_text="429 only.")
+
+
+def problem_responses(*codes: int) -> dict[Any, Any]:
+    """OpenAPI responses for the given error statuses, as problem+json documents."""
+    return {(code, CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=TITLES.get(code, "Error"))
+            for code in codes}

@@ -1,5 +1,6 @@
 """Query-string filters of GET /api/tasks (invalid values answer 400 naming the parameter)."""
 
+from datetime import UTC
 from typing import Any
 
 import django_filters
@@ -31,6 +32,13 @@ class TaskFilter(django_filters.FilterSet):
         bad = [v for v in values if v not in Status.values]
         if bad:
             raise ValidationError({"status": f"unknown status {bad[0]!r}; one of {', '.join(Status.values)}"})
+        for name in ("created_after", "created_before", "finished_after", "finished_before"):
+            moment = self.form.cleaned_data.get(name)
+            if moment is not None:
+                try:
+                    moment.astimezone(UTC)
+                except OverflowError:
+                    raise ValidationError({name: "is out of range"}) from None
         priority = self.form.cleaned_data.get("priority")
         if priority is not None and (priority != int(priority) or not 1 <= priority <= 5):
             raise ValidationError({"priority": "must be an integer between 1 and 5"})

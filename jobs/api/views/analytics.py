@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from ... import analytics
 from .. import scope
+from ..errors import problem_responses
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
 STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in
@@ -53,7 +54,8 @@ def _seconds(request: Request, name: str, default: int, low: int, high: int) -> 
 
 
 class AnalyticsView(APIView):
-    @extend_schema(operation_id="analytics", parameters=[ALL], responses={200: OVERVIEW})
+    @extend_schema(operation_id="analytics", parameters=[ALL],
+                   responses={200: OVERVIEW, **problem_responses(400, 401, 403)})
     def get(self, request: Request) -> Response:
         return Response(analytics.overview(scope.tenant_ids(request)))
 
@@ -66,7 +68,7 @@ class ThroughputView(APIView):
             OpenApiParameter("bucket", int, description="Seconds per point, a multiple of 10 (default 10)."),
             ALL,
         ],
-        responses={200: POINTS},
+        responses={200: POINTS, **problem_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
         window = _seconds(request, "window", 300, 10, 86_400)
@@ -82,6 +84,7 @@ class ThroughputView(APIView):
 
 
 class TypesView(APIView):
-    @extend_schema(operation_id="analytics_types", parameters=[ALL], responses={200: TYPE_ROWS})
+    @extend_schema(operation_id="analytics_types", parameters=[ALL],
+                   responses={200: TYPE_ROWS, **problem_responses(400, 401, 403)})
     def get(self, request: Request) -> Response:
         return Response(analytics.by_type(scope.tenant_ids(request)))

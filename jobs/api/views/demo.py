@@ -12,7 +12,7 @@ from ...conf import conf
 from ...enqueueing import enqueue_many
 from ...models import Task, TaskStat, ThroughputBucket
 from .. import scope
-from ..errors import Problem
+from ..errors import Problem, problem_responses
 
 DEMO_TYPES = ["send_email", "resize_image", "generate_report", "call_webhook"]
 SEEDED = inline_serializer("DemoSeeded", {"created": serializers.IntegerField()})
@@ -27,7 +27,7 @@ def _guard(request: Request) -> None:
 
 
 class DemoSeedView(APIView):
-    @extend_schema(operation_id="demo_seed", request=None, responses={201: SEEDED})
+    @extend_schema(operation_id="demo_seed", request=None, responses={201: SEEDED, **problem_responses(401, 403, 404)})
     def post(self, request: Request) -> Response:
         _guard(request)
         key = scope.key_of(request)
@@ -40,7 +40,7 @@ class DemoSeedView(APIView):
 class DemoClearView(APIView):
     @extend_schema(operation_id="demo_clear", request=None,
                    parameters=[OpenApiParameter("all", bool, description="Every tenant's data.")],
-                   responses={200: CLEARED})
+                   responses={200: CLEARED, **problem_responses(400, 401, 403, 404)})
     def post(self, request: Request) -> Response:
         _guard(request)
         ids = scope.tenant_ids(request)

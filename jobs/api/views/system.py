@@ -19,6 +19,7 @@ from ... import wakeup
 from ...conf import conf
 from ...models import WorkerProcess
 from .. import scope
+from ..errors import problem_responses
 
 SLOTS = inline_serializer("WorkerSlot", many=True, fields={
     "slot": serializers.IntegerField(), "busy": serializers.BooleanField(),
@@ -38,7 +39,7 @@ PROCESSES = inline_serializer("WorkerProcessInfo", many=True, fields={
 class WorkersView(APIView):
     """Every live worker process on every instance; a tenant key sees only its own tasks in the slots."""
 
-    @extend_schema(operation_id="workers", responses={200: PROCESSES})
+    @extend_schema(operation_id="workers", responses={200: PROCESSES, **problem_responses(401)})
     def get(self, request: Request) -> Response:
         key = scope.key_of(request)
         mine = None if key.is_operator else key.tenant_id

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -21,6 +22,7 @@ from ...conf import conf
 from ...enqueueing import build_many, build_task, find_replay, save_many, save_task
 from ...models import Task
 from .. import scope
+from ..errors import problem_responses
 from ..filters import TaskFilter
 from ..serializers import (
     BatchCreatedSerializer,
@@ -31,11 +33,10 @@ from ..serializers import (
     TaskSerializer,
 )
 
-ERRORS = {code: OpenApiResponse(description=text) for code, text in {
-    400: "Invalid input (problem+json with per-field errors)", 401: "Missing or invalid API key",
-    403: "Operator key required", 404: "No such task (or another tenant's)", 409: "Not in a state that allows it",
-    413: "Payload too large", 415: "Not JSON", 429: "Rate limited (see Retry-After)",
-}.items()}
+READ_ERRORS = problem_responses(400, 401, 403)
+ONE_ERRORS = problem_responses(400, 401, 403, 404)
+ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
+SUBMIT_ERRORS = problem_responses(400, 401, 413, 415, 429, 503)
 SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
 LIST_PARAMS = [
     OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
@@ -44,6 +45,18 @@ LIST_PARAMS = [
     OpenApiParameter("order", str, enum=["asc", "desc"], description="Default desc."),
     OpenApiParameter("cursor", str, description="Keyset pages by id, no COUNT: send it empty for the first page."),
     OpenApiParameter("all", bool, description="Every tenant (operator keys only)."),
+]
+FILTER_PARAMS = [
+    OpenApiParameter("status", str, description="One or more statuses, comma-separated."),
+    OpenApiParameter("type", str),
+    OpenApiParameter("priority", int, description="1 … 5"),
+    OpenApiParameter("queue", str),
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+    OpenApiParameter("finished_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("finished_before", OpenApiTypes.DATETIME),
+    OpenApiParameter("q", str, description="A task id, a type prefix or an idempotency key."),
+    OpenApiParameter("tenant", str, description="Operators with all=true: one tenant's slug."),
 ]
 
 
@@ -76,10 +89,12 @@ def _decode_cursor(raw: str) -> tuple[int, str] | None:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        last_id, order = int(data["id"]), str(data["o"])
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise ValidationError({"cursor": "not a cursor this API issued"}) from None
-    if order not in ("asc", "desc"):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or type(data.get("id")) is not int or data.get("o") not in ("asc", "desc"):
+        raise ValidationError({"cursor": "not a cursor this API issued"})
+    last_id, order = data["id"], data["o"]
+    if not 0 <= last_id < 2**63:
         raise ValidationError({"cursor": "not a cursor this API issued"})
     return last_id, order
 
@@ -103,7 +118,8 @@ class TaskListCreateView(GenericAPIView[Task]):
     def get_queryset(self) -> Any:
         return scope.tasks(self.request).select_related("tenant")
 
-    @extend_schema(operation_id="tasks_list", parameters=LIST_PARAMS, responses={200: TaskListSerializer, **ERRORS})
+    @extend_schema(operation_id="tasks_list", parameters=[*LIST_PARAMS, *FILTER_PARAMS], filters=False,
+                   responses={200: TaskListSerializer, **READ_ERRORS})
     def get(self, request: Request) -> Response:
         qs = self.filter_queryset(self.get_queryset())
         page_size = _int_param(request, "page_size", 20, 1, 100)
@@ -144,7 +160,7 @@ class TaskListCreateView(GenericAPIView[Task]):
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
                                      description="Same as the body's idempotency_key.")],
         responses={201: TaskSerializer, 200: OpenApiResponse(TaskSerializer, "Replay of an idempotency key"),
-                   **ERRORS},
+                   **SUBMIT_ERRORS},
     )
     def post(self, request: Request) -> Response:
         scope.check_body_size(request, conf().MAX_PAYLOAD_BYTES + 16 * 1024)
@@ -175,7 +191,7 @@ class TaskListCreateView(GenericAPIView[Task]):
 
 class TaskBatchView(APIView):
     @extend_schema(operation_id="tasks_batch", request=TaskBatchSerializer,
-                   responses={201: BatchCreatedSerializer, **ERRORS})
+                   responses={201: BatchCreatedSerializer, **SUBMIT_ERRORS})
     def post(self, request: Request) -> Response:
         scope.check_body_size(request, conf().API_MAX_BODY_BYTES)
         body = _body_object(request)
@@ -209,7 +225,7 @@ class TaskBatchView(APIView):
 
 class TaskDetailView(APIView):
     @extend_schema(operation_id="tasks_retrieve", parameters=[LIST_PARAMS[-1]],
-                   responses={200: TaskDetailSerializer, **ERRORS})
+                   responses={200: TaskDetailSerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         task = scope.tasks(request).select_related("tenant").get(pk=pk)
         return Response(TaskDetailSerializer(task).data)
@@ -217,7 +233,7 @@ class TaskDetailView(APIView):
 
 class TaskCancelView(APIView):
     @extend_schema(operation_id="tasks_cancel", request=None, parameters=[LIST_PARAMS[-1]],
-                   responses={200: TaskSerializer, **ERRORS})
+                   responses={200: TaskSerializer, **ACT_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         task = control.cancel(pk, tenant=scope.tenant_of(request))
         return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data)
@@ -225,7 +241,7 @@ class TaskCancelView(APIView):
 
 class TaskRetryView(APIView):
     @extend_schema(operation_id="tasks_retry", request=None, parameters=[LIST_PARAMS[-1]],
-                   responses={200: TaskSerializer, **ERRORS})
+                   responses={200: TaskSerializer, **ACT_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         task = control.requeue(pk, tenant=scope.tenant_of(request))
         return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data)
