@@ -17,7 +17,7 @@ from tenants.models import Tenant
 
 from . import outbox, wakeup
 from .conf import conf
-from .exceptions import InvalidTask, PayloadTooLarge
+from .exceptions import InvalidTask, PayloadTooLarge, UnknownTaskType
 from .models import Status, Task
 from .registry import registry
 
@@ -77,7 +77,8 @@ def _int_in(field: str, value: Any, low: int, high: int | None = None) -> int:
     return value
 
 
-def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None = None) -> Task:
+def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None = None,
+               public: bool = False) -> Task:
     """Validate one enqueue request and return the unsaved task it describes."""
     c = conf()
     now = now or timezone.now()
@@ -88,6 +89,9 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     if not isinstance(type_name, str) or not type_name:
         raise InvalidTask("type", "required: the name of a registered task type")
     task_type = registry.get(type_name)
+    if public and task_type.internal:
+        known = ", ".join(registry.names(public_only=True))
+        raise UnknownTaskType("type", f"unknown task type {type_name!r}; known types: {known}")
 
     payload = spec.get("payload")
     if payload is None:
@@ -227,7 +231,7 @@ def enqueue(type: str, *, tenant: Tenant | str | int, **options: Any) -> Task:
     return enqueue_or_get(tenant, {"type": type, **options}).task
 
 
-def build_many(specs: Sequence[Any], *, tenant: Tenant) -> list[Task]:
+def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) -> list[Task]:
     """Validate every spec (all or nothing) and return the unsaved tasks."""
     c = conf()
     if len(specs) > c.MAX_BATCH:
@@ -241,7 +245,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant) -> list[Task]:
             errors.append((index, "task", "must be an object"))
             continue
         try:
-            task = build_task(tenant, spec, now=now)
+            task = build_task(tenant, spec, now=now, public=public)
         except InvalidTask as exc:
             errors.append((index, exc.field, exc.message))
             continue

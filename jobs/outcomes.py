@@ -61,6 +61,7 @@ def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, w
         "attempt": task.attempts,
         "at": now.isoformat(),
         "type": type(exc).__name__,
+        "exception_path": f"{type(exc).__module__}.{type(exc).__qualname__}",
         "message": str(exc)[:2000],
         "worker": worker,
     }

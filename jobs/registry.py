@@ -24,6 +24,8 @@ class TaskType:
     backoff: float | None = None
     queue: str | None = None
     priority: int | None = None
+    #: Internal types (e.g. ``django_task``) cannot be enqueued over the HTTP API.
+    internal: bool = False
 
 
 class Registry:
@@ -44,8 +46,8 @@ class Registry:
             known = ", ".join(sorted(self._types)) or "(none)"
             raise UnknownTaskType("type", f"unknown task type {name!r}; known types: {known}") from None
 
-    def names(self) -> list[str]:
-        return sorted(self._types)
+    def names(self, *, public_only: bool = False) -> list[str]:
+        return sorted(name for name, t in self._types.items() if not (public_only and t.internal))
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -63,6 +65,7 @@ def task(
     backoff: float | None = None,
     queue: str | None = None,
     priority: int | None = None,
+    internal: bool = False,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated ``func(payload, ctx)`` as a task type."""
 
@@ -77,6 +80,7 @@ def task(
                 backoff=backoff,
                 queue=queue,
                 priority=priority,
+                internal=internal,
             )
         )
         return func

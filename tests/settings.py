@@ -58,3 +58,6 @@ JOBS = {
 }
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# django.tasks through the engine (tests/test_django_tasks.py).
+TASKS = {"default": {"BACKEND": "jobs.backend.EngineBackend", "OPTIONS": {"TENANT": "acme"}}}

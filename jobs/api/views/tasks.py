@@ -171,7 +171,7 @@ class TaskListCreateView(GenericAPIView[Task]):
                 raise ValidationError({"idempotency_key": "differs from the Idempotency-Key header"})
             spec["idempotency_key"] = header_key
         tenant = _tenant(request)
-        task = build_task(tenant, spec)
+        task = build_task(tenant, spec, public=True)
         replay = find_replay(tenant, task.idempotency_key)
         if replay is not None:
             return Response(TaskSerializer(replay).data, status=status.HTTP_200_OK)
@@ -204,7 +204,7 @@ class TaskBatchView(APIView):
         if not specs:
             raise ValidationError({"tasks": "give at least one task"})
         tenant = _tenant(request)
-        tasks = build_many(specs, tenant=tenant)
+        tasks = build_many(specs, tenant=tenant, public=True)
         keys = {t.idempotency_key for t in tasks if t.idempotency_key}
         known = set(Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
                     .values_list("idempotency_key", flat=True)) if keys else set()
