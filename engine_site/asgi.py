@@ -1,7 +1,7 @@
 """ASGI entry point (``daphne engine_site.asgi:application``): Django's views plus the SSE streams.
 
 The live streams (``jobs/sse.py``) are Channels HTTP consumers; every other path goes to
-Django. The session/auth middleware stack gives the console stream the staff user.
+Django. The session/auth middleware stack gives the console stream its staff user.
 """
 
 import os
@@ -19,9 +19,10 @@ from django.urls import path, re_path  # noqa: E402
 from jobs.sse import ApiEventStream, ConsoleEventStream  # noqa: E402
 
 application = ProtocolTypeRouter({
-    "http": AuthMiddlewareStack(URLRouter([
+    "http": URLRouter([
         path("api/sse/events", ApiEventStream.as_asgi()),
-        path("console/events", ConsoleEventStream.as_asgi()),
+        # Only the console stream needs the session user; Django's own middleware serves the rest.
+        path("console/events", AuthMiddlewareStack(ConsoleEventStream.as_asgi())),
         re_path(r"", django_asgi_app),  # type: ignore[arg-type]  # an ASGI app, which URLRouter accepts
-    ])),
+    ]),
 })

@@ -68,6 +68,10 @@ class JobsConf:
     API_MAX_BODY_BYTES: int = 16 * 1024 * 1024
     #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).
     EVENT_RETENTION_SECONDS: int = 3600
+    #: Seconds between ": heartbeat" comments on the live streams.
+    SSE_HEARTBEAT_SECONDS: float = 15.0
+    #: Seconds between checks that an open API stream's key is still valid.
+    SSE_REVERIFY_SECONDS: float = 60.0
     #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
     DEMO_MODE: bool = False
 

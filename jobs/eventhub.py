@@ -300,17 +300,21 @@ class EventHub:
     def dispatch(self, rows: list[EventRow]) -> None:
         """Track ``rows`` (in id order) and offer each new one, with the watermark after it, to everyone."""
         mark = self._current()
-        mark.expire()
+        subscribers = list(self.subscribers)
         for row in rows:
             if not mark.accept(row.id):
                 continue
             low = mark.low
-            for sub in list(self.subscribers):
+            for sub in subscribers:
                 try:
                     sub.offer(row, low)
                 except Exception:
                     logger.exception("event hub: a subscriber failed; dropping it")
                     self.subscribers.discard(sub)
+        # After the rows: a gap that filled in this very batch is delivered, not given up.
+        expired = mark.expire()
+        if expired:
+            logger.debug("event hub: gave up waiting for event id(s) %s", expired[:20])
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, EventHub] = weakref.WeakKeyDictionary()

@@ -18,7 +18,6 @@ import contextlib
 import importlib
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
@@ -28,7 +27,6 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.http import AsyncHttpConsumer
-from django.conf import settings
 from django.utils import timezone
 
 from tenants import keys
@@ -43,7 +41,7 @@ logger = logging.getLogger(__name__)
 TRUE = {"1", "true", "yes"}
 FALSE = {"0", "false", "no", ""}
 STREAM_HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
@@ -53,16 +51,8 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def setting(name: str, default: float) -> float:
-    """A stream tunable: ``JOBS[name]`` once jobs/conf.py has it, else ``JOBS_<name>`` env / settings."""
-    value: Any = getattr(conf(), name, None)
-    if value is None:
-        raw = os.environ.get(f"JOBS_{name}")
-        value = raw if raw is not None else getattr(settings, f"JOBS_{name}", default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        logger.warning("JOBS_%s=%r is not a number; using %s", name, value, default)
-        return default
+    """A stream tunable from jobs/conf.py (``JOBS[name]`` or ``JOBS_<name>`` in the environment)."""
+    return float(getattr(conf(), name, default))
 
 
 def heartbeat_seconds() -> float:
@@ -191,6 +181,8 @@ def _verify(raw: str) -> keys.VerifiedKey | None:
 class ApiEventStream(StreamConsumer):
     """``GET /api/sse/events``: the key's tenant's task changes (every tenant's with an operator's ``all=true``)."""
 
+    raw_key = ""
+
     async def authorize(self) -> tuple[int | None, int | None]:
         """Return (tenant id or None for all, Last-Event-ID or None), or raise HttpError."""
         headers, query = _headers(self.scope), _query(self.scope)
@@ -199,6 +191,7 @@ class ApiEventStream(StreamConsumer):
         if raw is None:
             raise HttpError(401, "An API key is required.", headers=unauthorized)
         key = await database_sync_to_async(_verify, thread_sensitive=False)(raw)
+        self.raw_key = raw
         if key is None:
             raise HttpError(401, "Invalid or revoked API key.", headers=unauthorized)
         everything = query.get("all")
@@ -230,12 +223,19 @@ class ApiEventStream(StreamConsumer):
             await self.start(f"id: {sent}\n\n".encode())
             beat = heartbeat_seconds()
             next_beat = time.monotonic() + beat
+            reverify = setting("SSE_REVERIFY_SECONDS", 60.0)
+            next_check = time.monotonic() + reverify
             while True:
                 items = await feed.get(timeout=max(0.0, next_beat - time.monotonic()))
                 if items:
                     await self.write(b"".join(message("tasks", row.data, id=at) for at, row in items))
                     sent = items[-1][0]
                 if time.monotonic() >= next_beat:
+                    if time.monotonic() >= next_check:
+                        next_check = time.monotonic() + reverify
+                        if await database_sync_to_async(keys.verify, thread_sensitive=False)(self.raw_key) is None:
+                            logger.info("event stream: the API key was revoked; closing the stream")
+                            return  # the reconnect gets its 401
                     out = HEARTBEAT
                     position = feed.advance()
                     if position > sent:
