@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class DashboardConfig(AppConfig):
-    """The operations console (pages arrive with the console issue)."""
+    """The operations console: server-rendered pages, HTMX-enhanced, live over SSE (see ``dashboard.live``)."""
 
     name = "dashboard"
     verbose_name = "Console"

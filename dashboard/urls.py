@@ -1,12 +1,30 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from .views import deadletter, overview, reports, tasks, tenants
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html"), name="login"),
+    path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html",
+                                                extra_context={"title": "Log in"}), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.overview, name="overview"),
+    path("", overview.overview, name="overview"),
+    path("live/counters/", overview.live_counters, name="live_counters"),
+    path("live/workers/", overview.live_workers, name="live_workers"),
+    path("live/feed/", overview.live_feed, name="live_feed"),
+    path("live/chart/", overview.live_chart, name="live_chart"),
+    path("tasks/", tasks.task_list, name="tasks"),
+    path("tasks/bulk/", tasks.task_bulk, name="tasks_bulk"),
+    path("tasks/<int:pk>/", tasks.task_detail, name="task"),
+    path("tasks/<int:pk>/cancel/", tasks.task_cancel, name="task_cancel"),
+    path("tasks/<int:pk>/retry/", tasks.task_retry, name="task_retry"),
+    path("dead-letter/", deadletter.dead_letter, name="dead_letter"),
+    path("dead-letter/requeue/", deadletter.dead_letter_requeue, name="dead_letter_requeue"),
+    path("analytics/", reports.analytics_page, name="analytics"),
+    path("types/", reports.types_page, name="types"),
+    path("tenants/", tenants.tenant_list, name="tenants"),
+    path("tenants/<slug:slug>/", tenants.tenant_detail, name="tenant"),
+    path("tenants/<slug:slug>/keys/", tenants.key_create, name="key_create"),
+    path("tenants/<slug:slug>/keys/<int:key_id>/revoke/", tenants.key_revoke, name="key_revoke"),
 ]

@@ -269,6 +269,11 @@ def _fallback_workers() -> str:
     return json.dumps({"processes": alive.count()})
 
 
+#: How long a rendered console snapshot is reused across this process's streams, seconds.
+SHARED_SECONDS = 0.5
+_shared: dict[str, tuple[float, str]] = {}
+
+
 class Renderers:
     """``dashboard.live``'s HTML fragments, or a small JSON payload where it (or a function) is missing."""
 
@@ -292,11 +297,22 @@ class Renderers:
                 self.functions[name] = function
 
     async def render(self, name: str, fallback: Callable[[], str], *args: Any) -> str:
-        """Call ``dashboard.live.<name>(*args)`` in a thread; ``fallback()`` (also in a thread) without it."""
+        """Call ``dashboard.live.<name>(*args)`` in a thread; ``fallback()`` (also in a thread) without it.
+
+        Snapshots without arguments are shared by every console stream of this process for
+        ``SHARED_SECONDS``, so N operators cost the database what one does.
+        """
         function = self.functions.get(name)
         if function is not None:
+            if not args:
+                at, html = _shared.get(name, (-1e9, ""))
+                if time.monotonic() - at < SHARED_SECONDS:
+                    return html
             try:
-                return str(await database_sync_to_async(function, thread_sensitive=False)(*args))
+                html = str(await database_sync_to_async(function, thread_sensitive=False)(*args))
+                if not args:
+                    _shared[name] = (time.monotonic(), html)
+                return html
             except Exception as exc:
                 if name in self.failed:
                     logger.debug("dashboard.live.%s failed again: %r", name, exc)
@@ -313,6 +329,10 @@ class ConsoleEventStream(StreamConsumer):
         user = self.scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_staff", False):
             raise HttpError(403, "The console is for logged-in staff.", kind="staff-only")
+        # The same permission the console's task pages need.
+        allowed = await database_sync_to_async(user.has_perms, thread_sensitive=False)(["jobs.view_task"])
+        if not allowed and not await database_sync_to_async(user.has_perm, thread_sensitive=False)("jobs.change_task"):
+            raise HttpError(403, "Viewing tasks needs the jobs.view_task permission.", kind="forbidden")
         hub = get_hub()
         sub = CoalescingSubscription(keep=FEED_SIZE)
         renderers = Renderers()

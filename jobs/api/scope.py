@@ -54,7 +54,7 @@ def admit(request: Request, cost: int) -> tuple[ratelimit.Decision, dict[str, st
     """Charge ``cost`` against the tenant's rate limit, or raise 429 (503 if it cannot tell)."""
     key = key_of(request)
     c = conf()
-    limit = key.rate_limit or c.API_RATE_LIMIT
+    limit = c.API_RATE_LIMIT if key.rate_limit is None else key.rate_limit
     window = key.rate_window or c.API_RATE_WINDOW_SECONDS
     try:
         decision = ratelimit.acquire(str(key.tenant_id), cost, limit=limit, window=window)

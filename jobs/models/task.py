@@ -153,15 +153,15 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def request_cancel(self) -> int:
         """Ask running tasks to stop; their worker records them as cancelled."""
-        total = 0
+        # Already requested: still running, and the request stands.
+        total = self.filter(status=Status.RUNNING, cancel_requested=True).count()
         for ids in self.filter(status=Status.RUNNING, cancel_requested=False)._in_batches():
             with transaction.atomic():
                 rows = list(Task.objects.filter(pk__in=ids, status=Status.RUNNING).select_for_update()
                             .only("pk", "tenant_id", "type", "attempts"))
                 total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(cancel_requested=True)
                 outbox.record(outbox.change(t, "task.cancel_requested", Status.RUNNING) for t in rows)
-        # Already requested: still running, and the request stands.
-        return total + self.filter(status=Status.RUNNING, cancel_requested=True).count()
+        return total
 
     def requeue(self) -> int:
         """Give failed or cancelled tasks a fresh set of attempts (history kept)."""

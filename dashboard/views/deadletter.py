@@ -1,0 +1,49 @@
+"""The dead-letter set: failures grouped by type and last error; requeue a group or everything."""
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from jobs import control, wakeup
+from jobs.models import Task
+
+from .. import access, deadletter, formatting, tasklist
+
+
+@access.page(*access.VIEW_TASKS)
+def dead_letter(request: HttpRequest) -> HttpResponse:
+    groups, scanned = deadletter.groups(deadletter.SCAN_LIMIT)
+    total, more = tasklist.bounded_count(Task.objects.dead())
+    return render(request, "dashboard/deadletter.html", {
+        "section": "dead", "title": "Dead letter", "groups": groups, "scanned": scanned,
+        "scan_limit": deadletter.SCAN_LIMIT, "total": total, "more": more, "cap": tasklist.COUNT_CAP,
+    })
+
+
+@access.action(access.CHANGE_TASKS)
+def dead_letter_requeue(request: HttpRequest) -> HttpResponse:
+    """``scope=group`` (type, error_type, error_message) or ``scope=all``; ``confirm=yes`` acts."""
+    scope = request.POST.get("scope")
+    if scope not in ("group", "all"):
+        return HttpResponseBadRequest("scope: must be group or all")
+    key = (request.POST.get("type", ""), request.POST.get("error_type", ""), request.POST.get("error_message", ""))
+    if scope == "group" and not key[0]:
+        return HttpResponseBadRequest("type: required for a group")
+    back = reverse("dashboard:dead_letter")
+    if request.POST.get("confirm") != "yes":
+        if scope == "group":
+            count, more = deadletter.count_group(*key, cap=tasklist.COUNT_CAP)
+        else:
+            count, more = tasklist.bounded_count(Task.objects.dead())
+        group = deadletter.Group(*key) if scope == "group" else None
+        return render(request, "dashboard/deadletter_confirm.html", {
+            "section": "dead", "title": "Confirm requeue", "scope": scope, "group": group, "count": count,
+            "more": more, "cap": tasklist.COUNT_CAP, "back": back,
+        })
+    n = deadletter.requeue_group(*key) if scope == "group" else control.requeue_dead()
+    if scope == "group" and n:
+        transaction.on_commit(wakeup.announce)
+    messages.success(request, f"Requeued {formatting.number(n)} dead-lettered task(s).")
+    return redirect(back)

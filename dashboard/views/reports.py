@@ -1,0 +1,157 @@
+"""Analytics and task types: rollups and index ranges only (no scan of the task table)."""
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from jobs import analytics
+from jobs.models import Status, Task, ThroughputBucket
+from tenants.models import Tenant
+
+from .. import access, charts, formatting, live
+
+#: Throughput windows offered on the analytics page: seconds → (seconds per column, label).
+WINDOWS = {3600: (60, "Last hour"), 6 * 3600: (300, "Last 6 hours"), 24 * 3600: (1200, "Last 24 hours")}
+#: Types above this failure rate are highlighted.
+HIGH_FAILURE = 0.25
+STATUS_CSS = {s: f"s-{s}" for s in Status.values}
+
+
+def _scope(request: HttpRequest) -> tuple[list[Tenant], Tenant | None]:
+    tenants = list(Tenant.objects.order_by("slug"))
+    chosen = next((t for t in tenants if t.slug == request.GET.get("tenant")), None)
+    return tenants, chosen
+
+
+def _fairness_row(r: dict[str, Any]) -> charts.Row:
+    done, weight = r["completed_share"], r["weight_share"]
+    return charts.Row(r["tenant"].slug, [
+        charts.Bar([(done, "s-completed", f"Share of completed: {formatting.percent(done)}")],
+                   f"{formatting.percent(done)} of completed", "completed"),
+        charts.Bar([(weight or 0.0, "s-weight", f"Share of weight: {formatting.percent(weight)}")],
+                   f"{formatting.percent(weight)} of weight", "weight"),
+    ])
+
+
+def fairness(now: Any = None) -> dict[str, Any]:
+    """Per tenant: completed in the last hour (rollups), pending/running now (claim index), weight and shares."""
+    now = now or timezone.now()
+    done: dict[int, tuple[int, int]] = {
+        tid: (c or 0, f or 0) for tid, c, f in
+        ThroughputBucket.objects.filter(bucket__gte=now - timedelta(hours=1)).values_list("tenant_id")
+        .annotate(c=Sum("completed"), f=Sum("failed")).order_by()
+    }
+    waiting: dict[int, dict[str, int]] = defaultdict(dict)
+    for tid, status, n in (Task.objects.filter(status__in=(Status.PENDING, Status.RUNNING))
+                           .values_list("tenant_id", "status").annotate(n=Count("id")).order_by()):
+        waiting[tid][status] = n
+    involved = set(done) | set(waiting)
+    tenants = list(Tenant.objects.filter(Q(active=True) | Q(pk__in=involved)).order_by("slug"))
+    contending = [t for t in tenants if t.pk in involved]
+    total_weight = sum(t.weight for t in contending)
+    total_done = sum(c for c, _ in done.values())
+    rows: list[dict[str, Any]] = []
+    for t in tenants:
+        completed, failed = done.get(t.pk, (0, 0))
+        active = t.pk in involved
+        rows.append({
+            "tenant": t, "weight": t.weight, "completed": completed, "failed": failed,
+            "pending": waiting[t.pk].get(Status.PENDING, 0), "running": waiting[t.pk].get(Status.RUNNING, 0),
+            "completed_share": completed / total_done if total_done else 0.0,
+            "weight_share": t.weight / total_weight if active and total_weight else None,
+            "contending": active,
+        })
+    rows.sort(key=lambda r: (-r["completed"], -r["pending"], r["tenant"].slug))
+    chart_rows = [_fairness_row(r) for r in rows if r["contending"]][:30]
+    desc = "; ".join(f"{r.label}: {r.bars[0].text}, {r.bars[1].text}" for r in chart_rows) or "No tenant activity."
+    chart = charts.hbars(chart_rows, chart_id="fairness-chart", scale_max=1.0, desc=desc, width=900,
+                         label_width=170, value_width=170,
+                         title="Per tenant: share of tasks completed in the last hour vs share of weight")
+    return {"rows": rows, "chart": chart, "total_completed": total_done, "total_weight": total_weight}
+
+
+@access.page(*access.VIEW_TASKS)
+def analytics_page(request: HttpRequest) -> HttpResponse:
+    tenants, chosen = _scope(request)
+    tenant_ids = [chosen.pk] if chosen else None
+    requested = formatting.whole_number(request.GET.get("window"))
+    window = requested if requested in WINDOWS else 3600
+    bucket, window_label = WINDOWS[window]
+    ov = analytics.overview(tenant_ids)
+    throughput = live.chart_context(window, bucket, tenant_ids=tenant_ids, chart_id="throughput-chart", width=1200,
+                                    title=f"Tasks finished per {formatting.duration_ms(bucket * 1000)}, "
+                                          f"{window_label.lower()}")
+    ms = formatting.duration_ms
+    durations = [
+        charts.Row("Queue wait", [
+            charts.Bar([(ov["avg_queue_wait_ms"] or 0, "s-wait", "average")], f"avg {ms(ov['avg_queue_wait_ms'])}"),
+            charts.Bar([(ov["p95_queue_wait_ms"] or 0, "s-wait-p95", "p95")], f"p95 {ms(ov['p95_queue_wait_ms'])}"),
+        ]),
+        charts.Row("Execution", [
+            charts.Bar([(ov["avg_execution_ms"] or 0, "s-exec", "average")], f"avg {ms(ov['avg_execution_ms'])}"),
+            charts.Bar([(ov["p95_execution_ms"] or 0, "s-exec-p95", "p95")], f"p95 {ms(ov['p95_execution_ms'])}"),
+        ]),
+    ]
+    durations_chart = charts.hbars(
+        durations, chart_id="durations-chart", title="Queue wait vs execution time (average and p95)",
+        desc=(f"Queue wait: average {ms(ov['avg_queue_wait_ms'])}, p95 {ms(ov['p95_queue_wait_ms'])}. "
+              f"Execution: average {ms(ov['avg_execution_ms'])}, p95 {ms(ov['p95_execution_ms'])}."),
+    )
+    total = ov["total"] or 0
+    status_rows = [
+        charts.Row(s.capitalize(), [charts.Bar([(n, STATUS_CSS[s], s)], f"{formatting.number(n)} "
+                                               f"({formatting.percent(n / total if total else 0)})")])
+        for s, n in ov["by_status"].items()
+    ]
+    status_chart = charts.hbars(status_rows, chart_id="status-chart", title="Tasks by status",
+                                desc="; ".join(f"{r.label}: {r.bars[0].text}" for r in status_rows))
+    priority_rows = [
+        charts.Row(f"Priority {p}", [charts.Bar([(ov["by_priority"].get(str(p), 0), "s-priority", f"priority {p}")],
+                                                formatting.number(ov["by_priority"].get(str(p), 0)))])
+        for p in range(5, 0, -1)
+    ]
+    priority_chart = charts.hbars(priority_rows, chart_id="priority-chart", title="Tasks by priority (5 most urgent)",
+                                  desc="; ".join(f"{r.label}: {r.bars[0].text}" for r in priority_rows))
+    return render(request, "dashboard/analytics.html", {
+        "section": "analytics", "title": "Analytics", "tenants": tenants, "chosen": chosen, "ov": ov,
+        "window": window, "windows": [(w, label) for w, (_, label) in WINDOWS.items()], "throughput": throughput,
+        "durations_chart": durations_chart, "status_chart": status_chart, "priority_chart": priority_chart,
+        "status_rows": [(s, n, n / total if total else 0) for s, n in ov["by_status"].items()],
+        "fairness": fairness(), "sample": analytics.P95_SAMPLE,
+    })
+
+
+@access.page(*access.VIEW_TASKS)
+def types_page(request: HttpRequest) -> HttpResponse:
+    tenants, chosen = _scope(request)
+    rows = analytics.by_type([chosen.pk] if chosen else None)
+    for row in rows:
+        row["high"] = row["failure_rate"] > HIGH_FAILURE
+        c = row["by_status"]
+        row["waiting"] = c[Status.PENDING] + c[Status.SCHEDULED]
+    chart_rows = []
+    for row in rows:
+        c = row["by_status"]
+        segments = [(c[Status.COMPLETED], "s-completed", f"completed {formatting.number(c[Status.COMPLETED])}"),
+                    (c[Status.FAILED], "s-failed", f"failed {formatting.number(c[Status.FAILED])}"),
+                    (c[Status.CANCELLED], "s-cancelled", f"cancelled {formatting.number(c[Status.CANCELLED])}"),
+                    (c[Status.RUNNING], "s-running", f"running {formatting.number(c[Status.RUNNING])}"),
+                    (row["waiting"], "s-pending", f"waiting {formatting.number(row['waiting'])}")]
+        text = f"{formatting.number(row['total'])} · {formatting.percent(row['failure_rate'])} failed"
+        chart_rows.append(charts.Row(row["type"], [charts.Bar(segments, text + (" ⚠" if row["high"] else ""))],
+                                     css="alert" if row["high"] else ""))
+    series = [charts.Series("completed", "Completed", "s-completed"), charts.Series("failed", "Failed", "s-failed"),
+              charts.Series("cancelled", "Cancelled", "s-cancelled"), charts.Series("running", "Running", "s-running"),
+              charts.Series("waiting", "Waiting", "s-pending")]
+    chart = charts.hbars(chart_rows, chart_id="types-chart", title="Tasks per type by status", width=900,
+                         label_width=170, value_width=170,
+                         desc="; ".join(f"{r.label}: {r.bars[0].text}" for r in chart_rows) or "No tasks yet.")
+    return render(request, "dashboard/types.html", {
+        "section": "types", "title": "Task types", "tenants": tenants, "chosen": chosen, "rows": rows,
+        "chart": chart, "legend": charts.legend(series), "threshold": HIGH_FAILURE,
+    })

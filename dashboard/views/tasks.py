@@ -1,0 +1,206 @@
+"""Tasks: the filtered list (keyset pages), the drill-down, cancel/retry, and bulk actions with a confirmation."""
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django_htmx.http import HttpResponseClientRedirect
+
+from jobs import control, wakeup
+from jobs.exceptions import InvalidTransition
+from jobs.models import WAITING, Status, Task
+from tenants.models import Tenant
+
+from .. import access, formatting, tasklist
+from .common import htmx_target, is_htmx, safe_next
+
+
+def _actions(task: Task) -> dict[str, bool]:
+    return {
+        "cancel": task.status in WAITING or (task.status == Status.RUNNING and not task.cancel_requested),
+        "retry": task.status in (Status.FAILED, Status.CANCELLED),
+    }
+
+
+def _row(task: Task, slug: str) -> dict[str, Any]:
+    return {"task": task, "tenant": slug, "actions": _actions(task)}
+
+
+@access.page(*access.VIEW_TASKS)
+def task_list(request: HttpRequest) -> HttpResponse:
+    form = tasklist.bind_filters(request.GET)
+    page = tasklist.keyset_page(tasklist.filtered_tasks(form), request.GET)
+    slugs = dict(Tenant.objects.filter(pk__in={t.tenant_id for t in page.rows}).values_list("pk", "slug"))
+    size = request.GET.get("size")
+    base = reverse("dashboard:tasks")
+    context = {
+        "section": "tasks",
+        "title": "Tasks",
+        "form": form,
+        "rows": [_row(t, slugs.get(t.tenant_id, "")) for t in page.rows],
+        "page": page,
+        "next_url": f"{base}?{tasklist.filter_query(request.GET, after=page.next_after, size=size)}"
+        if page.next_after else None,
+        "prev_url": f"{base}?{tasklist.filter_query(request.GET, before=page.prev_before, size=size)}"
+        if page.prev_before else None,
+        "first_url": f"{base}?{tasklist.filter_query(request.GET, size=size)}",
+        "filtered": bool(tasklist.active_filters(form)),
+        "filter_items": [(k, v) for k in tasklist.FILTER_FIELDS for v in request.GET.getlist(k) if v != ""],
+        "here": request.get_full_path(),
+        "types": tasklist.known_types(),
+        "zone": form.zone_name,
+    }
+    if htmx_target(request) == "task-results":
+        return render(request, "dashboard/tasks/_results.html", context)
+    return render(request, "dashboard/tasks/list.html", context)
+
+
+def _timeline(task: Task) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = [{"kind": "enqueued", "at": task.created_at}]
+    for entry in task.errors or []:
+        if isinstance(entry, dict):
+            items.append({
+                "kind": "failed", "attempt": entry.get("attempt"), "at": entry.get("at"),
+                "error_type": entry.get("type") or "", "message": entry.get("message") or "",
+                "worker": entry.get("worker") or "", "traceback": entry.get("traceback") or "",
+            })
+    final: dict[str, Any] | None = None
+    if task.status == Status.RUNNING:
+        final = {"kind": "running", "attempt": task.attempts, "at": task.started_at, "worker": task.worker,
+                 "lease": task.lease_expires_at, "cancel_requested": task.cancel_requested}
+    elif task.status == Status.COMPLETED:
+        final = {"kind": "completed", "attempt": task.attempts, "at": task.finished_at, "worker": task.worker,
+                 "duration": task.execution_time}
+    elif task.status == Status.CANCELLED:
+        final = {"kind": "cancelled", "attempt": task.attempts, "at": task.finished_at, "worker": task.worker}
+    elif task.status == Status.FAILED:
+        final = {"kind": "dead", "attempt": task.attempts, "at": task.finished_at}
+    elif task.status == Status.SCHEDULED:
+        final = {"kind": "scheduled", "at": task.run_at, "retry": bool(task.errors)}
+    elif task.status == Status.PENDING:
+        final = {"kind": "pending", "at": task.run_at}
+    if final:
+        items.append(final)
+    return items
+
+
+def _detail_context(task: Task) -> dict[str, Any]:
+    now = timezone.now()
+    running_for = now - task.started_at if task.status == Status.RUNNING and task.started_at else None
+    lease_left = (task.lease_expires_at - now) if task.lease_expires_at and task.status == Status.RUNNING else None
+    return {
+        "task": task,
+        "actions": _actions(task),
+        "timeline": _timeline(task),
+        "queue_wait": task.queue_wait,
+        "execution": task.execution_time,
+        "running_for": running_for,
+        "lease_left": lease_left,
+        "lease_lapsed": lease_left is not None and lease_left < timedelta(0),
+    }
+
+
+@access.page(*access.VIEW_TASKS)
+def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    task = get_object_or_404(Task.objects.select_related("tenant"), pk=pk)
+    context = {"section": "tasks", "title": f"Task {task.pk}", **_detail_context(task),
+               "next": request.GET.get("next") or ""}
+    if htmx_target(request) in ("detail-panel", "task-detail"):
+        return render(request, "dashboard/tasks/_detail.html", context)
+    return render(request, "dashboard/tasks/detail.html", context)
+
+
+def _after_action(request: HttpRequest, pk: int) -> HttpResponse:
+    target = htmx_target(request)
+    if target:
+        task = get_object_or_404(Task.objects.select_related("tenant"), pk=pk)
+        if target == f"task-row-{pk}":
+            return render(request, "dashboard/tasks/_row.html",
+                          {"row": _row(task, task.tenant.slug), "here": safe_next(request, ""), "oob": True})
+        return render(request, "dashboard/tasks/_detail.html",
+                      {**_detail_context(task), "oob": True, "next": safe_next(request, "")})
+    return redirect(safe_next(request, reverse("dashboard:task", args=[pk])))
+
+
+def _act(request: HttpRequest, pk: int, verb: str, op: Callable[[int], Task]) -> HttpResponse:
+    get_object_or_404(Task.objects.only("pk"), pk=pk)
+    try:
+        task = op(pk)
+    except InvalidTransition as exc:
+        messages.error(request, f"Task {pk} is {exc.status}: it cannot be {verb}.")
+    else:
+        if task.status == Status.RUNNING:
+            messages.success(request, f"Asked running task {pk} to stop; its worker records it as cancelled.")
+        elif verb == "cancelled":
+            messages.success(request, f"Task {pk} cancelled.")
+        else:
+            messages.success(request, f"Task {pk} requeued with fresh attempts.")
+    return _after_action(request, pk)
+
+
+@access.action(access.CHANGE_TASKS)
+def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "cancelled", control.cancel)
+
+
+@access.action(access.CHANGE_TASKS)
+def task_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act(request, pk, "retried", control.requeue)
+
+
+BULK = {
+    "cancel": {"verb": "cancel", "select": tasklist.cancellable,
+               "what": "waiting or running tasks", "button": "Cancel them"},
+    "retry": {"verb": "retry", "select": tasklist.retryable,
+              "what": "failed or cancelled tasks", "button": "Retry them"},
+}
+
+
+@access.action(access.CHANGE_TASKS)
+def task_bulk(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows how many tasks of the filtered set the action touches; step 2 (``confirm=yes``) acts."""
+    op = request.POST.get("action", "")
+    if op not in BULK:
+        return HttpResponseBadRequest("action: must be cancel or retry")
+    form = tasklist.bind_filters(request.POST)
+    back = f"{reverse('dashboard:tasks')}?{tasklist.filter_query(request.POST)}"
+    if form.errors:
+        messages.error(request, "Fix the filters before a bulk action.")
+        return HttpResponseClientRedirect(back) if is_htmx(request) else redirect(back)
+    qs = tasklist.filtered_tasks(form)
+    spec = BULK[op]
+    if request.POST.get("confirm") != "yes":
+        # Fix the set at what exists now: tasks enqueued after this step are left alone.
+        upto = qs.order_by("-id").values_list("id", flat=True).first()
+        count, more = tasklist.bounded_count(spec["select"](qs))  # type: ignore[operator]
+        context = {
+            "section": "tasks", "title": f"Confirm bulk {op}", "op": op, "spec": spec, "count": count,
+            "more": more, "cap": tasklist.COUNT_CAP, "upto": upto or 0, "description": tasklist.describe(form),
+            "filter_items": [(k, v) for k in tasklist.FILTER_FIELDS for v in request.POST.getlist(k) if v != ""],
+            "back": back,
+        }
+        template = "dashboard/tasks/_bulk_confirm.html" if is_htmx(request) else "dashboard/tasks/bulk_confirm.html"
+        return render(request, template, context)
+    qs = qs.filter(pk__lte=formatting.whole_number(request.POST.get("upto")) or 0)
+    if op == "cancel":
+        waiting = qs.cancel_waiting()
+        qs.request_cancel()
+        # request_cancel()'s return value counts a task it just flagged twice: count the outcome instead
+        # (running tasks are bounded by the worker slots).
+        running = qs.filter(status=Status.RUNNING, cancel_requested=True).count()
+        if running:
+            transaction.on_commit(lambda: wakeup.announce(wakeup.CANCEL))
+        messages.success(request, f"Cancelled {formatting.number(waiting)} waiting task(s); asked "
+                                  f"{formatting.number(running)} running task(s) to stop.")
+    else:
+        requeued = qs.requeue()
+        if requeued:
+            transaction.on_commit(wakeup.announce)
+        messages.success(request, f"Requeued {formatting.number(requeued)} task(s) with fresh attempts.")
+    return HttpResponseClientRedirect(back) if is_htmx(request) else redirect(back)
