@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
@@ -110,6 +111,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             code = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return _response(problem(code, detail), headers)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # The database is down or restarting: a temporary condition, not a bug.
+        logger.warning("database unavailable: %s", exc)
+        connection.close_if_unusable_or_obsolete()
+        return _response(problem(503, "The database is unavailable; retry shortly.", kind="unavailable"),
+                         {"Retry-After": "2"})
     logger.exception("unhandled API error", exc_info=exc)
     return _response(problem(500, "An unexpected error occurred; it has been logged."))
 
@@ -142,6 +149,6 @@ class ProblemSerializer(serializers.Serializer[Any]):
 
 
 def problem_responses(*codes: int) -> dict[Any, Any]:
-    """OpenAPI responses for the given error statuses, as problem+json documents."""
+    """OpenAPI responses for the given error statuses (and 503: database down), as problem+json."""
     return {(code, CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=TITLES.get(code, "Error"))
-            for code in codes}
+            for code in sorted({*codes, 503})}
