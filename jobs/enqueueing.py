@@ -56,6 +56,26 @@ def resolve_tenant(tenant: Tenant | str | int) -> Tenant:
     return found
 
 
+#: MySQL/MariaDB refuse JSON documents nested deeper than 32 levels (JSON_VALID fails).
+MAX_PAYLOAD_DEPTH = 30
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (iterative: a hostile payload cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node.values())
+        elif isinstance(node, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in node)
+        if deepest > MAX_PAYLOAD_DEPTH:
+            break
+    return deepest
+
+
 def _encodable(text: str) -> bool:
     """False for strings a database cannot store (lone UTF-16 surrogates)."""
     try:
@@ -103,6 +123,8 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
             raise InvalidTask("payload", f"not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidTask("payload", "must be a JSON object")
+    if _depth(payload) > MAX_PAYLOAD_DEPTH:
+        raise InvalidTask("payload", f"nested deeper than {MAX_PAYLOAD_DEPTH} levels")
     try:
         size = len(json.dumps(payload, allow_nan=False, ensure_ascii=False).encode())
     except UnicodeEncodeError:

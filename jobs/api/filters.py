@@ -52,6 +52,6 @@ class TaskFilter(django_filters.FilterSet):
         if not value:
             return queryset
         condition = Q(type__startswith=value) | Q(idempotency_key=value)
-        if value.isdigit() and len(value) < 19:
+        if value.isascii() and value.isdigit() and len(value) < 19:
             condition |= Q(pk=int(value))
         return queryset.filter(condition)

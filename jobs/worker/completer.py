@@ -23,6 +23,8 @@ class Completer(threading.Thread):
         self.lock = threading.Lock()
         self.has_work = threading.Event()
         self.pending: list[outcomes.Outcome] = []
+        #: Taken for writing but not yet committed: still "unwritten" for everyone asking.
+        self.inflight: list[int] = []
         self.written = 0
         self.fenced_off = 0
 
@@ -33,7 +35,7 @@ class Completer(threading.Thread):
 
     def pending_ids(self) -> list[int]:
         with self.lock:
-            return [o.task_id for o in self.pending]
+            return [o.task_id for o in self.pending] + self.inflight
 
     def run(self) -> None:
         try:
@@ -51,9 +53,17 @@ class Completer(threading.Thread):
         """Write everything waiting; on a database error keep it for the next round."""
         with self.lock:
             taken, self.pending = self.pending, []
+            self.inflight = [o.task_id for o in taken]
             self.has_work.clear()
         if not taken:
             return True
+        try:
+            return self._write(taken)
+        finally:
+            with self.lock:
+                self.inflight = []
+
+    def _write(self, taken: list[outcomes.Outcome]) -> bool:
         fence = Q(worker=self.worker_id)
         done = 0
         try:

@@ -124,11 +124,13 @@ class ExecutorPool:
                     # The watchdog gave up on this thread and replaced it: its late result
                     # is void (the attempt was already failed) and the thread retires.
                     return
+                # Hand the outcome to the completer before the task leaves ``held``: something
+                # always accounts for it (burst mode's "all done?" check, the lease renewals).
+                self.report(outcome)
                 self.slots[index].execution = None
                 self.held.pop(execution.task.pk, None)
                 if not self.held:
                     self.idle_cond.notify_all()
-            self.report(outcome)
             self.on_free()
 
     def _run(self, execution: Execution) -> outcomes.Outcome:
