@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.db import transaction
 from django.test import Client
 
@@ -656,7 +656,8 @@ def test_console_stream_is_for_staff_and_coalesces(tenant, daphne, workers, stre
 
     # A real login through daphne (Django's views behind the same router), then the stream with its cookie.
     password = secrets.token_urlsafe(12)
-    User.objects.create_user("boss", password=password, is_staff=True)
+    boss = User.objects.create_user("boss", password=password, is_staff=True)
+    boss.user_permissions.add(Permission.objects.get(codename="view_task", content_type__app_label="jobs"))
     session = log_in_through_daphne(daphne.port, "boss", password)
     console = streams(daphne.port, "/console/events", {"Cookie": f"sessionid={session}"})
     assert console.status == 200
