@@ -310,3 +310,12 @@ def test_old_events_and_throughput_buckets_are_pruned(tenant, settings):
     assert maintenance.prune_side_tables() == 2
     assert list(Event.objects.values_list("pk", flat=True)) == [recent.pk]
     assert list(ThroughputBucket.objects.values_list("pk", flat=True)) == [kept_bucket.pk]
+
+
+def test_a_reaped_live_worker_registers_itself_again(tenant, inprocess_worker):
+    # After a database outage longer than a lease, another instance may reap a live process's row.
+    runtime = inprocess_worker.start(threads=1)
+    wait_for(lambda: WorkerProcess.objects.filter(pk=runtime.worker_id).exists(), what="registration")
+    WorkerProcess.objects.filter(pk=runtime.worker_id).delete()
+    wait_for(lambda: WorkerProcess.objects.filter(pk=runtime.worker_id).exists(), timeout=15,
+             what="the heartbeat to re-register the process")

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections.abc import Callable
 
 from django.utils import timezone
 
@@ -25,8 +26,10 @@ class Heartbeat(Poller):
         interval: float,
         lease_seconds: float,
         stop: threading.Event,
+        register: Callable[[], None] | None = None,
     ) -> None:
         super().__init__("heartbeat", stop)
+        self.register = register
         self.worker_id = worker_id
         self.pool = pool
         self.completer = completer
@@ -49,9 +52,12 @@ class Heartbeat(Poller):
     def beat(self) -> None:
         held = self.pool.held_ids() + self.completer.pending_ids()
         Task.objects.renew_leases(worker=self.worker_id, ids=held, lease_seconds=self.lease_seconds)
-        WorkerProcess.objects.filter(pk=self.worker_id).update(
+        updated = WorkerProcess.objects.filter(pk=self.worker_id).update(
             last_heartbeat=timezone.now(), slots=self.pool.snapshot()
         )
+        if not updated and self.register is not None:
+            # Reaped while the database was unreachable longer than a lease: we are alive, say so.
+            self.register()
 
     def check_cancellations(self) -> None:
         executions = {e.task.pk: e for e in self.pool.executions()}

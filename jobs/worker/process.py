@@ -63,6 +63,7 @@ class WorkerRuntime:
         self.heartbeat = Heartbeat(
             worker_id=self.worker_id, pool=self.pool, completer=self.completer,
             interval=c.HEARTBEAT_SECONDS, lease_seconds=c.LEASE_SECONDS, stop=self.threads_stop,
+            register=self.register,
         )
         self.watchdog = Watchdog(
             pool=self.pool, completer=self.completer, worker_id=self.worker_id,
