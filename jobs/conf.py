@@ -40,6 +40,10 @@ class JobsConf:
     COMPLETE_BATCH: int = 500
     #: …or when the oldest has waited this long, seconds.
     COMPLETE_FLUSH_SECONDS: float = 0.005
+    #: Extra tasks a process may claim per thread while its tasks are fast (under FAST_TASK_SECONDS):
+    #: one claim round-trip then feeds several runs. Slow tasks are never hoarded.
+    PREFETCH_PER_THREAD: int = 3
+    FAST_TASK_SECONDS: float = 0.05
     #: Deficit Round Robin: tasks a weight-1 tenant may take per round.
     DRR_QUANTUM: int = 2
     #: A process with this many threads abandoned to timeouts is recycled.

@@ -48,6 +48,8 @@ class ExecutorPool:
         report: Callable[[outcomes.Outcome], None],
         on_free: Callable[[], None],
         tenant_slug: Callable[[int], str],
+        prefetch: int = 0,
+        fast_seconds: float = 0.05,
     ) -> None:
         self.threads = threads
         self.worker_id = worker_id
@@ -61,6 +63,10 @@ class ExecutorPool:
         self.slots = [Slot() for _ in range(threads)]
         self.abandoned_threads = 0
         self.accepting = True
+        self.prefetch = prefetch
+        self.fast_seconds = fast_seconds
+        #: Moving average of run time; decides whether prefetching is worth it.
+        self.average_seconds = fast_seconds
 
     def start(self) -> None:
         for index in range(self.threads):
@@ -75,8 +81,12 @@ class ExecutorPool:
         slot.thread.start()
 
     def free_slots(self) -> int:
+        """How many more tasks to claim: idle threads, plus a prefetch while tasks are fast."""
         with self.lock:
-            return self.threads - len(self.held) if self.accepting else 0
+            if not self.accepting:
+                return 0
+            extra = self.prefetch if self.average_seconds < self.fast_seconds else 0
+            return max(0, self.threads + extra - len(self.held))
 
     def busy(self) -> bool:
         with self.lock:
@@ -119,7 +129,9 @@ class ExecutorPool:
                 execution.deadline = execution.started + execution.task.timeout
                 self.slots[index].execution = execution
             outcome = self._run(execution)
+            elapsed = time.monotonic() - execution.started
             with self.lock:
+                self.average_seconds += (elapsed - self.average_seconds) * 0.1
                 if self.slots[index].generation != generation:
                     # The watchdog gave up on this thread and replaced it: its late result
                     # is void (the attempt was already failed) and the thread retires.

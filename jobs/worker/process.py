@@ -53,6 +53,7 @@ class WorkerRuntime:
         self.pool = ExecutorPool(
             threads=options.threads, worker_id=self.worker_id, report=self.completer.add,
             on_free=self._wake_dispatcher, tenant_slug=self.tenants.slug,
+            prefetch=options.threads * c.PREFETCH_PER_THREAD, fast_seconds=c.FAST_TASK_SECONDS,
         )
         self.dispatcher = Dispatcher(
             worker_id=self.worker_id, pool=self.pool, queues=list(options.queues) or None,
@@ -75,18 +76,21 @@ class WorkerRuntime:
         if options.maintenance:
             self.maintenance = [
                 Rescuer(interval=c.RESCUE_SECONDS, stop=self.threads_stop),
-                Scheduler(interval=c.PROMOTE_SECONDS, on_promoted=self._wake_dispatcher, stop=self.threads_stop),
+                Scheduler(interval=c.PROMOTE_SECONDS, on_promoted=self._new_work, stop=self.threads_stop),
                 Pruner(interval=c.PRUNE_SECONDS, stop=self.threads_stop),
             ]
 
     def _wake_dispatcher(self) -> None:
         self.dispatcher.notify()
 
+    def _new_work(self) -> None:
+        self.dispatcher.notify_work()
+
     def _on_announcement(self, kind: bytes) -> None:
         if kind == wakeup.CANCEL:
             self.heartbeat.check_cancels.set()
         else:
-            self.dispatcher.notify()
+            self.dispatcher.notify_work()
 
     def _recycle(self) -> None:
         self.exit_code = EXIT_RECYCLE
