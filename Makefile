@@ -5,13 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-mariadb test-sqlite lint setup system-build system-test clean
+.PHONY: run test test-mariadb test-sqlite lint setup system-build system-test clean bench
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), f"Python 3.12+ needed, found {sys.version.split()[0]} (pyenv reads .python-version)"'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+$(STAMP): requirements.txt requirements-dev.txt requirements-bench.txt | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $(STAMP)
@@ -47,3 +47,7 @@ test-sqlite: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+## The benchmark (docs/BENCHMARKS.md): starts its own MariaDB and Redis; peers included.
+bench: system-test $(STAMP)
+	$(PY) manage.py bench $(BENCH_ARGS)

@@ -18,7 +18,7 @@ from .models import FINISHED, Status, Task, TaskStat, ThroughputBucket
 
 LIVE = (Status.PENDING, Status.SCHEDULED, Status.RUNNING)
 #: Percentiles are computed over this many of the latest finished tasks.
-P95_SAMPLE = 5000
+P95_SAMPLE = 1000
 
 
 def _scoped(qs: QuerySet[Any], tenant_ids: list[int] | None) -> QuerySet[Any]:

@@ -42,7 +42,7 @@ class JobsConf:
     COMPLETE_FLUSH_SECONDS: float = 0.005
     #: Extra tasks a process may claim per thread while its tasks are fast (under FAST_TASK_SECONDS):
     #: one claim round-trip then feeds several runs. Slow tasks are never hoarded.
-    PREFETCH_PER_THREAD: int = 3
+    PREFETCH_PER_THREAD: int = 15
     FAST_TASK_SECONDS: float = 0.05
     #: Deficit Round Robin: tasks a weight-1 tenant may take per round.
     DRR_QUANTUM: int = 2

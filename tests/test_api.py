@@ -459,7 +459,7 @@ def test_page_number_pagination(api: Caller) -> None:
     first = api.get("/api/tasks", {"page_size": 10})
     assert first.status_code == 200
     body = first.json()
-    assert set(body) == {"data", "total", "page", "page_size", "total_pages"}
+    assert set(body) == {"data", "total", "total_exact", "page", "page_size", "total_pages"}
     assert (body["total"], body["page"], body["page_size"], body["total_pages"]) == (25, 1, 10, 3)
     seen = []
     for page in (1, 2, 3):
@@ -1131,3 +1131,17 @@ def test_every_error_is_a_problem_document(api: Caller) -> None:
     for status, response in responses.items():
         body = assert_problem(response, status)
         assert set(body) >= {"type", "title", "status", "detail"}
+
+
+def test_page_number_totals_stop_counting_at_the_cap(api: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobs.api.views import tasks as task_views
+
+    for _ in range(5):
+        make_task(api.tenant)
+    assert api.get("/api/tasks").json()["total_exact"] is True
+    monkeypatch.setattr(task_views, "COUNT_CAP", 3)
+    body = api.get("/api/tasks", {"page_size": 2}).json()
+    assert (body["total"], body["total_exact"], body["total_pages"]) == (3, False, 2)
+    assert len(body["data"]) == 2
+    # Pages past the counted ones still serve rows.
+    assert len(api.get("/api/tasks", {"page_size": 2, "page": 3}).json()["data"]) == 1

@@ -87,7 +87,10 @@ class TaskListSerializer(serializers.Serializer[Any]):
 
     data = TaskSerializer(many=True)  # type: ignore[assignment]  # popped by the metaclass
     page_size = serializers.IntegerField()
-    total = serializers.IntegerField(required=False, help_text="Page-number mode only.")
+    total = serializers.IntegerField(required=False, help_text="Page-number mode only; at most 10,000.")
+    total_exact = serializers.BooleanField(
+        required=False, help_text="Page-number mode only: false when more than 10,000 tasks match."
+    )
     page = serializers.IntegerField(required=False, help_text="Page-number mode only.")
     total_pages = serializers.IntegerField(required=False, help_text="Page-number mode only.")
     next_cursor = serializers.CharField(required=False, allow_null=True, help_text="Cursor mode only.")

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from tenants.models import Tenant
@@ -50,12 +50,18 @@ class TaskQuerySet(models.QuerySet["Task"]):
         """Running tasks whose lease lapsed: their worker is gone."""
         return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
-    def ready_tenant_ids(self, queues: list[str] | None = None) -> list[int]:
-        """Tenants with pending work (a loose index scan over the claim index)."""
-        qs = self.pending()
+    def ready_tenants(self, queues: list[str] | None = None) -> "models.QuerySet[Tenant]":
+        """Tenants with pending work: one claim-index probe per tenant, whatever the backlog.
+
+        (A DISTINCT over the pending rows would read every pending index entry.)
+        """
+        pending = Task.objects.filter(status=Status.PENDING, tenant_id=OuterRef("pk"))
         if queues:
-            qs = qs.filter(queue__in=queues)
-        return list(qs.order_by().values_list("tenant_id", flat=True).distinct())
+            pending = pending.filter(queue__in=queues)
+        return Tenant.objects.filter(Exists(pending)).order_by("pk")
+
+    def ready_tenant_ids(self, queues: list[str] | None = None) -> list[int]:
+        return list(self.ready_tenants(queues).values_list("pk", flat=True))
 
     def claim(
         self,

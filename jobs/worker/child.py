@@ -2,12 +2,16 @@
 
 import logging
 import os
+import signal
 import sys
 
 from .options import WorkerOptions
 
 
 def main(options: WorkerOptions, worker_id: str) -> None:
+    # A forked child inherits the supervisor's handlers: until it installs its own, default ones.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     import django
 
     django.setup()

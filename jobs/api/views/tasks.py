@@ -37,6 +37,8 @@ READ_ERRORS = problem_responses(400, 401, 403)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
 SUBMIT_ERRORS = problem_responses(400, 401, 413, 415, 429, 503)
+#: Page-number listings count at most this many matches; beyond it use ``cursor`` pages.
+COUNT_CAP = 10_000
 SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
 LIST_PARAMS = [
     OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
@@ -130,11 +132,15 @@ class TaskListCreateView(GenericAPIView[Task]):
         page = _int_param(request, "page", 1, 1, 10_000_000)
         prefix = "-" if order == "desc" else ""
         qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
-        total = qs.count()
+        # A bounded count (a LIMITed subquery): exact up to COUNT_CAP, never a scan of millions.
+        total = qs.order_by()[: COUNT_CAP + 1].count()
+        exact = total <= COUNT_CAP
+        total = min(total, COUNT_CAP)
         rows = qs[(page - 1) * page_size: page * page_size]
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "total": total,
+            "total_exact": exact,
             "page": page,
             "page_size": page_size,
             "total_pages": math.ceil(total / page_size) if total else 0,

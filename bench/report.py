@@ -1,0 +1,368 @@
+"""The benchmark's output: the table on stdout, the targets, the JSON file and the SVG charts."""
+
+import json
+from collections.abc import Callable
+from html import escape
+from pathlib import Path
+from typing import Any
+
+# -- targets (the issue's list) ------------------------------------------------------------------
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results.get("scenarios", {})
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _target(name: str, goal: str, value: float | None, ok: Callable[[float], bool], fmt: str,
+            note: str = "") -> dict[str, Any]:
+    return {
+        "target": name,
+        "goal": goal,
+        "measured": None if value is None else fmt.format(value),
+        "value": value,
+        "met": None if value is None else bool(ok(value)),
+        "note": note,
+    }
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    worst = None
+    reads = _get(results, "bigtable", "reads") or []
+    if reads:
+        worst = max(reads, key=lambda r: r["p95_ms"] or 0)
+    celery = _get(results, "drain", "best_celery")
+    out = [
+        _target("drain vs django-tasks-db", "≥ 10×", _get(results, "drain", "ratio_vs_dtdb"),
+                lambda v: v >= 10, "{:.1f}×"),
+        _target("drain vs Celery + Redis", "≥ 5×", _get(results, "drain", "ratio_vs_celery"),
+                lambda v: v >= 5, "{:.1f}×", f"against the faster Celery pool ({celery})" if celery else ""),
+        _target("pickup latency p50", "≤ 20 ms", _get(results, "latency", "pickup", "p50_ms"),
+                lambda v: v <= 20, "{:.1f} ms"),
+        _target("pickup latency p99", "≤ 100 ms", _get(results, "latency", "pickup", "p99_ms"),
+                lambda v: v <= 100, "{:.1f} ms"),
+        _target("batch enqueue over HTTP", "≥ 5,000 tasks/s", _get(results, "enqueue", "batch", "tasks_per_s"),
+                lambda v: v >= 5000, "{:,.0f} tasks/s"),
+        _target("big-table endpoints p95", "≤ 150 ms", worst["p95_ms"] if worst else None,
+                lambda v: v <= 150, "{:.0f} ms", f"slowest: {worst['endpoint']}" if worst else ""),
+        _target("claims at 1M finished rows vs empty", "≥ 80%", _get(results, "bigtable", "drain_ratio"),
+                lambda v: v >= 0.8, "{:.0%}",
+                "worker drain; bare claim loop: {:.0%}".format(_get(results, "bigtable", "claim_ratio"))
+                if _get(results, "bigtable", "claim_ratio") else ""),
+        _target("worker RSS", "≤ 150 MB", _get(results, "memory", "worker_peak_rss_mb"),
+                lambda v: v <= 150, "{:.0f} MB"),
+    ]
+    return out
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not spec:
+        return f"{value:,.1f}"
+    if isinstance(value, int) and not spec:
+        return f"{value:,}"
+    return format(value, spec) if spec else str(value)
+
+
+def _grid(headers: list[str], rows: list[list[str]], indent: str = "  ", *, left: int = 1) -> str:
+    """Columns padded to their widest cell; the first ``left`` are text (left-aligned), the rest numbers."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return indent + "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in
+                                  enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([line(headers), indent + "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
+
+
+def cpu_ms_per_task(run: dict[str, Any]) -> float | None:
+    """CPU the system spent per task: its processes plus MariaDB and Redis (not the benchmark's poller).
+
+    Unlike tasks/s it hardly moves when other processes load the machine.
+    """
+    used = run.get("cpu", {}).get("cpu_s", {})
+    total = sum(v for k, v in used.items() if k != "bench")
+    return round(total * 1000 / run["tasks"], 3) if run.get("tasks") and total else None
+
+
+def _db_lines(systems: list[dict[str, Any]]) -> list[str]:
+    return [f"  {s['system']}: {s['db']['statements_per_task']} statements, {s['db']['commits_per_task']} commits, "
+            f"{s['db']['index_reads_per_task']:,} index/row reads per task (MariaDB counters)"
+            for s in systems if s.get("db")]
+
+
+def _drain_rows(systems: list[dict[str, Any]]) -> str:
+    rows = []
+    for s in systems:
+        rows.append([
+            s["system"], s["pool"], f"{s['processes']}×{s['threads']}", _fmt(s["completed"]), _fmt(s["seconds"], ".2f"),
+            _fmt(s["tasks_per_s"], ",.0f"), _fmt(s["first_done_s"], ".2f"), _fmt(s["steady_tasks_per_s"], ",.0f"),
+            _fmt(s["memory"]["worker_peak_rss_mb"], ".0f"), _fmt(s["cpu"]["busy_cores"], ".2f"),
+            _fmt(s["cpu"].get("other_processes_cores"), ".2f"), _fmt(cpu_ms_per_task(s), ".2f"),
+        ])
+    return _grid(["system", "pool", "P×T", "done", "s", "tasks/s", "1st done s", "steady/s", "RSS MB", "cores",
+                  "others", "CPU ms/task"], rows, left=2)
+
+
+def _section(name: str, data: dict[str, Any]) -> str:
+    if "error" in data:
+        return f"  FAILED: {data['error']}"
+    lines: list[str] = []
+    if name == "drain":
+        lines.append(_drain_rows(data["systems"]))
+        lines.append("  cores: CPU kept busy by the system's processes, MariaDB, Redis and the benchmark's poller; "
+                     "others: by other processes on the machine;\n  CPU ms/task: the system's processes + MariaDB + "
+                     "Redis, per task (barely moved by other load)")
+        lines += _db_lines(data["systems"])
+        ours = cpu_ms_per_task(data["systems"][0])
+        for system, r in data["ratios"].items():
+            peer = next(x for x in data["systems"] if x["system"] == system)
+            by_cpu = cpu_ms_per_task(peer)
+            cpu_ratio = by_cpu / ours if by_cpu and ours else None
+            lines.append(f"  engine ÷ {system}: {_fmt(r['wall'], '.1f')}× (wall), {_fmt(r['steady'], '.1f')}× "
+                         f"(steady), {_fmt(cpu_ratio, '.1f')}× (CPU per task)")
+    elif name == "scaling":
+        lines.append(_drain_rows(data["runs"]))
+        lines += _db_lines(data["runs"])
+        from .scenarios.scaling import bound
+
+        lines += [f"  {r['processes']} process(es): {bound(r)}" for r in data["runs"]]
+    elif name == "enqueue":
+        rows = []
+        for label, r in (("single POST /api/tasks", data["single"]), ("POST /api/tasks/batch", data["batch"])):
+            lat = r["latency"]
+            rows.append([label, str(r["concurrency"]), _fmt(r["requests"]), _fmt(r["requests_per_s"], ",.0f"),
+                         _fmt(r["tasks_per_s"], ",.0f"), _fmt(lat["p50_ms"], ".1f"), _fmt(lat["p95_ms"], ".1f"),
+                         _fmt(lat["p99_ms"], ".1f")])
+        lines.append(_grid(["request", "clients", "requests", "req/s", "tasks/s", "p50 ms", "p95 ms", "p99 ms"], rows))
+        lines.append(f"  server: {data['server']}; peak RSS {_fmt(data['web_peak_rss_mb'], '.0f')} MB")
+    elif name == "latency":
+        p = data["pickup"]
+        lines.append(f"  {data['tasks']} tasks at {data['rate']:g}/s (achieved {_fmt(data['achieved_rate'])}/s) into "
+                     f"{data['processes']}×{data['threads']} idle workers")
+        lines.append(f"  enqueue → start: p50 {_fmt(p['p50_ms'], '.1f')} ms, p95 {_fmt(p['p95_ms'], '.1f')} ms, "
+                     f"p99 {_fmt(p['p99_ms'], '.1f')} ms, max {_fmt(p['max_ms'], '.1f')} ms")
+        c = data["enqueue_call"]
+        lines.append(f"  the enqueue call itself: p50 {_fmt(c['p50_ms'], '.1f')} ms, p99 {_fmt(c['p99_ms'], '.1f')} ms")
+    elif name == "fairness":
+        a, b = data["quiet_alone"], data["quiet_behind_noisy"]
+        rows = [["quiet tenant alone", _fmt(a["quiet_wait"]["p50_ms"], ".1f"), _fmt(a["quiet_wait"]["p95_ms"], ".1f"),
+                 _fmt(a["quiet_wait"]["max_ms"], ".1f"), "–"],
+                [f"behind {b['noisy_backlog']:,} noisy", _fmt(b["quiet_wait"]["p50_ms"], ".1f"),
+                 _fmt(b["quiet_wait"]["p95_ms"], ".1f"), _fmt(b["quiet_wait"]["max_ms"], ".1f"),
+                 f"{b['noisy_pending_when_quiet_began']:,} → {b['noisy_pending_when_quiet_ended']:,}"]]
+        lines.append(_grid(["quiet queue wait", "p50 ms", "p95 ms", "max ms", "noisy pending"], rows))
+        lines.append(f"  quiet p95 behind noisy ÷ alone: {_fmt(data['p95_ratio'], '.2f')}×")
+        w = data["weighted"]
+        lines.append(f"  weights 1 and 3, {w['tasks_per_tenant']:,} tasks each: weight-3 share "
+                     f"{_fmt(w['weight_3_share'], '.3f')} (ideal 0.75) over {w['window_s']} s; "
+                     f"Jain's index {_fmt(w['jain_index'], '.4f')}")
+    elif name == "bigtable":
+        ce, cb, de, db = data["claims_empty"], data["claims_big"], data["drain_empty"], data["drain_big"]
+        lines.append(f"  {data['rows']:,} finished rows loaded in {data['load_s']} s; MariaDB idle again after "
+                     f"{data.get('settle_s', '?')} s more")
+        ce_cpu, cb_cpu = cpu_ms_per_task(de), cpu_ms_per_task(db)
+        lines.append(_grid(["claim throughput", "empty", f"{data['rows']:,} rows", "ratio"], [
+            ["workers drain, tasks/s", _fmt(de["tasks_per_s"], ",.0f"), _fmt(db["tasks_per_s"], ",.0f"),
+             _fmt(data["drain_ratio"], ".0%")],
+            ["workers drain, CPU ms/task", _fmt(ce_cpu, ".2f"), _fmt(cb_cpu, ".2f"),
+             _fmt(ce_cpu / cb_cpu if ce_cpu and cb_cpu else None, ".0%")],
+            [f"bare claim loop ({ce['batch']}/claim), tasks/s", _fmt(ce["tasks_per_s"], ",.0f"),
+             _fmt(cb["tasks_per_s"], ",.0f"), _fmt(data["claim_ratio"], ".0%")],
+            ["bare claim loop, ms per claim", _fmt(ce["ms_per_claim"], ".2f"), _fmt(cb["ms_per_claim"], ".2f"), ""],
+        ]))
+        lines += _db_lines([de, db])
+        lines.append(_grid(["endpoint", "p50 ms", "p95 ms", "max ms", "KiB"], [
+            [r["endpoint"], _fmt(r["p50_ms"], ".1f"), _fmt(r["p95_ms"], ".1f"), _fmt(r["max_ms"], ".1f"),
+             _fmt(r["bytes"] / 1024, ".1f")] for r in data["reads"]]))
+        if data["console_tasks_page"] != "measured":
+            lines.append(f"  console tasks page: {data['console_tasks_page']}")
+    elif name == "memory":
+        lines.append(f"  worker process (peak of {data['worker_processes']}, {data['threads']} threads, "
+                     f"{data['tasks']:,} tasks): {_fmt(data['worker_peak_rss_mb'], '.0f')} MB")
+        lines.append(f"  supervisor: {_fmt(data['supervisor_peak_rss_mb'], '.0f')} MB")
+        lines.append(f"  web process (daphne): {_fmt(data['web_rss_at_start_mb'], '.0f')} MB at start, "
+                     f"{_fmt(data['web_peak_rss_mb'], '.0f')} MB peak under load")
+    return "\n".join(lines)
+
+
+TITLES = {
+    "drain": "1. drain: N no-op tasks queued, then drained",
+    "enqueue": "2. enqueue over HTTP (daphne)",
+    "latency": "3. pickup latency into an idle engine",
+    "scaling": "4. scaling: drain with 1, 2, 3 worker processes",
+    "fairness": "5. fairness",
+    "bigtable": "6. big table",
+    "memory": "7. memory (peak RSS)",
+}
+
+
+def table(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    o = results["options"]
+    out = [
+        "",
+        f"Benchmark {m['when']}{' (quick: smoke sizes, figures not meaningful)' if o['quick'] else ''}",
+        f"  {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, {m['os']}; MariaDB {m['mariadb']}, "
+        f"Redis {m['redis']}, Python {m['python']}, Django {m['django']}",
+        f"  load average at start {m['loadavg_start']}, at end {m.get('loadavg_end')}",
+    ]
+    for name, data in results["scenarios"].items():
+        out += ["", f"{TITLES.get(name, name)}  [{data.get('elapsed_s', '?')} s]", _section(name, data)]
+    out += ["", "Targets"]
+    rows = [[t["target"], t["goal"], t["measured"] or "not run",
+             "–" if t["met"] is None else ("met" if t["met"] else "MISSED"), t["note"]]
+            for t in results.get("targets", [])]
+    out.append(_grid(["target", "goal", "measured", "", "note"], rows, left=5))
+    return "\n".join(out) + "\n"
+
+
+def write_json(results: dict[str, Any], path: Path, *, latest: bool = False) -> list[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    path.write_text(text)
+    written = [path]
+    if latest:
+        (path.parent / "latest.json").write_text(text)
+        written.append(path.parent / "latest.json")
+    return written
+
+
+# -- SVG ---------------------------------------------------------------------------------------
+
+OURS = "#2b6cb0"
+PEER = "#a0aec0"
+TARGET = "#c53030"
+
+
+def bar_chart(title: str, bars: list[tuple[str, float, bool]], *, unit: str, subtitle: str = "",
+              target: float | None = None, target_label: str = "", fmt: str = "{:,.0f}") -> str:
+    """A horizontal bar chart: (label, value, ours?) per bar; an optional target line."""
+    width, label_w, value_w, row_h, top = 760, 250, 110, 30, 58
+    plot_w = width - label_w - value_w - 20
+    height = top + row_h * len(bars) + 30
+    peak = max([v for _, v, _ in bars] + ([target] if target else []) + [1e-9])
+    scale = plot_w / peak
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="16" y="24" font-size="16" font-weight="bold">{escape(title)}</text>',
+        f'<text x="16" y="44" fill="#4a5568">{escape(subtitle)}</text>',
+    ]
+    for i, (label, value, ours) in enumerate(bars):
+        y = top + i * row_h
+        w = max(1.0, value * scale)
+        out.append(f'<text x="{label_w - 8}" y="{y + 19}" text-anchor="end">{escape(label)}</text>')
+        out.append(f'<rect x="{label_w}" y="{y + 5}" width="{w:.1f}" height="{row_h - 10}" '
+                   f'fill="{OURS if ours else PEER}" rx="2"/>')
+        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 19}">{escape(fmt.format(value))} {escape(unit)}</text>')
+    if target:
+        x = label_w + target * scale
+        out.append(f'<line x1="{x:.1f}" y1="{top - 4}" x2="{x:.1f}" y2="{top + row_h * len(bars)}" '
+                   f'stroke="{TARGET}" stroke-width="2" stroke-dasharray="5,4"/>')
+        out.append(f'<text x="{x:.1f}" y="{top + row_h * len(bars) + 18}" text-anchor="middle" '
+                   f'fill="{TARGET}">{escape(target_label)}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def charts(results: dict[str, Any]) -> dict[str, str]:
+    s = results["scenarios"]
+    m = results["machine"]
+    where = f"{m['cores']} cores, MariaDB {m['mariadb'].split('-')[0]}, Redis {m['redis']}"
+    out: dict[str, str] = {}
+    d = s.get("drain")
+    if d and "error" not in d:
+        bars = [(f"{x['system']} ({x['processes']}×{x['threads']})", x["tasks_per_s"] or 0, x["system"] == "engine")
+                for x in d["systems"]]
+        out["drain"] = bar_chart(f"Drain {d['tasks']:,} no-op tasks", bars, unit="tasks/s",
+                                 subtitle=f"{d['processes']} worker processes each; start-up included; {where}")
+        bars = [(f"{x['system']} ({x['processes']}×{x['threads']})", cpu_ms_per_task(x) or 0, x["system"] == "engine")
+                for x in d["systems"]]
+        out["drain-cpu"] = bar_chart("CPU per task (lower is better)", bars, unit="ms", fmt="{:.2f}",
+                                     subtitle="the system's processes + MariaDB + Redis, CPU time per no-op task")
+    d = s.get("scaling")
+    if d and "error" not in d:
+        bars = [(f"{r['processes']} process{'es' if r['processes'] > 1 else ''} × {r['threads']} threads",
+                 r["tasks_per_s"] or 0, True) for r in d["runs"]]
+        out["scaling"] = bar_chart("Drain throughput by worker processes", bars, unit="tasks/s",
+                                   subtitle=f"{d['tasks']:,} no-op tasks; {where}")
+    d = s.get("enqueue")
+    if d and "error" not in d:
+        bars = [(f"single POST ×{d['single']['concurrency']} clients", d["single"]["tasks_per_s"], True),
+                (f"batch of {d['batch']['tasks_per_request']}", d["batch"]["tasks_per_s"], True)]
+        out["enqueue"] = bar_chart("Enqueue over HTTP (daphne, 1 process)", bars, unit="tasks/s",
+                                   subtitle=where, target=5000, target_label="batch target 5,000/s")
+    d = s.get("latency")
+    if d and "error" not in d:
+        p = d["pickup"]
+        bars = [("p50", p["p50_ms"] or 0, True), ("p95", p["p95_ms"] or 0, True), ("p99", p["p99_ms"] or 0, True)]
+        out["latency"] = bar_chart("Pickup latency (enqueue → start)", bars, unit="ms", fmt="{:.1f}",
+                                   subtitle=f"{d['rate']:g} tasks/s into an idle engine; {where}",
+                                   target=100, target_label="p99 target 100 ms")
+    d = s.get("fairness")
+    if d and "error" not in d:
+        bars = [("quiet tenant alone, p95", d["quiet_alone"]["quiet_wait"]["p95_ms"] or 0, True),
+                (f"behind {d['quiet_behind_noisy']['noisy_backlog']:,} noisy, p95",
+                 d["quiet_behind_noisy"]["quiet_wait"]["p95_ms"] or 0, True)]
+        out["fairness"] = bar_chart("Quiet tenant's queue wait", bars, unit="ms", fmt="{:.1f}",
+                                    subtitle=f"Jain's index, weights 1 and 3: {d['weighted']['jain_index']}")
+    d = s.get("bigtable")
+    if d and "error" not in d:
+        bars = [(r["endpoint"].replace("GET ", ""), r["p95_ms"] or 0, True) for r in d["reads"]]
+        out["bigtable"] = bar_chart(f"p95 with {d['rows']:,} finished tasks", bars, unit="ms", fmt="{:.0f}",
+                                    subtitle=f"sequential requests through daphne; {where}",
+                                    target=150, target_label="target 150 ms")
+    d = s.get("memory")
+    if d and "error" not in d:
+        bars = [("worker process", d["worker_peak_rss_mb"] or 0, True),
+                ("supervisor", d["supervisor_peak_rss_mb"] or 0, True),
+                ("web process (daphne)", d["web_peak_rss_mb"] or 0, True)]
+        peers = s.get("drain")
+        if peers and "error" not in peers:
+            bars += [(f"{x['system']} worker", x["memory"]["worker_peak_rss_mb"] or 0, False)
+                     for x in peers["systems"][1:]]
+        out["memory"] = bar_chart("Peak RSS", bars, unit="MB", subtitle=where, target=150,
+                                  target_label="worker target 150 MB")
+    return out
+
+
+def write_svgs(results: dict[str, Any], directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, svg in charts(results).items():
+        path = directory / f"{name}.svg"
+        path.write_text(svg)
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.report RESULTS.json [--svg DIR]``: print a saved run's table again (and redraw)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report")
+    parser.add_argument("results", type=Path)
+    parser.add_argument("--svg", type=Path, metavar="DIR", help="also draw the charts into DIR")
+    args = parser.parse_args(argv)
+    results = json.loads(args.results.read_text())
+    results["targets"] = targets(results)
+    sys.stdout.write(table(results))
+    if args.svg:
+        for path in write_svgs(results, args.svg):
+            sys.stderr.write(f"wrote {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
