@@ -475,7 +475,8 @@ def test_page_number_pagination(api: Caller) -> None:
 
 
 def test_an_empty_list(api: Caller) -> None:
-    assert api.get("/api/tasks").json() == {"data": [], "total": 0, "page": 1, "page_size": 20, "total_pages": 0}
+    assert api.get("/api/tasks").json() == {"data": [], "total": 0, "total_exact": True, "page": 1, "page_size": 20,
+                                            "total_pages": 0}
 
 
 @pytest.mark.parametrize(("params", "field"), [

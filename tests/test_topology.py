@@ -137,8 +137,15 @@ def test_workers_lists_every_instance_and_drops_one_killed_with_9_whose_tasks_th
     killed_at = time.monotonic()
     topo.kill_worker(3)  # the supervisor and its children: the whole process group
     assert not victim.alive
-    for pid in [victim.pid, *children]:
-        assert not psutil.pid_exists(pid or 0) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    # SIGKILL is delivered asynchronously: wait for the kernel to finish every process off.
+    wait_for(lambda: all(gone(pid or 0) for pid in [victim.pid, *children]), timeout=10, interval=0.05,
+             what="the killed processes to be gone")
 
     wait_for(lambda: "worker3" not in topo.worker_instances(), timeout=60, interval=0.1,
              what="/api/workers to drop worker3")
