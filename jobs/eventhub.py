@@ -46,7 +46,8 @@ GAP_SECONDS = 5.0
 BATCH = 1000
 #: A jump of more missing ids than this tracks only the nearest ones (the rest cannot be in flight).
 MAX_GAP_SPAN = 10_000
-#: Up to this many gaps (the oldest) are asked for per poll; the others keep waiting their turn.
+#: Up to this many gaps (the newest: ids of transactions most likely still in flight, rather than
+#: long-deleted rows seen at start-up) are asked for per poll; older ones simply run out their time.
 MAX_GAP_IDS = 500
 #: At start-up, ids missing among the newest this many are treated as gaps (they may be in flight).
 STARTUP_LOOKBACK = 1000
@@ -125,8 +126,8 @@ class Watermark:
         return min(self.gaps) - 1 if self.gaps else self.top
 
     def wanted(self) -> tuple[int, list[int]]:
-        """What the next poll asks for: ids above ``top``, and the (oldest ``MAX_GAP_IDS``) gaps."""
-        return self.top, sorted(self.gaps)[:MAX_GAP_IDS]
+        """What the next poll asks for: ids above ``top``, and the (newest ``MAX_GAP_IDS``) gaps."""
+        return self.top, sorted(self.gaps)[-MAX_GAP_IDS:]
 
     def accept(self, row_id: int) -> bool:
         """Record that ``row_id`` was read; True if it is new (to be delivered), False if already seen."""

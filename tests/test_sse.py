@@ -83,6 +83,7 @@ def test_watermark_tracks_only_the_nearest_ids_of_a_huge_jump() -> None:
     assert len(mark.gaps) == eventhub.MAX_GAP_SPAN
     assert min(mark.gaps) == 5 + eventhub.MAX_GAP_SPAN * 2
     assert len(mark.wanted()[1]) == eventhub.MAX_GAP_IDS
+    assert max(mark.wanted()[1]) == max(mark.gaps), "the newest gaps (likeliest in flight) are asked for"
 
 
 def test_sse_message_splits_multiline_data() -> None:
