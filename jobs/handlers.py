@@ -35,6 +35,10 @@ def fail(payload: dict[str, Any], ctx: TaskContext) -> None:
     raise DemoFailure(payload.get("message", f"failure requested (attempt {ctx.attempt})"))
 
 
+#: The seed's simulated workloads (the demo data of `runengine --demo` and /api/demo/seed).
+SIMULATED_TYPES = ["send_email", "resize_image", "generate_report", "call_webhook"]
+
+
 def _simulate(kind: str, payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     # The seed's handlers: sleep 0.5–3 s, fail 20% of the time; the payload can pin both.
     duration_ms = payload.get("duration_ms")

@@ -11,21 +11,14 @@
 A missing Chromium or Playwright fails the test loudly: there is no skip.
 """
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKEND, ROOT, wait_for
+from tests.conftest import BACKEND, ROOT, DaphneServer
 
 try:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, expect, sync_playwright
@@ -41,52 +34,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 TIMEOUT_MS = 45_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ConsoleServer:
-    """``daphne engine_site.asgi:application`` on 127.0.0.1, with the test database's environment."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "engine_site.asgi:application"],
-            env={**env, "JOBS_SSE_HEARTBEAT_SECONDS": "2", "LOG_LEVEL": "INFO"},
-            cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def healthy(self) -> bool:
-        if self.proc.poll() is not None:
-            pytest.fail(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/health", timeout=10) as resp:  # noqa: S310 (http://127.0.0.1)
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+#: The console's server: the shared test daphne, with a short SSE heartbeat.
+ConsoleServer = DaphneServer
 
 
 @pytest.fixture(name="console_server")
 def fixture_console_server(worker_env: dict[str, str], tmp_path: Path) -> Iterator[ConsoleServer]:
-    server = ConsoleServer(worker_env, tmp_path / "daphne.log")
+    server = DaphneServer(worker_env, tmp_path / "daphne.log", {"JOBS_SSE_HEARTBEAT_SECONDS": "2"})
     try:
-        wait_for(server.healthy, timeout=60, interval=0.2, what="daphne to answer /api/health")
+        server.wait_healthy()
         yield server
     finally:
         server.stop()

@@ -3,13 +3,9 @@
 import asyncio
 import http.client
 import json
-import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +27,7 @@ from jobs.eventhub import EventHub, EventRow, Feed, QueueSubscription, Watermark
 from jobs.models import Event, Status, Task
 from jobs.sse import message
 from tenants import keys
-from tests.conftest import ROOT, wait_for
+from tests.conftest import DaphneServer, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -312,12 +308,6 @@ def test_feed_replays_from_the_database_then_joins_the_live_rows_without_a_gap(t
 HEARTBEAT_SECONDS = 1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def request(port: int, path: str, headers: dict[str, str] | None = None, *, method: str = "GET",
             body: str | None = None, cookies: SimpleCookie | None = None) -> tuple[int, dict[str, str], bytes]:
     """One plain request; Set-Cookie headers land in ``cookies``."""
@@ -351,44 +341,14 @@ def log_in_through_daphne(port: int, username: str, password: str) -> str:
     return jar["sessionid"].value
 
 
-class Daphne:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log_path = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "engine_site.asgi:application"],
-            env={**env, "JOBS_SSE_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS), "JOBS_SSE_REVERIFY_SECONDS": "1",
-                 "JOBS_API_KEY_CACHE_SECONDS": "0", "LOG_LEVEL": "INFO"},
-            cwd=ROOT,
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def healthy(self) -> bool:
-        if self.proc.poll() is not None:
-            pytest.fail(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            return request(self.port, "/api/health")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
 @pytest.fixture
-def daphne(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Daphne]:
-    server = Daphne(worker_env, tmp_path / "daphne.log")
+def daphne(worker_env: dict[str, str], tmp_path: Path) -> Iterator[DaphneServer]:
+    server = DaphneServer(worker_env, tmp_path / "daphne.log", {
+        "JOBS_SSE_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS), "JOBS_SSE_REVERIFY_SECONDS": "1",
+        "JOBS_API_KEY_CACHE_SECONDS": "0",
+    })
     try:
-        wait_for(server.healthy, timeout=60, interval=0.2, what="daphne to answer /api/health")
+        server.wait_healthy()
         yield server
     finally:
         server.stop()

@@ -10,11 +10,11 @@ from rest_framework.views import APIView
 
 from ...conf import conf
 from ...enqueueing import enqueue_many
+from ...handlers import SIMULATED_TYPES
 from ...models import Task, TaskStat, ThroughputBucket
 from .. import scope
 from ..errors import Problem, problem_responses
 
-DEMO_TYPES = ["send_email", "resize_image", "generate_report", "call_webhook"]
 SEEDED = inline_serializer("DemoSeeded", {"created": serializers.IntegerField()})
 CLEARED = inline_serializer("DemoCleared", {"deleted": serializers.IntegerField()})
 
@@ -31,7 +31,7 @@ class DemoSeedView(APIView):
     def post(self, request: Request) -> Response:
         _guard(request)
         key = scope.key_of(request)
-        specs = [{"type": random.choice(DEMO_TYPES), "priority": random.randint(1, 5),  # noqa: S311
+        specs = [{"type": random.choice(SIMULATED_TYPES), "priority": random.randint(1, 5),  # noqa: S311
                   "payload": {"demo": True}} for _ in range(50)]
         created = enqueue_many(specs, tenant=key.tenant_id)
         return Response({"created": len(created)}, status=201)

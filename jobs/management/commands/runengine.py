@@ -14,13 +14,14 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from jobs import analytics
 from jobs.enqueueing import enqueue_many
+from jobs.handlers import SIMULATED_TYPES
 from jobs.models import Status
 from tenants import keys
 from tenants.models import Tenant
 
 from ._args import positive_int
 
-DEMO_TYPES = ["send_email", "resize_image", "generate_report", "call_webhook", "noop"]
+DEMO_TYPES = [*SIMULATED_TYPES, "noop"]
 
 
 class Command(BaseCommand):
