@@ -24,7 +24,7 @@ def drain_timeout(n: int) -> float:
 
 
 def enqueue_engine(bench: Bench, tenant: Any, n: int, *, label: str = "enqueue (engine)") -> float:
-    from jobs.enqueueing import enqueue_many
+    from jobs.services.enqueue import enqueue_many
 
     start = time.monotonic()
     with Progress(label, n, stream=bench.stderr) as bar:
@@ -44,7 +44,8 @@ def engine_counts() -> dict[str, int]:
 
 
 def engine_completed() -> int:
-    from jobs.models import Status, Task
+    from jobs.lifecycle import Status
+    from jobs.models import Task
 
     return Task.objects.filter(status=Status.COMPLETED).count()
 
@@ -267,7 +268,7 @@ def start_engine(bench: Bench, *, processes: int, threads: int, label: str = "en
 
 def paced_enqueue(bench: Bench, tenant: Any, n: int, rate: float, *, label: str) -> dict[str, Any]:
     """Enqueue ``n`` no-ops one at a time at ``rate`` per second (a steady trickle)."""
-    from jobs.enqueueing import enqueue
+    from jobs.services.enqueue import enqueue
 
     from .runtime import latency_summary
 

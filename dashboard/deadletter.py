@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import F, Func, TextField
 
 from jobs.models import Task
+from jobs.services import control
 from tenants.models import Tenant
 
 #: Groups are built from this many of the most recently finished failed tasks.
@@ -75,7 +76,7 @@ def _text(value: Any) -> str:
 def groups(limit: int = SCAN_LIMIT) -> tuple[list[Group], int]:
     """Group the latest ``limit`` failed tasks; returns the groups (largest first) and the rows scanned."""
     rows = list(
-        with_last_error(Task.objects.dead()).order_by("-finished_at", "-id")
+        with_last_error(Task.objects.failed()).order_by("-finished_at", "-id")
         .values_list("id", "type", "tenant_id", "finished_at", "last_error_type", "last_error_message")[:limit]
     )
     slugs = dict(Tenant.objects.filter(pk__in={r[2] for r in rows}).values_list("pk", "slug")) if rows else {}
@@ -98,7 +99,7 @@ def groups(limit: int = SCAN_LIMIT) -> tuple[list[Group], int]:
 def group_batches(task_type: str, error_type: str, error_message: str) -> Iterator[list[int]]:
     """Ids of every failed task of ``task_type`` whose last error is ``error_type: error_message``, by batch."""
     last = 0
-    qs = with_last_error(Task.objects.dead().filter(type=task_type))
+    qs = with_last_error(Task.objects.failed().filter(type=task_type))
     while rows := list(qs.filter(pk__gt=last).order_by("pk")
                        .values_list("pk", "last_error_type", "last_error_message")[:BATCH]):
         last = rows[-1][0]
@@ -118,7 +119,4 @@ def count_group(task_type: str, error_type: str, error_message: str, cap: int) -
 
 def requeue_group(task_type: str, error_type: str, error_message: str) -> int:
     """Requeue the group's tasks (guarded: only those still failed), batch by batch."""
-    total = 0
-    for ids in group_batches(task_type, error_type, error_message):
-        total += Task.objects.filter(pk__in=ids).requeue()
-    return total
+    return control.requeue_batches(group_batches(task_type, error_type, error_message))

@@ -26,9 +26,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs import analytics
 from jobs.conf import conf
-from jobs.models import Event, Status, WorkerProcess
+from jobs.lifecycle import Status
+from jobs.models import Event, WorkerProcess
+from jobs.services import analytics
 from tenants.models import Tenant
 
 from . import charts, formatting

@@ -10,7 +10,8 @@ from django.db.models import Q
 from django.http import QueryDict
 from django.utils import timezone
 
-from jobs.models import WAITING, Status, Task, TaskQuerySet
+from jobs.lifecycle import WAITING, Status
+from jobs.models import Task, TaskQuerySet
 from jobs.registry import registry
 from tenants.models import Tenant
 

@@ -207,5 +207,5 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "jobs.models.task.Status"},
+    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "jobs.lifecycle.Status"},
 }

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.metrics import metrics_view
+from jobs.services.metrics import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -8,7 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
-from .models import Status, Task, WorkerProcess
+from .models import Task, WorkerProcess
+from .services import control
 
 #: Above this many matching rows the admin stops counting exactly.
 COUNT_CAP = 10_000
@@ -46,26 +47,16 @@ class TaskAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected tasks", permissions=["change"])
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        waiting = queryset.cancel_waiting()  # type: ignore[attr-defined]
-        running = queryset.filter(status=Status.RUNNING).request_cancel()  # type: ignore[attr-defined]
-        if running:
-            from . import wakeup
-
-            wakeup.announce(wakeup.CANCEL)
-        self.message_user(request, f"Cancelled {waiting} waiting task(s); asked {running} running task(s) to stop.",
-                          messages.SUCCESS)
+        done = control.cancel_matching(queryset)  # type: ignore[arg-type]
+        self.message_user(request, f"Cancelled {done.cancelled} waiting task(s); asked {done.asked_to_stop} "
+                                   "running task(s) to stop.", messages.SUCCESS)
 
     @admin.action(description="Retry selected failed/cancelled tasks", permissions=["change"])
     def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = queryset.requeue()  # type: ignore[attr-defined]
-        if n:
-            from . import wakeup
-
-            wakeup.announce()
+        n = control.requeue_matching(queryset)  # type: ignore[arg-type]
         self.message_user(request, f"Requeued {n} task(s).", messages.SUCCESS)
 
 
-@admin.register(WorkerProcess)
 class WorkerProcessAdmin(admin.ModelAdmin):
     list_display = ["id", "instance", "pid", "threads", "queues", "state", "started_at", "last_heartbeat"]
     list_filter = ["instance", "state"]

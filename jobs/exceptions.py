@@ -14,6 +14,15 @@ class UnknownTaskType(InvalidTask):
     """The task type is not registered; the message lists the known ones."""
 
 
+class InvalidBatch(InvalidTask):
+    """Some items of a bulk enqueue are invalid; nothing was written."""
+
+    def __init__(self, errors: list[tuple[int, str, str]]) -> None:
+        self.errors = errors
+        index, field, message = errors[0]
+        super().__init__(f"tasks[{index}].{field}", message)
+
+
 class PayloadTooLarge(InvalidTask):
     """The payload is over ``JOBS['MAX_PAYLOAD_BYTES']``."""
 

@@ -15,9 +15,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from jobs import stats
-from jobs.enqueueing import enqueue
 from jobs.models import Task
+from jobs.services.enqueue import enqueue
+from jobs.store import rollups as stats
 from tenants import keys, ratelimit
 from tenants.models import ApiKey, Tenant
 

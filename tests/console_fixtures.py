@@ -15,8 +15,9 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
-from jobs import stats
-from jobs.models import Status, Task, WorkerProcess
+from jobs.lifecycle import Status
+from jobs.models import Task, WorkerProcess
+from jobs.store import rollups as stats
 from tenants.models import Tenant
 
 VIEW_PERMS = ["jobs.view_task", "tenants.view_tenant", "tenants.view_apikey"]

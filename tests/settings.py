@@ -60,4 +60,4 @@ JOBS = {
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # django.tasks through the engine (tests/test_django_tasks.py).
-TASKS = {"default": {"BACKEND": "jobs.backend.EngineBackend", "OPTIONS": {"TENANT": "acme"}}}
+TASKS = {"default": {"BACKEND": "jobs.contrib.django_tasks.EngineBackend", "OPTIONS": {"TENANT": "acme"}}}

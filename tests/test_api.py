@@ -15,9 +15,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs import stats
 from jobs.conf import conf
-from jobs.models import Status, Task, TaskStat, ThroughputBucket, WorkerProcess
+from jobs.lifecycle import Status
+from jobs.models import Task, TaskStat, ThroughputBucket, WorkerProcess
+from jobs.store import rollups as stats
 from tests.api_fixtures import (  # noqa: F401  (fixtures are found by name)
     PROBLEM,
     Caller,
@@ -775,7 +776,7 @@ def test_detail_after_a_real_worker_ran_retries(api: Caller, inprocess_worker: A
 @pytest.mark.django_db(transaction=True)
 def test_burst_mode_waits_for_outcomes_still_being_written(api: Caller, inprocess_worker: Any,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobs import outcomes
+    from jobs.store import finish as outcomes
 
     real_write = outcomes.write
 

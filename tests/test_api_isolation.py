@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from jobs import stats
-from jobs.models import Status, Task, WorkerProcess
+from jobs.lifecycle import Status
+from jobs.models import Task, WorkerProcess
+from jobs.store import rollups as stats
 from tests.api_fixtures import (  # noqa: F401  (fixtures are found by name)
     Caller,
     assert_problem,

@@ -45,7 +45,8 @@ from schemathesis.specs.openapi.checks import (
 
 from engine_site.wsgi import application
 from jobs.conf import conf
-from jobs.models import Status, Task, WorkerProcess
+from jobs.lifecycle import Status
+from jobs.models import Task, WorkerProcess
 from tenants import keys
 from tenants.models import Tenant
 

@@ -6,8 +6,10 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from jobs.enqueueing import enqueue_many
-from jobs.models import Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Task
+from jobs.services.enqueue import enqueue_many
+from jobs.store import transitions
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.django_db(transaction=True)]
 
@@ -77,7 +79,7 @@ def test_skip_locked_claims_pass_over_rows_locked_by_another_connection(tenant):
     holder.start()
     try:
         assert holding.wait(10)
-        claimed = Task.objects.claim(worker="w", asks={tenant.pk: 10}, queues=None, lease_seconds=30)
+        claimed = transitions.claim(worker="w", asks={tenant.pk: 10}, queues=None, lease_seconds=30)
     finally:
         release.set()
         holder.join()
@@ -89,7 +91,7 @@ def test_skip_locked_claims_pass_over_rows_locked_by_another_connection(tenant):
 
 def test_claim_respects_queue_filter_and_marks_rows_running(tenant):
     enqueue_many([{"type": "noop", "queue": "mail"}] * 3 + [{"type": "noop", "queue": "reports"}] * 3, tenant=tenant)
-    claimed = Task.objects.claim(worker="w", asks={tenant.pk: 10}, queues=["mail"], lease_seconds=30)
+    claimed = transitions.claim(worker="w", asks={tenant.pk: 10}, queues=["mail"], lease_seconds=30)
     assert {t.queue for t in claimed} == {"mail"} and len(claimed) == 3
     for task in Task.objects.filter(pk__in=[t.pk for t in claimed]):
         assert (task.status, task.attempts, task.worker) == (Status.RUNNING, 1, "w")

@@ -12,8 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from jobs.enqueueing import enqueue
-from jobs.models import Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Task
+from jobs.services.enqueue import enqueue
 from tenants.models import Tenant
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dashboard import charts, deadletter, formatting, live, tasklist
-from jobs import stats
-from jobs.models import Event, Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Event, Task
+from jobs.store import rollups as stats
 from tenants import keys
 from tenants.models import ApiKey, Tenant
 from tests.console_fixtures import (  # noqa: F401  (fixtures are found by name)

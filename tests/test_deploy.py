@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from jobs.enqueueing import enqueue
+from jobs.services.enqueue import enqueue
 from tests.conftest import ROOT, wait_for
 
 DOCKER_COMPOSE = "/usr/bin/docker-compose"

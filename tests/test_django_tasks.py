@@ -1,4 +1,4 @@
-"""Django's ``django.tasks`` API running on the engine (jobs.backend.EngineBackend)."""
+"""Django's ``django.tasks`` API running on the engine (jobs.contrib.django_tasks.EngineBackend)."""
 
 from datetime import timedelta
 
@@ -8,8 +8,9 @@ from django.tasks import TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils import timezone
 
-from jobs.backend import engine_priority
-from jobs.models import Status, Task
+from jobs.contrib.django_tasks import engine_priority
+from jobs.lifecycle import Status
+from jobs.models import Task
 from tenants import keys
 from tests.taskapp.django_tasks import add, explode, which_attempt
 
@@ -77,7 +78,7 @@ def test_the_http_api_refuses_the_internal_type(tenant, client):
 
 
 def test_the_handler_refuses_anything_but_a_declared_django_task(tenant, inprocess_worker):
-    from jobs.enqueueing import enqueue
+    from jobs.services.enqueue import enqueue
 
     sneaky = enqueue("django_task", tenant=tenant, payload={"func": "os.getcwd", "args": [], "kwargs": {}})
     inprocess_worker.burst()

@@ -19,8 +19,9 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
-from jobs.enqueueing import enqueue
-from jobs.models import Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Task
+from jobs.services.enqueue import enqueue
 from tenants.models import Tenant
 from tests.conftest import Workers, wait_for
 from tests.e2e_fixtures import (  # noqa: F401  (fixtures are found by name)

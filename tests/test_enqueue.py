@@ -1,4 +1,4 @@
-"""The Python enqueue API (jobs.enqueueing) and the operator actions (jobs.control)."""
+"""The Python enqueue API (jobs.services.enqueue) and the operator actions (jobs.services.control)."""
 
 import json
 from collections.abc import Iterator
@@ -10,11 +10,13 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from jobs import control, wakeup
 from jobs.conf import conf
-from jobs.enqueueing import InvalidBatch, build_task, enqueue, enqueue_many, enqueue_or_get
-from jobs.exceptions import InvalidTask, InvalidTransition, UnknownTaskType
-from jobs.models import Status, Task, TaskQuerySet
+from jobs.exceptions import InvalidBatch, InvalidTask, InvalidTransition, UnknownTaskType
+from jobs.lifecycle import Status
+from jobs.models import Task, TaskQuerySet
+from jobs.notify import wakeup
+from jobs.services import control
+from jobs.services.enqueue import build_task, enqueue, enqueue_many, enqueue_or_get
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
@@ -564,7 +566,7 @@ def test_failed_batch_inside_a_transaction_leaves_the_callers_writes_alone(
     assert announcements == [wakeup.WORK]
 
 
-# --------------------------------------------------------------------------- jobs.control
+# --------------------------------------------------------------------------- jobs.services.control
 
 
 @pytest.mark.parametrize("delay", [None, 3600])
@@ -697,9 +699,9 @@ def _statuses(tasks: dict[str, Task]) -> dict[str, str]:
     return {name: Task.objects.get(pk=t.pk).status for name, t in tasks.items()}
 
 
-def test_requeue_dead_requeues_only_failed_tasks(tenant: Tenant, other_tenant: Tenant) -> None:
+def test_requeue_failed_requeues_only_failed_tasks(tenant: Tenant, other_tenant: Tenant) -> None:
     tasks = _mixed_states(tenant, other_tenant)
-    assert control.requeue_dead(batch=1) == 3
+    assert control.requeue_failed(batch=1) == 3
     assert _statuses(tasks) == {
         "failed_noop": Status.PENDING,
         "failed_sleep": Status.PENDING,
@@ -711,20 +713,20 @@ def test_requeue_dead_requeues_only_failed_tasks(tenant: Tenant, other_tenant: T
     failed = [tasks[name].pk for name in ("failed_noop", "failed_sleep", "failed_other")]
     assert list(Task.objects.filter(pk__in=failed).values_list("attempts", flat=True)) == [0, 0, 0]
     assert Task.objects.get(pk=tasks["completed"].pk).attempts == 1
-    assert control.requeue_dead() == 0
+    assert control.requeue_failed() == 0
 
 
-def test_requeue_dead_filtered_by_type(tenant: Tenant, other_tenant: Tenant) -> None:
+def test_requeue_failed_filtered_by_type(tenant: Tenant, other_tenant: Tenant) -> None:
     tasks = _mixed_states(tenant, other_tenant)
-    assert control.requeue_dead(type="sleep") == 1
+    assert control.requeue_failed(type="sleep") == 1
     statuses = _statuses(tasks)
     assert statuses["failed_sleep"] == Status.PENDING
     assert statuses["failed_noop"] == statuses["failed_other"] == Status.FAILED
 
 
-def test_requeue_dead_filtered_by_tenant(tenant: Tenant, other_tenant: Tenant) -> None:
+def test_requeue_failed_filtered_by_tenant(tenant: Tenant, other_tenant: Tenant) -> None:
     tasks = _mixed_states(tenant, other_tenant)
-    assert control.requeue_dead(tenant=other_tenant) == 1
+    assert control.requeue_failed(tenant=other_tenant) == 1
     statuses = _statuses(tasks)
     assert statuses["failed_other"] == Status.PENDING
     assert statuses["failed_noop"] == statuses["failed_sleep"] == Status.FAILED

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from django.db.models import Count
 
-from jobs.enqueueing import enqueue, enqueue_many
-from jobs.models import FINISHED, Status, Task, WorkerProcess
+from jobs.lifecycle import FINISHED, Status
+from jobs.models import Task, WorkerProcess
+from jobs.services.enqueue import enqueue, enqueue_many
 from tenants.models import Tenant
 from tests.conftest import wait_for
 

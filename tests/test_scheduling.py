@@ -1,10 +1,10 @@
-"""Deficit Round Robin over tenants (jobs.scheduling): pure unit tests, no database."""
+"""Deficit Round Robin over tenants (jobs.fairness): pure unit tests, no database."""
 
 from collections import Counter
 
 import pytest
 
-from jobs.scheduling import DeficitRoundRobin
+from jobs.fairness import DeficitRoundRobin
 
 A, B, C = 101, 202, 303
 

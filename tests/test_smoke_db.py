@@ -1,8 +1,9 @@
 import pytest
 from django.db import connection
 
-from jobs.enqueueing import enqueue
-from jobs.models import Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Task
+from jobs.services.enqueue import enqueue
 
 
 @pytest.mark.django_db(transaction=True)

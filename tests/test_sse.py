@@ -22,9 +22,10 @@ from django.db import transaction
 from django.test import Client
 
 from jobs import eventhub
-from jobs.enqueueing import enqueue, enqueue_many
 from jobs.eventhub import EventHub, EventRow, Feed, QueueSubscription, Watermark
-from jobs.models import Event, Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Event, Task
+from jobs.services.enqueue import enqueue, enqueue_many
 from jobs.sse import message
 from tenants import keys
 from tests.conftest import DaphneServer, wait_for

@@ -134,12 +134,13 @@ def settle(bench: Bench, *, timeout: float = 90.0) -> float:
 def claim_loop(bench: Bench, tenant: Any, n: int, batch: int, label: str) -> dict[str, Any]:
     """Claim ``n`` queued tasks ``batch`` at a time from this one process; then delete them."""
     from jobs.models import Task
+    from jobs.store import transitions
 
     enqueue_engine(bench, tenant, n, label=f"enqueue for bare claims ({label})")
     claimed = rounds = 0
     start = time.perf_counter()
     while claimed < n:
-        got = Task.objects.claim(worker="bench-claimer", asks={tenant.pk: batch}, queues=None, lease_seconds=3600)
+        got = transitions.claim(worker="bench-claimer", asks={tenant.pk: batch}, queues=None, lease_seconds=3600)
         if not got:
             break
         claimed += len(got)

@@ -39,7 +39,8 @@ def _wait_done(done: Callable[[], int], total: int, what: str, timeout: float = 
 
 
 def _quiet_phase(bench: Bench, quiet: Any, noisy: Any | None) -> dict[str, Any]:
-    from jobs.models import Status, Task
+    from jobs.lifecycle import Status
+    from jobs.models import Task
 
     o = bench.options
     backlog = o.noisy if noisy is not None else 0

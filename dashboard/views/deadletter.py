@@ -1,13 +1,12 @@
 """The dead-letter set: failures grouped by type and last error; requeue a group or everything."""
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from jobs import control, wakeup
 from jobs.models import Task
+from jobs.services import control
 
 from .. import access, deadletter, formatting, tasklist
 
@@ -15,7 +14,7 @@ from .. import access, deadletter, formatting, tasklist
 @access.page(*access.VIEW_TASKS)
 def dead_letter(request: HttpRequest) -> HttpResponse:
     groups, scanned = deadletter.groups(deadletter.SCAN_LIMIT)
-    total, more = tasklist.bounded_count(Task.objects.dead())
+    total, more = tasklist.bounded_count(Task.objects.failed())
     return render(request, "dashboard/deadletter.html", {
         "section": "dead", "title": "Dead letter", "groups": groups, "scanned": scanned,
         "scan_limit": deadletter.SCAN_LIMIT, "total": total, "more": more, "cap": tasklist.COUNT_CAP,
@@ -36,14 +35,12 @@ def dead_letter_requeue(request: HttpRequest) -> HttpResponse:
         if scope == "group":
             count, more = deadletter.count_group(*key, cap=tasklist.COUNT_CAP)
         else:
-            count, more = tasklist.bounded_count(Task.objects.dead())
+            count, more = tasklist.bounded_count(Task.objects.failed())
         group = deadletter.Group(*key) if scope == "group" else None
         return render(request, "dashboard/deadletter_confirm.html", {
             "section": "dead", "title": "Confirm requeue", "scope": scope, "group": group, "count": count,
             "more": more, "cap": tasklist.COUNT_CAP, "back": back,
         })
-    n = deadletter.requeue_group(*key) if scope == "group" else control.requeue_dead()
-    if scope == "group" and n:
-        transaction.on_commit(wakeup.announce)
+    n = deadletter.requeue_group(*key) if scope == "group" else control.requeue_failed()
     messages.success(request, f"Requeued {formatting.number(n)} dead-lettered task(s).")
     return redirect(back)

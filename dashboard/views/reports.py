@@ -9,8 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from jobs import analytics
-from jobs.models import Status, Task, ThroughputBucket
+from jobs.lifecycle import Status
+from jobs.models import Task, ThroughputBucket
+from jobs.services import analytics
 from tenants.models import Tenant
 
 from .. import access, charts, formatting, live

@@ -5,16 +5,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
-from jobs import control, wakeup
 from jobs.exceptions import InvalidTransition
-from jobs.models import WAITING, Status, Task
+from jobs.lifecycle import WAITING, Status
+from jobs.models import Task
+from jobs.services import control
 from tenants.models import Tenant
 
 from .. import access, formatting, tasklist
@@ -189,18 +189,10 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         return render(request, template, context)
     qs = qs.filter(pk__lte=formatting.whole_number(request.POST.get("upto")) or 0)
     if op == "cancel":
-        waiting = qs.cancel_waiting()
-        qs.request_cancel()
-        # request_cancel()'s return value counts a task it just flagged twice: count the outcome instead
-        # (running tasks are bounded by the worker slots).
-        running = qs.filter(status=Status.RUNNING, cancel_requested=True).count()
-        if running:
-            transaction.on_commit(lambda: wakeup.announce(wakeup.CANCEL))
-        messages.success(request, f"Cancelled {formatting.number(waiting)} waiting task(s); asked "
-                                  f"{formatting.number(running)} running task(s) to stop.")
+        done = control.cancel_matching(qs)
+        messages.success(request, f"Cancelled {formatting.number(done.cancelled)} waiting task(s); asked "
+                                  f"{formatting.number(done.asked_to_stop)} running task(s) to stop.")
     else:
-        requeued = qs.requeue()
-        if requeued:
-            transaction.on_commit(wakeup.announce)
+        requeued = control.requeue_matching(qs)
         messages.success(request, f"Requeued {formatting.number(requeued)} task(s) with fresh attempts.")
     return HttpResponseClientRedirect(back) if is_htmx(request) else redirect(back)

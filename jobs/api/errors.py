@@ -14,8 +14,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from ..enqueueing import InvalidBatch
-from ..exceptions import InvalidTask, InvalidTransition, PayloadTooLarge
+from ..exceptions import InvalidBatch, InvalidTask, InvalidTransition, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
 
-from ..models import Status
+from ..lifecycle import Status
 
 
 class CommaList(django_filters.BaseInFilter, django_filters.CharFilter):

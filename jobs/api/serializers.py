@@ -1,15 +1,16 @@
-"""Shapes of the API's requests and responses (validation itself lives in jobs.enqueueing)."""
+"""Shapes of the API's requests and responses (validation itself lives in jobs.services.enqueue)."""
 
 from typing import Any
 
 from rest_framework import serializers
 
-from ..models import Status, Task
+from ..lifecycle import Status
+from ..models import Task
 from ..registry import registry
 
 
 class TaskCreateSerializer(serializers.Serializer[Any]):
-    """Documents ``POST /api/tasks``; jobs.enqueueing.build_task validates it."""
+    """Documents ``POST /api/tasks``; jobs.services.enqueue.build_task validates it."""
 
     type = serializers.CharField(help_text="A registered task type.")
     payload = serializers.DictField(required=False, help_text="JSON object given to the handler (≤ 64 KiB).")

@@ -1,32 +1,18 @@
-"""The queue table.
+"""The queue table and its read-only vocabulary.
 
-Every state change is a named QuerySet operation guarded by the status it expects,
-so two actors (a worker, an operator, the rescuer) can never both win.
+Nothing here changes a status: every transition lives in ``jobs.store`` (the statuses and
+the allowed transitions in ``jobs.lifecycle``).
 """
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from django.db import models, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .. import outbox
-
-
-class Status(models.TextChoices):
-    PENDING = "pending"
-    SCHEDULED = "scheduled"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
-WAITING = (Status.PENDING, Status.SCHEDULED)
+from ..lifecycle import FINISHED, Status
 
 
 class TaskQuerySet(models.QuerySet["Task"]):
@@ -39,8 +25,8 @@ class TaskQuerySet(models.QuerySet["Task"]):
     def finished(self) -> "TaskQuerySet":
         return self.filter(status__in=FINISHED)
 
-    def dead(self) -> "TaskQuerySet":
-        """The dead-letter set: tasks that ran out of attempts."""
+    def failed(self) -> "TaskQuerySet":
+        """The dead-letter set: tasks that ran out of attempts (or were not retryable)."""
         return self.filter(status=Status.FAILED)
 
     def due(self, now: datetime) -> "TaskQuerySet":
@@ -63,65 +49,6 @@ class TaskQuerySet(models.QuerySet["Task"]):
     def ready_tenant_ids(self, queues: list[str] | None = None) -> list[int]:
         return list(self.ready_tenants(queues).values_list("pk", flat=True))
 
-    def claim(
-        self,
-        *,
-        worker: str,
-        asks: dict[int, int],
-        queues: list[str] | None,
-        lease_seconds: float,
-    ) -> list["Task"]:
-        """Claim up to ``asks[tenant]`` ready tasks per tenant for ``worker``; one UPDATE."""
-        claimed: list[Task] = []
-        # The lock window spans only these selects and one UPDATE: keep it short,
-        # nothing here may wait on anything but the database.
-        with transaction.atomic():
-            for tenant_id, limit in asks.items():
-                if limit <= 0:
-                    continue
-                qs = self.filter(status=Status.PENDING, tenant_id=tenant_id)
-                if queues:
-                    qs = qs.filter(queue__in=queues)
-                claimed.extend(
-                    qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit]
-                )
-            if not claimed:
-                return []
-            now = timezone.now()
-            lease = now + timedelta(seconds=lease_seconds)
-            self.filter(id__in=[t.id for t in claimed], status=Status.PENDING).update(
-                status=Status.RUNNING,
-                worker=worker,
-                attempts=F("attempts") + 1,
-                started_at=now,
-                lease_expires_at=lease,
-                cancel_requested=False,
-            )
-            for task in claimed:
-                task.status = Status.RUNNING
-                task.worker = worker
-                task.attempts += 1
-                task.started_at = now
-                task.lease_expires_at = lease
-                task.cancel_requested = False
-            outbox.record(outbox.change(t, "task.started", Status.RUNNING, worker=worker) for t in claimed)
-        return claimed
-
-    def promote_due(self, now: datetime, limit: int = 1000) -> int:
-        """Move scheduled tasks whose time has come into the ready set."""
-        ids = list(self.due(now).order_by("run_at").values_list("id", flat=True)[:limit])
-        if not ids:
-            return 0
-        return self.filter(id__in=ids, status=Status.SCHEDULED).update(status=Status.PENDING)
-
-    def renew_leases(self, *, worker: str, ids: list[int], lease_seconds: float) -> int:
-        """Extend the leases ``worker`` holds; one statement per heartbeat."""
-        if not ids:
-            return 0
-        return self.filter(id__in=ids, worker=worker, status=Status.RUNNING).update(
-            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
-        )
-
     def cancel_requested_among(self, *, worker: str, ids: list[int]) -> list[int]:
         if not ids:
             return []
@@ -129,95 +56,6 @@ class TaskQuerySet(models.QuerySet["Task"]):
             self.filter(id__in=ids, worker=worker, status=Status.RUNNING, cancel_requested=True)
             .values_list("id", flat=True)
         )
-
-    def _in_batches(self, batch: int = 1000) -> "Iterator[list[int]]":
-        """Ids of this queryset, a bounded batch at a time (short transactions, bounded memory)."""
-        last = 0
-        while ids := list(self.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch]):
-            yield ids
-            last = ids[-1]
-
-    def cancel_waiting(self) -> int:
-        """Cancel pending/scheduled tasks at once."""
-        from .. import stats
-
-        total = 0
-        for ids in self.filter(status__in=WAITING)._in_batches():
-            now = timezone.now()
-            with transaction.atomic():
-                rows = list(
-                    Task.objects.filter(pk__in=ids, status__in=WAITING).select_for_update()
-                    .only("pk", "tenant_id", "type", "priority", "created_at", "attempts")
-                )
-                total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
-                    status=Status.CANCELLED, finished_at=now, lease_expires_at=None
-                )
-                stats.record(stats.Finished(t.tenant_id, t.type, t.priority, Status.CANCELLED, t.created_at, None, now)
-                             for t in rows)
-                outbox.record(outbox.change(t, "task.cancelled", Status.CANCELLED) for t in rows)
-        return total
-
-    def request_cancel(self) -> int:
-        """Ask running tasks to stop; their worker records them as cancelled."""
-        # Already requested: still running, and the request stands.
-        total = self.filter(status=Status.RUNNING, cancel_requested=True).count()
-        for ids in self.filter(status=Status.RUNNING, cancel_requested=False)._in_batches():
-            with transaction.atomic():
-                rows = list(Task.objects.filter(pk__in=ids, status=Status.RUNNING).select_for_update()
-                            .only("pk", "tenant_id", "type", "attempts"))
-                total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(cancel_requested=True)
-                outbox.record(outbox.change(t, "task.cancel_requested", Status.RUNNING) for t in rows)
-        return total
-
-    def requeue(self) -> int:
-        """Give failed or cancelled tasks a fresh set of attempts (history kept)."""
-        from .. import stats
-
-        total = 0
-        for ids in self.filter(status__in=(Status.FAILED, Status.CANCELLED))._in_batches():
-            with transaction.atomic():
-                rows = list(
-                    Task.objects.filter(pk__in=ids, status__in=(Status.FAILED, Status.CANCELLED))
-                    .select_for_update()
-                    .values_list("pk", "tenant_id", "type", "priority", "status", "created_at", "started_at",
-                                 "finished_at")
-                )
-                total += Task.objects.filter(pk__in=[r[0] for r in rows]).update(
-                    status=Status.PENDING,
-                    attempts=0,
-                    run_at=timezone.now(),
-                    worker=None,
-                    lease_expires_at=None,
-                    cancel_requested=False,
-                    started_at=None,
-                    finished_at=None,
-                    result=None,
-                )
-                # The task is no longer finished: take its finish event back out of the rollups.
-                stats.record(
-                    (stats.Finished(t, ty, p, st, c, s, f) for _, t, ty, p, st, c, s, f in rows if f is not None),
-                    sign=-1,
-                )
-                outbox.record({"event": "task.requeued", "task": pk, "type": ty, "status": Status.PENDING,
-                               "attempt": 0, "tenant_id": t} for pk, t, ty, *_ in rows)
-        return total
-
-    def release(self, *, worker: str, ids: list[int]) -> int:
-        """Hand unfinished tasks back without counting the attempt (graceful shutdown)."""
-        if not ids:
-            return 0
-        with transaction.atomic():
-            rows = list(self.filter(id__in=ids, worker=worker, status=Status.RUNNING).select_for_update()
-                        .only("pk", "tenant_id", "type", "attempts"))
-            n = Task.objects.filter(pk__in=[t.pk for t in rows]).update(
-                status=Status.PENDING,
-                attempts=F("attempts") - 1,
-                worker=None,
-                lease_expires_at=None,
-                started_at=None,
-            )
-            outbox.record(outbox.change(t, "task.released", Status.PENDING) for t in rows)
-        return n
 
     def prunable(self, older_than: datetime) -> "TaskQuerySet":
         return self.filter(finished_at__lt=older_than, status__in=FINISHED)

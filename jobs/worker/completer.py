@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import Q
 from django.db.utils import DatabaseError
 
-from .. import outcomes
+from ..store import finish as outcomes
 
 logger = logging.getLogger(__name__)
 

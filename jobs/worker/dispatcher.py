@@ -12,9 +12,11 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .. import maintenance
-from ..models import Status, Task
-from ..scheduling import DeficitRoundRobin
+from ..fairness import DeficitRoundRobin
+from ..lifecycle import Status
+from ..models import Task
+from ..services import maintenance
+from ..store import transitions
 from .pool import ExecutorPool
 
 logger = logging.getLogger(__name__)
@@ -135,7 +137,7 @@ class Dispatcher(threading.Thread):
         if not self.ready:
             return 0, False
         asks = self.drr.plan(self.ready, free)
-        tasks = Task.objects.claim(
+        tasks = transitions.claim(
             worker=self.worker_id, asks=asks, queues=self.queues, lease_seconds=self.lease_seconds
         )
         got: dict[int, int] = {}

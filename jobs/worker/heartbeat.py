@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.utils import timezone
 
 from ..models import Task, WorkerProcess
+from ..store import transitions
 from .completer import Completer
 from .poller import Poller
 from .pool import ExecutorPool
@@ -51,7 +52,7 @@ class Heartbeat(Poller):
 
     def beat(self) -> None:
         held = self.pool.held_ids() + self.completer.pending_ids()
-        Task.objects.renew_leases(worker=self.worker_id, ids=held, lease_seconds=self.lease_seconds)
+        transitions.renew_leases(worker=self.worker_id, ids=held, lease_seconds=self.lease_seconds)
         updated = WorkerProcess.objects.filter(pk=self.worker_id).update(
             last_heartbeat=timezone.now(), slots=self.pool.snapshot()
         )

@@ -11,10 +11,10 @@ from typing import Any
 from django.db import close_old_connections
 from django.utils import timezone
 
-from .. import outcomes
 from ..context import TaskContext
 from ..models import Task
 from ..registry import registry
+from ..store import finish as outcomes
 
 logger = logging.getLogger(__name__)
 

@@ -11,17 +11,19 @@ from types import FrameType
 from django.conf import settings
 from django.db import connection
 
-from .. import wakeup
 from ..conf import conf
-from ..models import Task, WorkerProcess
+from ..models import WorkerProcess
+from ..notify import wakeup
+from ..store import transitions
 from .completer import Completer
 from .dispatcher import Dispatcher, TenantCache
 from .heartbeat import Heartbeat
 from .options import EXIT_RECYCLE, WorkerOptions
 from .pool import ExecutorPool
+from .promoter import Promoter
 from .pruner import Pruner
 from .rescuer import Rescuer
-from .scheduler import Scheduler
+from .wakeups import WakeupListener
 from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
@@ -71,12 +73,12 @@ class WorkerRuntime:
             max_abandoned=c.MAX_ABANDONED_THREADS, on_exhausted=self._recycle,
             on_free=self._wake_dispatcher, stop=self.threads_stop,
         )
-        self.listener = wakeup.WakeupListener(self.worker_id, self._on_announcement, self.threads_stop)
+        self.listener = WakeupListener(self.worker_id, self._on_announcement, self.threads_stop)
         self.maintenance: list[threading.Thread] = []
         if options.maintenance:
             self.maintenance = [
                 Rescuer(interval=c.RESCUE_SECONDS, stop=self.threads_stop),
-                Scheduler(interval=c.PROMOTE_SECONDS, on_promoted=self._new_work, stop=self.threads_stop),
+                Promoter(interval=c.PROMOTE_SECONDS, on_promoted=self._new_work, stop=self.threads_stop),
                 Pruner(interval=c.PRUNE_SECONDS, stop=self.threads_stop),
             ]
 
@@ -148,7 +150,7 @@ class WorkerRuntime:
         self.dispatcher.join(timeout=10)
         WorkerProcess.objects.filter(pk=self.worker_id).update(state="stopping")
         unstarted = self.pool.stop_accepting()
-        released = Task.objects.release(worker=self.worker_id, ids=[e.task.pk for e in unstarted])
+        released = transitions.release(worker=self.worker_id, ids=[e.task.pk for e in unstarted])
         if not self.pool.wait_idle(self.drain_seconds):
             left = self.pool.abandon_all()
             logger.warning("worker %s: %d task(s) still running after the %ss drain; releasing them",
@@ -156,7 +158,7 @@ class WorkerRuntime:
             self.threads_stop.set()
             self.completer.join(timeout=5)
             self.completer.drain(timeout=10)
-            released += Task.objects.release(worker=self.worker_id, ids=[e.task.pk for e in left])
+            released += transitions.release(worker=self.worker_id, ids=[e.task.pk for e in left])
         else:
             self.threads_stop.set()
             self.completer.join(timeout=5)

@@ -2,7 +2,7 @@
 
 import threading
 
-from .. import maintenance
+from ..services import maintenance
 from .poller import Poller, jittered
 
 

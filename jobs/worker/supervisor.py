@@ -14,9 +14,9 @@ from typing import Any
 from django.db import connection, connections
 from django.db.utils import DatabaseError
 
-from .. import maintenance
 from ..conf import conf
 from ..models import WorkerProcess
+from ..services import maintenance
 from .child import main as child_main
 from .options import EXIT_RECYCLE, WorkerOptions
 from .process import new_worker_id

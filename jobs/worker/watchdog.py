@@ -5,8 +5,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .. import outcomes
 from ..exceptions import TaskTimeout
+from ..store import finish as outcomes
 from .completer import Completer
 from .pool import ExecutorPool
 

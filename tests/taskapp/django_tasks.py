@@ -1,4 +1,4 @@
-"""Functions declared with Django's own ``@task``, run by the engine through jobs.backend."""
+"""Functions declared with Django's own ``@task``, run by the engine through jobs.contrib.django_tasks."""
 
 from django.tasks import task
 

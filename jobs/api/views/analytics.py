@@ -9,7 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ... import analytics
+from ...services import analytics
 from .. import scope
 from ..errors import problem_responses
 

@@ -9,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ...conf import conf
-from ...enqueueing import enqueue_many
-from ...handlers import SIMULATED_TYPES
+from ...contrib.demo import SIMULATED_TYPES
 from ...models import Task, TaskStat, ThroughputBucket
+from ...services.enqueue import enqueue_many
 from .. import scope
 from ..errors import Problem, problem_responses
 

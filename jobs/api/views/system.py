@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from tenants.models import Tenant
 
-from ... import wakeup
 from ...conf import conf
 from ...models import WorkerProcess
+from ...notify import wakeup
 from .. import scope
 from ..errors import problem_responses
 

@@ -17,10 +17,10 @@ from rest_framework.views import APIView
 
 from tenants.models import Tenant
 
-from ... import control
 from ...conf import conf
-from ...enqueueing import build_many, build_task, find_replay, save_many, save_task
 from ...models import Task
+from ...services import control
+from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
 from ..errors import problem_responses
 from ..filters import TaskFilter

@@ -2,9 +2,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from jobs import control
 from jobs.exceptions import InvalidTransition
-from jobs.models import Status, Task
+from jobs.lifecycle import Status
+from jobs.models import Task
+from jobs.services import control
 
 
 class Command(BaseCommand):

@@ -3,8 +3,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.conf import conf
-from jobs.enqueueing import enqueue_many
 from jobs.exceptions import InvalidTask
+from jobs.services.enqueue import enqueue_many
 
 from ._args import json_object, non_negative_float, positive_int, priority
 

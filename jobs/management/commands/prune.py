@@ -2,8 +2,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from jobs import maintenance
 from jobs.conf import conf
+from jobs.services import maintenance
 
 from ._args import non_negative_float, positive_int
 

@@ -2,9 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from jobs import control
 from jobs.exceptions import InvalidTransition
 from jobs.models import Task
+from jobs.services import control
 from tenants.models import Tenant
 
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
             if tenant is None:
                 raise CommandError(f"unknown tenant {options['tenant']!r}")
         if options["all_failed"]:
-            n = control.requeue_dead(tenant=tenant, type=options["type"])
+            n = control.requeue_failed(tenant=tenant, type=options["type"])
             self.stdout.write(f"requeued {n} failed task(s)")
             return
         problems = []

@@ -12,10 +12,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
-from jobs import analytics
-from jobs.enqueueing import enqueue_many
-from jobs.handlers import SIMULATED_TYPES
-from jobs.models import Status
+from jobs.contrib.demo import SIMULATED_TYPES
+from jobs.lifecycle import Status
+from jobs.services import analytics
+from jobs.services.enqueue import enqueue_many
 from tenants import keys
 from tenants.models import Tenant
 

@@ -3,13 +3,13 @@
 import threading
 from collections.abc import Callable
 
-from .. import maintenance
+from ..services import maintenance
 from .poller import Poller, jittered
 
 
-class Scheduler(Poller):
+class Promoter(Poller):
     def __init__(self, *, interval: float, on_promoted: Callable[[], None], stop: threading.Event) -> None:
-        super().__init__("scheduler", stop)
+        super().__init__("promoter", stop)
         self.interval = interval
         self.on_promoted = on_promoted
 

@@ -14,7 +14,8 @@ from typing import Any
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
-from .models import FINISHED, Status, Task, TaskStat, ThroughputBucket
+from ..lifecycle import FINISHED, Status
+from ..models import Task, TaskStat, ThroughputBucket
 
 LIVE = (Status.PENDING, Status.SCHEDULED, Status.RUNNING)
 #: Percentiles are computed over this many of the latest finished tasks.

@@ -8,14 +8,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .models.event import Event
+from ..lifecycle import Event as EventName
+from ..models import Event
 
 if TYPE_CHECKING:
-    from .models.task import Task
+    from ..models import Task
 
 
-def change(task: "Task", event: str, status: str, **extra: Any) -> dict[str, Any]:
-    return {"event": event, "task": task.pk, "type": task.type, "status": status,
+def change(task: "Task", event: EventName, status: str, **extra: Any) -> dict[str, Any]:
+    """One task's change as the outbox stores it (``tenant_id`` picks the row)."""
+    return {"event": event.value, "task": task.pk, "type": task.type, "status": status,
             "attempt": task.attempts, "tenant_id": task.tenant_id, **extra}
 
 

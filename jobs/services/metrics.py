@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from .conf import conf
-from .models import Status, Task, TaskStat, ThroughputBucket, WorkerProcess
+from ..conf import conf
+from ..lifecycle import Status
+from ..models import Task, TaskStat, ThroughputBucket, WorkerProcess
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

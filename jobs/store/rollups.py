@@ -13,7 +13,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
-from .models import Status, TaskStat, ThroughputBucket
+from ..lifecycle import Status
+from ..models import TaskStat, ThroughputBucket
 
 
 @dataclass(frozen=True, slots=True)

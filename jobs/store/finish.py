@@ -1,4 +1,5 @@
-"""How the end of an attempt is written: one fenced UPDATE per batch of outcomes.
+"""How a run ends: one fenced UPDATE per batch of outcomes (complete, retry, fail,
+cancel), and the rescue of runs whose worker was lost.
 
 The fence (``status = 'running' AND attempts = n`` plus the holder) means a zombie
 worker, a timed-out thread or a task cancelled mid-run never overwrites a newer state.
@@ -6,6 +7,7 @@ A cancellation request wins over whatever the handler returned.
 """
 
 import json
+import logging
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,12 +20,17 @@ from django.db import transaction
 from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
-from . import outbox, stats
-from .conf import conf
-from .exceptions import TaskCancelled
-from .models import FINISHED, Status, Task
-from .registry import TaskType, registry
-from .retry import next_run_at, should_retry
+from ..conf import conf
+from ..exceptions import TaskCancelled, WorkerLost
+from ..lifecycle import FINISHED, Event, Status
+from ..models import Task, TaskQuerySet
+from ..registry import TaskType, registry
+from ..retry import next_run_at, should_retry
+from . import effects
+from .outbox import change
+from .rollups import Finished
+
+logger = logging.getLogger(__name__)
 
 TRACEBACK_CHARS = 4000
 
@@ -121,12 +128,13 @@ def _column(name: str, outcomes: list[Outcome]) -> Any:
     return Case(*whens, default=F(name), output_field=model_field)
 
 
+#: The event each end of a run records, by the status it leaves the task in.
 EVENTS = {
-    Status.COMPLETED: "task.completed",
-    Status.SCHEDULED: "task.retrying",
-    Status.FAILED: "task.failed",
-    Status.CANCELLED: "task.cancelled",
-    Status.PENDING: "task.rescued",
+    Status.COMPLETED: Event.COMPLETED,
+    Status.SCHEDULED: Event.RETRYING,
+    Status.FAILED: Event.FAILED,
+    Status.CANCELLED: Event.CANCELLED,
+    Status.PENDING: Event.RESCUED,
 }
 
 
@@ -136,7 +144,7 @@ def _event(o: Outcome) -> dict[str, Any]:
     errors = o.fields.get("errors")
     if errors and o.status != Status.COMPLETED:
         extra["error"] = f"{errors[-1]['type']}: {errors[-1]['message']}"[:300]
-    return outbox.change(o.task, EVENTS[Status(o.status)], o.status, **extra)
+    return change(o.task, EVENTS[Status(o.status)], o.status, **extra)
 
 
 def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
@@ -175,10 +183,38 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
         Task.objects.filter(pk__in=[o.task_id for o in batch]).update(
             **{name: _column(name, batch) for name in names}
         )
-        stats.record(
-            stats.Finished(o.task.tenant_id, o.task.type, o.task.priority, o.status, o.task.created_at,
-                           o.task.started_at, o.fields.get("finished_at", now))
-            for o in batch if o.status in FINISHED and o.task is not None
+        effects.record(
+            (_event(o) for o in batch if o.task is not None),
+            finished=(Finished(o.task.tenant_id, o.task.type, o.task.priority, o.status, o.task.created_at,
+                               o.task.started_at, o.fields.get("finished_at", now))
+                      for o in batch if o.status in FINISHED and o.task is not None),
         )
-        outbox.record(_event(o) for o in batch if o.task is not None)
     return len(batch)
+
+
+def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
+    """Fail the current attempt of each task in ``qs`` as lost; retry or dead-letter it."""
+    now = timezone.now()
+    with transaction.atomic():
+        tasks = list(
+            qs.order_by("id").select_for_update(skip_locked=True)
+            .only("id", "tenant_id", "type", "priority", "attempts", "max_retries", "errors", "worker",
+                  "created_at", "started_at")[:batch]
+        )
+        results = []
+        for task in tasks:
+            outcome = failed(
+                task, WorkerLost(reason.format(worker=task.worker)), worker=task.worker or "", now=now,
+                with_traceback=False,
+            )
+            if outcome.status == Status.SCHEDULED:
+                # A lost worker is rarely the task's fault: back to the queue at once.
+                outcome.status = Status.PENDING
+                outcome.fields["status"] = Status.PENDING
+                outcome.fields.pop("run_at", None)
+            outcome.fields["worker"] = None
+            results.append(outcome)
+        written = write(results)
+    if written:
+        logger.warning("rescued %d task(s): %s", written, reason.format(worker="(various)"))
+    return written

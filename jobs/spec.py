@@ -1,24 +1,22 @@
-"""Put tasks on the queue from Python: one, or many in one multi-row INSERT.
+"""Validate enqueue requests: what a caller may ask for, and the unsaved task it describes.
 
-Inside the caller's ``transaction.atomic()`` an enqueue commits or rolls back with
-the caller's own writes; the worker wake-up is sent only once it has committed.
+Pure apart from the registry and the conf; ``jobs.services.enqueue`` persists what this
+returns. The API's serializers and the CLI take their limits from here.
 """
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.models import Tenant
 
-from . import outbox, wakeup
 from .conf import conf
-from .exceptions import InvalidTask, PayloadTooLarge, UnknownTaskType
-from .models import Status, Task
+from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge, UnknownTaskType
+from .lifecycle import Status
+from .models import Task
 from .registry import registry
 
 SPEC_FIELDS = {
@@ -27,34 +25,12 @@ SPEC_FIELDS = {
 }
 
 
-class InvalidBatch(InvalidTask):
-    """Some items of a bulk enqueue are invalid; nothing was written."""
-
-    def __init__(self, errors: list[tuple[int, str, str]]) -> None:
-        self.errors = errors
-        index, field, message = errors[0]
-        super().__init__(f"tasks[{index}].{field}", message)
-
-
-@dataclass(frozen=True, slots=True)
-class Enqueued:
-    task: Task
-    created: bool
-
-
-def resolve_tenant(tenant: Tenant | str | int) -> Tenant:
-    if isinstance(tenant, Tenant):
-        found: Tenant | None = tenant
-    elif isinstance(tenant, int):
-        found = Tenant.objects.filter(pk=tenant).first()
-    else:
-        found = Tenant.objects.filter(slug=tenant).first()
-    if found is None:
-        raise InvalidTask("tenant", f"unknown tenant {tenant!r}")
-    if not found.active:
-        raise InvalidTask("tenant", f"tenant {found.slug!r} is inactive")
-    return found
-
+#: The bounds a caller may set (the serializers and the schema repeat none of them).
+MAX_RETRIES = 100
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_DELAY_SECONDS = 366 * 86400
+MAX_QUEUE_CHARS = 64
+MAX_KEY_CHARS = 255
 
 #: MySQL/MariaDB refuse JSON documents nested deeper than 32 levels (JSON_VALID fails).
 MAX_PAYLOAD_DEPTH = 30
@@ -85,7 +61,7 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _int_in(field: str, value: Any, low: int, high: int | None = None) -> int:
+def int_in(field: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -135,31 +111,31 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         raise PayloadTooLarge("payload", f"{size} bytes is over the limit of {c.MAX_PAYLOAD_BYTES}")
 
     priority = spec.get("priority")
-    priority = _int_in("priority", priority, 1, 5) if priority is not None else (
+    priority = int_in("priority", priority, 1, 5) if priority is not None else (
         task_type.priority or c.DEFAULT_PRIORITY
     )
     max_retries = spec.get("max_retries")
     if max_retries is not None:
-        max_retries = _int_in("max_retries", max_retries, 0, 100)
+        max_retries = int_in("max_retries", max_retries, 0, MAX_RETRIES)
     elif task_type.max_retries is not None:
         max_retries = task_type.max_retries
     else:
         max_retries = c.DEFAULT_MAX_RETRIES
     timeout = spec.get("timeout_seconds")
     if timeout is not None:
-        timeout = _int_in("timeout_seconds", timeout, 1, 7 * 24 * 3600)
+        timeout = int_in("timeout_seconds", timeout, 1, MAX_TIMEOUT_SECONDS)
     else:
         timeout = task_type.timeout or c.DEFAULT_TIMEOUT
 
     queue = spec.get("queue") or task_type.queue or c.DEFAULT_QUEUE
-    if not isinstance(queue, str) or len(queue) > 64 or not _encodable(queue):
-        raise InvalidTask("queue", "must be a string of at most 64 characters")
+    if not isinstance(queue, str) or len(queue) > MAX_QUEUE_CHARS or not _encodable(queue):
+        raise InvalidTask("queue", f"must be a string of at most {MAX_QUEUE_CHARS} characters")
 
     delay, run_at = spec.get("delay_seconds"), spec.get("run_at")
     if delay is not None and run_at is not None:
         raise InvalidTask("run_at", "give delay_seconds or run_at, not both")
     if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= 366 * 86400:
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY_SECONDS:
             raise InvalidTask("delay_seconds", "must be a number of seconds between 0 and one year")
         run_at = now + timedelta(seconds=delay)
     elif run_at is not None:
@@ -180,8 +156,8 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         run_at = now
 
     key = spec.get("idempotency_key")
-    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255 or not _encodable(key)):
-        raise InvalidTask("idempotency_key", "must be a string of 1 to 255 characters")
+    if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or not _encodable(key)):
+        raise InvalidTask("idempotency_key", f"must be a string of 1 to {MAX_KEY_CHARS} characters")
 
     return Task(
         tenant=tenant,
@@ -196,61 +172,6 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         idempotency_key=key,
         created_at=now,
     )
-
-
-def _announce_on_commit() -> None:
-    transaction.on_commit(wakeup.announce)
-
-
-def enqueue_or_get(tenant: Tenant | str | int, spec: Mapping[str, Any]) -> Enqueued:
-    """Enqueue one task; with an idempotency key already used, return the original."""
-    return save_task(build_task(resolve_tenant(tenant), spec))
-
-
-def _insert(task: Task) -> None:
-    task.save(force_insert=True)
-    outbox.record([outbox.change(task, "task.created", task.status)])
-
-
-def find_replay(tenant: Tenant | int, key: str | None) -> Task | None:
-    """The task an idempotency key already created for ``tenant``, if any."""
-    if not key:
-        return None
-    return Task.objects.filter(tenant=tenant, idempotency_key=key).first()
-
-
-def save_task(task: Task) -> Enqueued:
-    """Insert a task built by ``build_task``; an idempotency key already used returns the original."""
-    tenant = task.tenant
-    if task.idempotency_key:
-        existing = Task.objects.filter(tenant=tenant, idempotency_key=task.idempotency_key).first()
-        if existing:
-            return Enqueued(existing, created=False)
-        try:
-            with transaction.atomic():
-                _insert(task)
-        except IntegrityError:
-            # A concurrent request with the same key won the race: answer with its task.
-            return Enqueued(Task.objects.get(tenant=tenant, idempotency_key=task.idempotency_key), False)
-    else:
-        with transaction.atomic():
-            _insert(task)
-    if task.status == Status.PENDING:
-        _announce_on_commit()
-    return Enqueued(task, created=True)
-
-
-def enqueue(type: str, *, tenant: Tenant | str | int, **options: Any) -> Task:
-    """Enqueue one task of ``type`` for ``tenant``; see ``SPEC_FIELDS`` for the options.
-
-    ``delay`` (seconds) and ``timeout`` are accepted as short forms of
-    ``delay_seconds`` and ``timeout_seconds``.
-    """
-    if "delay" in options:
-        options["delay_seconds"] = options.pop("delay")
-    if "timeout" in options:
-        options["timeout_seconds"] = options.pop("timeout")
-    return enqueue_or_get(tenant, {"type": type, **options}).task
 
 
 def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) -> list[Task]:
@@ -279,36 +200,3 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) ->
     if errors:
         raise InvalidBatch(errors)
     return tasks
-
-
-def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
-    """Insert validated tasks in one multi-row INSERT; keys already used return their originals."""
-    keys = {t.idempotency_key for t in tasks if t.idempotency_key}
-    for _ in range(3):
-        existing = {
-            t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
-        } if keys else {}
-        fresh = [t for t in tasks if not (t.idempotency_key and t.idempotency_key in existing)]
-        try:
-            with transaction.atomic():
-                Task.objects.bulk_create(fresh)
-                outbox.record(outbox.change(t, "task.created", t.status) for t in fresh)
-        except IntegrityError:
-            if not keys:
-                raise  # not an idempotency-key race: a real error
-            continue  # a concurrent request took some keys: look them up again
-        if any(t.status == Status.PENDING for t in fresh):
-            _announce_on_commit()
-        return [
-            Enqueued(existing[t.idempotency_key], False)
-            if t.idempotency_key and t.idempotency_key in existing
-            else Enqueued(t, True)
-            for t in tasks
-        ]
-    raise InvalidTask("idempotency_key", "keys kept colliding with concurrent requests; retry the request")
-
-
-def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | int) -> list[Enqueued]:
-    """Validate every spec (all or nothing), then insert the new ones in one multi-row INSERT."""
-    resolved = resolve_tenant(tenant)
-    return save_many(build_many(specs, tenant=resolved), tenant=resolved)

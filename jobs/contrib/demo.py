@@ -1,11 +1,11 @@
-"""Built-in task types: the demo set and the seed's simulated workloads."""
+"""Built-in demo task types: ``noop``, ``sleep``, ``fail`` and the seed's simulated workloads."""
 
 import random
 from typing import Any
 
-from .context import TaskContext
-from .exceptions import PermanentError
-from .registry import task
+from ..context import TaskContext
+from ..exceptions import PermanentError
+from ..registry import task
 
 
 @task("noop", timeout=30)
@@ -69,26 +69,3 @@ def generate_report(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]
 @task("call_webhook", timeout=60)
 def call_webhook(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     return _simulate("call_webhook", payload, ctx)
-
-
-@task("django_task", internal=True)
-def django_task(payload: dict[str, Any], ctx: TaskContext) -> Any:
-    """Run a ``django.tasks`` function enqueued through ``jobs.backend.EngineBackend``."""
-    from django.tasks.base import Task as DjangoTask
-    from django.utils.module_loading import import_string
-
-    try:
-        target = import_string(payload["func"])
-    except (ImportError, KeyError) as exc:
-        raise PermanentError(f"cannot import the task function: {exc}") from None
-    if not isinstance(target, DjangoTask):
-        # Only functions declared with @django.tasks.task may run: never an arbitrary import path.
-        raise PermanentError(f"{payload['func']} is not a django.tasks task")
-    args, kwargs = payload.get("args", []), payload.get("kwargs", {})
-    if target.takes_context:
-        backend = target.get_backend()
-        result = backend.get_result(str(ctx.task_id))
-        from django.tasks.base import TaskContext as DjangoContext
-
-        return target.call(DjangoContext(task_result=result), *args, **kwargs)
-    return target.call(*args, **kwargs)

@@ -4,52 +4,19 @@ Each is safe to run concurrently on many hosts: rows are taken with SKIP LOCKED
 and every write is fenced by the state it expects.
 """
 
-import logging
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import outcomes
-from .conf import conf
-from .exceptions import WorkerLost
-from .models import Event, Status, Task, TaskQuerySet, ThroughputBucket, WorkerProcess
-
-logger = logging.getLogger(__name__)
-
-
-def _rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
-    """Fail the current attempt of each task in ``qs`` as lost; retry or dead-letter it."""
-    now = timezone.now()
-    with transaction.atomic():
-        tasks = list(
-            qs.order_by("id").select_for_update(skip_locked=True)
-            .only("id", "tenant_id", "type", "priority", "attempts", "max_retries", "errors", "worker",
-                  "created_at", "started_at")[:batch]
-        )
-        results = []
-        for task in tasks:
-            outcome = outcomes.failed(
-                task, WorkerLost(reason.format(worker=task.worker)), worker=task.worker or "", now=now,
-                with_traceback=False,
-            )
-            if outcome.status == Status.SCHEDULED:
-                # A lost worker is rarely the task's fault: back to the queue at once.
-                outcome.status = Status.PENDING
-                outcome.fields["status"] = Status.PENDING
-                outcome.fields.pop("run_at", None)
-            outcome.fields["worker"] = None
-            results.append(outcome)
-        written = outcomes.write(results)
-    if written:
-        logger.warning("rescued %d task(s): %s", written, reason.format(worker="(various)"))
-    return written
+from ..conf import conf
+from ..models import Event, Task, ThroughputBucket, WorkerProcess
+from ..store import finish, transitions
 
 
 def rescue_expired(batch: int = 500) -> int:
     """Return tasks whose lease lapsed (their worker died or hung) to the queue."""
-    return _rescue(
+    return finish.rescue(
         Task.objects.expired(timezone.now()),
         reason="worker {worker} stopped renewing its lease",
         batch=batch,
@@ -59,7 +26,7 @@ def rescue_expired(batch: int = 500) -> int:
 def rescue_worker(worker_id: str, batch: int = 500) -> int:
     """Return every task a known-dead worker process held, without waiting for its leases."""
     total = 0
-    while n := _rescue(
+    while n := finish.rescue(
         Task.objects.running().filter(worker=worker_id),
         reason="worker {worker} died",
         batch=batch,
@@ -77,9 +44,10 @@ def reap_dead_workers() -> int:
 
 
 def promote_due(batch: int = 1000) -> int:
+    """Move every due scheduled task into the ready set, a bounded batch at a time."""
     total = 0
     now = timezone.now()
-    while n := Task.objects.promote_due(now, limit=batch):
+    while n := transitions.promote_due(now, limit=batch):
         total += n
         if n < batch:
             break

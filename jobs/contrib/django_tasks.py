@@ -1,6 +1,6 @@
 """A ``django.tasks`` backend: ``@task``-decorated functions run on this engine.
 
-    TASKS = {"default": {"BACKEND": "jobs.backend.EngineBackend", "OPTIONS": {"TENANT": "acme"}}}
+    TASKS = {"default": {"BACKEND": "jobs.contrib.django_tasks.EngineBackend", "OPTIONS": {"TENANT": "acme"}}}
 
     @task(priority=50)
     def send_invoice(order_id): ...
@@ -17,13 +17,18 @@ from typing import Any
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.base import Task as DjangoTask
+from django.tasks.base import TaskContext as DjangoContext
 from django.tasks.base import TaskError
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
-from .enqueueing import enqueue_or_get
-from .models import Status, Task
+from ..context import TaskContext
+from ..exceptions import PermanentError
+from ..lifecycle import Status
+from ..models import Task
+from ..registry import task
+from ..services.enqueue import enqueue_or_get
 
 #: The engine task type that carries a django.tasks call (refused over the HTTP API).
 DJANGO_TASK_TYPE = "django_task"
@@ -102,3 +107,21 @@ class EngineBackend(BaseTaskBackend):
         )
         object.__setattr__(result, "_return_value", row.result)
         return result
+
+
+@task(DJANGO_TASK_TYPE, internal=True)
+def django_task(payload: dict[str, Any], ctx: TaskContext) -> Any:
+    """Run a ``django.tasks`` function enqueued through ``EngineBackend``."""
+    try:
+        target = import_string(payload["func"])
+    except (ImportError, KeyError) as exc:
+        raise PermanentError(f"cannot import the task function: {exc}") from None
+    if not isinstance(target, DjangoTask):
+        # Only functions declared with @django.tasks.task may run: never an arbitrary import path.
+        raise PermanentError(f"{payload['func']} is not a django.tasks task")
+    args, kwargs = payload.get("args", []), payload.get("kwargs", {})
+    if target.takes_context:
+        backend = target.get_backend()
+        result = backend.get_result(str(ctx.task_id))
+        return target.call(DjangoContext(task_result=result), *args, **kwargs)
+    return target.call(*args, **kwargs)

@@ -10,7 +10,6 @@ import errno
 import hashlib
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +54,7 @@ def socket_path(worker_id: str) -> Path:
     return socket_dir() / (hashlib.sha1(worker_id.encode()).hexdigest()[:16] + ".sock")  # noqa: S324
 
 
-def _warn(message: str, exc: BaseException) -> None:
+def warn(message: str, exc: BaseException) -> None:
     global _last_warning
     now = time.monotonic()
     if now - _last_warning > 30:
@@ -76,7 +75,7 @@ def announce(kind: bytes = WORK) -> None:
             client.publish(CHANNEL, kind)
         except redis.RedisError as exc:
             _redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
-            _warn("wake-up publish failed", exc)
+            warn("wake-up publish failed", exc)
         return
     directory = socket_dir()
     if not directory.is_dir():
@@ -100,64 +99,3 @@ def add_local_hook(hook: Callable[[bytes], None]) -> None:
 def remove_local_hook(hook: Callable[[bytes], None]) -> None:
     if hook in _local_hooks:
         _local_hooks.remove(hook)
-
-
-class WakeupListener(threading.Thread):
-    """Receive announcements in a worker process and hand them to ``on_message``."""
-
-    def __init__(self, worker_id: str, on_message: Callable[[bytes], None], stop: threading.Event) -> None:
-        super().__init__(name="wakeup", daemon=True)
-        self.worker_id = worker_id
-        self.on_message = on_message
-        self.stop_event = stop
-        self.ready = threading.Event()
-
-    def run(self) -> None:
-        if settings.REDIS_URL:
-            self._run_redis()
-        else:
-            self._run_socket()
-
-    def _run_redis(self) -> None:
-        url = str(settings.REDIS_URL)
-        delay = 0.5
-        while not self.stop_event.is_set():
-            try:
-                client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
-                self.ready.set()
-                delay = 0.5
-                # A reconnect may have missed announcements: look once for work.
-                self.on_message(WORK)
-                while not self.stop_event.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message.get("type") == "message":
-                        self.on_message(bytes(message["data"]))
-                pubsub.close()
-                client.close()
-            except (redis.RedisError, OSError) as exc:
-                _warn("wake-up listener lost Redis", exc)
-                self.ready.set()
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 10.0)
-
-    def _run_socket(self) -> None:
-        path = socket_path(self.worker_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            sock.bind(str(path))
-            sock.settimeout(1.0)
-            self.ready.set()
-            while not self.stop_event.is_set():
-                try:
-                    data = sock.recv(64)
-                except TimeoutError:
-                    continue
-                self.on_message(data)
-        finally:
-            sock.close()
-            path.unlink(missing_ok=True)
-            self.ready.set()

@@ -1,0 +1,113 @@
+"""What may happen to a task: its statuses, the transitions between them, the operator
+actions allowed in each status, and the event every transition records.
+
+This module says *what*; ``jobs.store`` says *how* (the only code that writes
+``Task.status``). The console's buttons, the admin actions and the API's 409s all ask
+``can()``; ``docs/ARCHITECTURE.md`` embeds ``diagram()`` and a test keeps the two equal.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db import models
+
+
+class Status(models.TextChoices):
+    PENDING = "pending"
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    #: Dead-lettered: retries exhausted or not retryable. Terminal until requeued.
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Waiting to run: due (``pending``) or not yet (``scheduled``: delayed or backing off).
+WAITING = (Status.PENDING, Status.SCHEDULED)
+#: Not finished: waiting or held by a worker.
+LIVE = (Status.PENDING, Status.SCHEDULED, Status.RUNNING)
+#: Terminal until an operator requeues.
+FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+
+class Event(StrEnum):
+    """The outbox event each transition records (the SSE event name)."""
+
+    CREATED = "task.created"
+    PROMOTED = "task.promoted"
+    STARTED = "task.started"
+    COMPLETED = "task.completed"
+    RETRYING = "task.retrying"
+    FAILED = "task.failed"
+    CANCELLED = "task.cancelled"
+    CANCEL_REQUESTED = "task.cancel_requested"
+    RESCUED = "task.rescued"
+    RELEASED = "task.released"
+    REQUEUED = "task.requeued"
+
+    @property
+    def short(self) -> str:
+        """The name without its ``task.`` prefix (the console's feed label)."""
+        return self.value.removeprefix("task.")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    name: str
+    sources: tuple[Status, ...]
+    target: Status
+    event: Event
+    note: str = ""
+
+
+#: Every way ``Task.status`` changes. The store implements each one, fenced on its sources.
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition("enqueue", (), Status.PENDING, Event.CREATED, "due now"),
+    Transition("enqueue", (), Status.SCHEDULED, Event.CREATED, "run_at in the future"),
+    Transition("promote", (Status.SCHEDULED,), Status.PENDING, Event.PROMOTED, "due"),
+    Transition("claim", (Status.PENDING,), Status.RUNNING, Event.STARTED, "SKIP LOCKED, lease taken"),
+    Transition("complete", (Status.RUNNING,), Status.COMPLETED, Event.COMPLETED),
+    Transition("retry", (Status.RUNNING,), Status.SCHEDULED, Event.RETRYING, "error, retries left: backoff"),
+    Transition("fail", (Status.RUNNING,), Status.FAILED, Event.FAILED, "retries exhausted: dead letter"),
+    Transition("cancel", (Status.RUNNING,), Status.CANCELLED, Event.CANCELLED, "cancel requested mid-run"),
+    Transition("cancel", WAITING, Status.CANCELLED, Event.CANCELLED, "at once"),
+    Transition("rescue", (Status.RUNNING,), Status.PENDING, Event.RESCUED, "lease lapsed: worker lost"),
+    Transition("rescue", (Status.RUNNING,), Status.FAILED, Event.FAILED, "lost, retries exhausted"),
+    Transition("release", (Status.RUNNING,), Status.PENDING, Event.RELEASED, "shutdown drain: attempt not counted"),
+    Transition("requeue", (Status.FAILED, Status.CANCELLED), Status.PENDING, Event.REQUEUED, "operator"),
+)
+
+
+class Action(StrEnum):
+    """What an operator can ask of a task (API, console, admin, CLI)."""
+
+    CANCEL = "cancel"
+    REQUEUE = "requeue"
+
+
+#: The statuses in which each operator action applies. Cancelling a running task only
+#: requests it (the worker's fenced finish records ``cancelled``).
+ACTIONS: dict[Action, tuple[Status, ...]] = {
+    Action.CANCEL: (*WAITING, Status.RUNNING),
+    Action.REQUEUE: (Status.FAILED, Status.CANCELLED),
+}
+
+
+def can(action: Action | str, status: str) -> bool:
+    """Whether ``action`` applies to a task in ``status``."""
+    return status in ACTIONS[Action(action)]
+
+
+def actions_for(status: str) -> dict[str, bool]:
+    """Every operator action and whether it applies in ``status`` (for buttons)."""
+    return {action.value: status in sources for action, sources in ACTIONS.items()}
+
+
+def diagram() -> str:
+    """The transitions as text, one per line (embedded in docs/ARCHITECTURE.md)."""
+    lines = []
+    for t in TRANSITIONS:
+        source = "/".join(s.value for s in t.sources) or "(new)"
+        note = f"  — {t.note}" if t.note else ""
+        lines.append(f"{source:>18} ──{t.name}──▶ {t.target.value:<10} {t.event.value}{note}")
+    return "\n".join(lines)

@@ -1,0 +1,109 @@
+"""Operator actions on tasks: cancel and requeue, one task or a set. The only callers of
+the store's cancel and requeue transitions: the API, the console, the admin and the CLI
+all come here, so each action has one implementation, one count and one wake-up rule
+(announced once the transaction commits, never before).
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from tenants.models import Tenant
+
+from ..exceptions import InvalidTransition
+from ..lifecycle import Action, Status, can
+from ..models import Task, TaskQuerySet
+from ..notify import wakeup
+from ..store import transitions
+from ..store.batches import BATCH
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """What a cancel did: waiting tasks cancelled at once, running ones asked to stop."""
+
+    cancelled: int
+    asked_to_stop: int
+
+    @property
+    def total(self) -> int:
+        return self.cancelled + self.asked_to_stop
+
+
+def _scope(tenant: Tenant | None) -> TaskQuerySet:
+    qs = Task.objects.all()
+    return qs.filter(tenant=tenant) if tenant is not None else qs
+
+
+def _announce_on_commit(kind: bytes = wakeup.WORK) -> None:
+    transaction.on_commit(lambda: wakeup.announce(kind))
+
+
+def cancel_matching(qs: TaskQuerySet) -> Cancelled:
+    """Cancel every waiting task of ``qs`` and ask every running one to stop.
+
+    The store works in short batch transactions; inside a caller's ``atomic()`` the whole
+    action commits (and announces) with it.
+    """
+    cancelled = transitions.cancel_waiting(qs)
+    asked = transitions.request_cancel(qs)
+    if asked:
+        _announce_on_commit(wakeup.CANCEL)
+    return Cancelled(cancelled, asked)
+
+
+def requeue_matching(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
+    """Requeue every failed or cancelled task of ``qs`` with fresh attempts; return how many."""
+    n = transitions.requeue(qs, batch=batch)
+    if n:
+        _announce_on_commit()
+    return n
+
+
+def requeue_batches(batches: Iterable[list[int]]) -> int:
+    """Requeue tasks given as batches of ids (only those still failed or cancelled)."""
+    total = 0
+    for ids in batches:
+        total += requeue_matching(Task.objects.filter(pk__in=ids))
+    return total
+
+
+def _one(task_id: int, tenant: Tenant | None, action: Action) -> Task:
+    task = _scope(tenant).only("pk", "status").get(pk=task_id)
+    if not can(action, task.status):
+        raise InvalidTransition(task.pk, task.status, action.value)
+    return task
+
+
+def cancel(task_id: int, *, tenant: Tenant | None = None) -> Task:
+    """Cancel a waiting task at once, or ask a running one to stop.
+
+    Raises ``Task.DoesNotExist`` (also for another tenant's task) and
+    ``InvalidTransition`` for a task that has already finished.
+    """
+    _one(task_id, tenant, Action.CANCEL)
+    qs = _scope(tenant).filter(pk=task_id)
+    if not cancel_matching(qs).total:
+        # It finished between the look and the change.
+        task = qs.get()
+        raise InvalidTransition(task.pk, task.status, Action.CANCEL.value)
+    return qs.get()
+
+
+def requeue(task_id: int, *, tenant: Tenant | None = None) -> Task:
+    """Put a failed (dead-lettered) or cancelled task back in the queue with fresh attempts."""
+    _one(task_id, tenant, Action.REQUEUE)
+    qs = _scope(tenant).filter(pk=task_id)
+    if not requeue_matching(qs):
+        task = qs.get()
+        raise InvalidTransition(task.pk, task.status, Action.REQUEUE.value)
+    return qs.get()
+
+
+def requeue_failed(*, tenant: Tenant | None = None, type: str | None = None, batch: int = BATCH) -> int:
+    """Requeue every dead-lettered task (optionally of one tenant or type), in bounded batches."""
+    qs = _scope(tenant).filter(status=Status.FAILED)
+    if type:
+        qs = qs.filter(type=type)
+    return requeue_matching(qs, batch=batch)

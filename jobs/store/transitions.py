@@ -1,0 +1,188 @@
+"""Every change of ``Task.status`` outside a run's end (that is ``finish.py``).
+
+Each function is one named transition of ``jobs.lifecycle.TRANSITIONS``, guarded by the
+status it expects (``WHERE status = …`` under a row lock), so two actors — a worker, an
+operator, the rescuer — can never both win; each records its events and rollups through
+``effects.record`` in the same transaction.
+"""
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..lifecycle import WAITING, Event, Status
+from ..models import Task, TaskQuerySet
+from . import effects
+from .batches import BATCH, id_batches
+from .outbox import change
+from .rollups import Finished
+
+
+def insert(task: Task) -> None:
+    """Write a new task (``pending`` or ``scheduled``) in the caller's transaction."""
+    task.save(force_insert=True)
+    effects.record([change(task, Event.CREATED, task.status)])
+
+
+def insert_many(tasks: list[Task]) -> None:
+    """Write new tasks in one multi-row INSERT, in the caller's transaction."""
+    Task.objects.bulk_create(tasks)
+    effects.record(change(t, Event.CREATED, t.status) for t in tasks)
+
+
+def claim(
+    *,
+    worker: str,
+    asks: dict[int, int],
+    queues: list[str] | None,
+    lease_seconds: float,
+) -> list[Task]:
+    """Claim up to ``asks[tenant]`` ready tasks per tenant for ``worker``; one UPDATE."""
+    claimed: list[Task] = []
+    # The lock window spans only these selects and one UPDATE: keep it short,
+    # nothing here may wait on anything but the database.
+    with transaction.atomic():
+        for tenant_id, limit in asks.items():
+            if limit <= 0:
+                continue
+            qs = Task.objects.filter(status=Status.PENDING, tenant_id=tenant_id)
+            if queues:
+                qs = qs.filter(queue__in=queues)
+            claimed.extend(qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit])
+        if not claimed:
+            return []
+        now = timezone.now()
+        lease = now + timedelta(seconds=lease_seconds)
+        Task.objects.filter(id__in=[t.id for t in claimed], status=Status.PENDING).update(
+            status=Status.RUNNING,
+            worker=worker,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            lease_expires_at=lease,
+            cancel_requested=False,
+        )
+        for task in claimed:
+            task.status = Status.RUNNING
+            task.worker = worker
+            task.attempts += 1
+            task.started_at = now
+            task.lease_expires_at = lease
+            task.cancel_requested = False
+        effects.record(change(t, Event.STARTED, Status.RUNNING, worker=worker) for t in claimed)
+    return claimed
+
+
+def promote_due(now: datetime, limit: int = 1000) -> int:
+    """Move scheduled tasks whose time has come into the ready set."""
+    with transaction.atomic():
+        rows = list(
+            Task.objects.due(now).order_by("run_at").select_for_update(skip_locked=True)
+            .only("pk", "tenant_id", "type", "attempts")[:limit]
+        )
+        if not rows:
+            return 0
+        n = Task.objects.filter(pk__in=[t.pk for t in rows], status=Status.SCHEDULED).update(status=Status.PENDING)
+        effects.record(change(t, Event.PROMOTED, Status.PENDING) for t in rows)
+    return n
+
+
+def renew_leases(*, worker: str, ids: list[int], lease_seconds: float) -> int:
+    """Extend the leases ``worker`` holds; one statement per heartbeat."""
+    if not ids:
+        return 0
+    return Task.objects.filter(id__in=ids, worker=worker, status=Status.RUNNING).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
+    )
+
+
+def cancel_waiting(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
+    """Cancel the pending/scheduled tasks of ``qs`` at once; return how many."""
+    total = 0
+    for ids in id_batches(qs.filter(status__in=WAITING), batch):
+        now = timezone.now()
+        with transaction.atomic():
+            rows = list(
+                Task.objects.filter(pk__in=ids, status__in=WAITING).select_for_update()
+                .only("pk", "tenant_id", "type", "priority", "created_at", "attempts")
+            )
+            total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
+                status=Status.CANCELLED, finished_at=now, lease_expires_at=None
+            )
+            effects.record(
+                (change(t, Event.CANCELLED, Status.CANCELLED) for t in rows),
+                finished=(Finished(t.tenant_id, t.type, t.priority, Status.CANCELLED, t.created_at, None, now)
+                          for t in rows),
+            )
+    return total
+
+
+def request_cancel(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
+    """Ask the running tasks of ``qs`` to stop; return how many now stand asked.
+
+    Their worker's fenced finish records them as cancelled. A task asked before counts
+    once, with no second event.
+    """
+    total = 0
+    for ids in id_batches(qs.filter(status=Status.RUNNING), batch):
+        with transaction.atomic():
+            rows = list(Task.objects.filter(pk__in=ids, status=Status.RUNNING).select_for_update()
+                        .only("pk", "tenant_id", "type", "attempts", "cancel_requested"))
+            fresh = [t for t in rows if not t.cancel_requested]
+            Task.objects.filter(pk__in=[t.pk for t in fresh]).update(cancel_requested=True)
+            effects.record(change(t, Event.CANCEL_REQUESTED, Status.RUNNING) for t in fresh)
+            total += len(rows)
+    return total
+
+
+REQUEUEABLE = (Status.FAILED, Status.CANCELLED)
+
+
+def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
+    """Give the failed or cancelled tasks of ``qs`` a fresh set of attempts (history kept)."""
+    total = 0
+    for ids in id_batches(qs.filter(status__in=REQUEUEABLE), batch):
+        with transaction.atomic():
+            rows = list(
+                Task.objects.filter(pk__in=ids, status__in=REQUEUEABLE).select_for_update()
+                .only("pk", "tenant_id", "type", "priority", "status", "created_at", "started_at", "finished_at")
+            )
+            total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
+                status=Status.PENDING,
+                attempts=0,
+                run_at=timezone.now(),
+                worker=None,
+                lease_expires_at=None,
+                cancel_requested=False,
+                started_at=None,
+                finished_at=None,
+                result=None,
+            )
+            for t in rows:
+                t.attempts = 0
+            effects.record(
+                (change(t, Event.REQUEUED, Status.PENDING) for t in rows),
+                # The task is no longer finished: take its finish event back out of the rollups.
+                unfinished=(Finished(t.tenant_id, t.type, t.priority, t.status, t.created_at, t.started_at,
+                                     t.finished_at) for t in rows if t.finished_at is not None),
+            )
+    return total
+
+
+def release(*, worker: str, ids: list[int]) -> int:
+    """Hand unfinished tasks back without counting the attempt (graceful shutdown)."""
+    if not ids:
+        return 0
+    with transaction.atomic():
+        rows = list(Task.objects.filter(id__in=ids, worker=worker, status=Status.RUNNING).select_for_update()
+                    .only("pk", "tenant_id", "type", "attempts"))
+        n = Task.objects.filter(pk__in=[t.pk for t in rows]).update(
+            status=Status.PENDING,
+            attempts=F("attempts") - 1,
+            worker=None,
+            lease_expires_at=None,
+            started_at=None,
+        )
+        effects.record(change(t, Event.RELEASED, Status.PENDING) for t in rows)
+    return n
