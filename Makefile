@@ -33,10 +33,11 @@ run: setup
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py check
 
-## The tests: lint, then the suite against real MariaDB + Redis, then on the SQLite default.
+## The tests: lint (ruff, mypy, the import-linter layer contracts), then the suite against real MariaDB + Redis, then on the SQLite default.
 test: system-test setup lint test-mariadb test-sqlite
 
 test-mariadb: $(STAMP)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ._args import positive_int
+from jobs.cli import positive_int
 
 SCENARIOS = ("drain", "enqueue", "latency", "scaling", "fairness", "bigtable", "memory")
 

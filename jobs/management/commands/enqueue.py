@@ -2,11 +2,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs.cli import json_object, non_negative_float, positive_int, priority
 from jobs.conf import conf
 from jobs.exceptions import InvalidTask
 from jobs.services.enqueue import enqueue_many
-
-from ._args import json_object, non_negative_float, positive_int, priority
 
 
 class Command(BaseCommand):

@@ -2,10 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.cli import non_negative_float, positive_int
 from jobs.conf import conf
 from jobs.services import maintenance
-
-from ._args import non_negative_float, positive_int
 
 
 class Command(BaseCommand):

@@ -12,14 +12,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.cli import positive_int
 from jobs.contrib.demo import SIMULATED_TYPES
 from jobs.lifecycle import Status
 from jobs.services import analytics
 from jobs.services.enqueue import enqueue_many
 from tenants import keys
 from tenants.models import Tenant
-
-from ._args import positive_int
 
 DEMO_TYPES = [*SIMULATED_TYPES, "noop"]
 

@@ -4,10 +4,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from jobs.cli import non_negative_float, positive_int, queue_list
 from jobs.worker.options import WorkerOptions
 from jobs.worker.supervisor import Supervisor
-
-from ._args import non_negative_float, positive_int, queue_list
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
-from jobs.management.commands._args import positive_int
+from jobs.cli import positive_int
 from tenants.models import Tenant
 
 

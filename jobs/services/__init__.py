@@ -1,0 +1,1 @@
+"""Use cases over the store: enqueue, operator actions, reads, analytics, housekeeping, metrics."""
