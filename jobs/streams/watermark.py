@@ -10,7 +10,8 @@ may never commit (its transaction rolled back). ``Watermark`` therefore tracks
 
 ``low`` is what the streams send as the SSE ``id:``: a client that reconnects with
 ``Last-Event-ID: W`` is replayed every row with an id above W (a row may arrive twice —
-clients dedupe by ``seq``, the row id — but none is skipped).
+clients dedupe by ``seq``, the row id — but none is skipped). See ``feed.Feed`` for how a
+reconnect's replay from the database joins the live feed without a hole between them.
 
 The ``fetch_*`` functions are the database side: synchronous, called through
 ``database_sync_to_async``.
