@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from jobs.conf import conf
+from jobs.lifecycle import Event as TaskEvent
 from jobs.lifecycle import Status
 from jobs.models import Event, WorkerProcess
 from jobs.services import analytics
@@ -41,6 +42,9 @@ FEED_LIMIT = 50
 #: The overview chart: seconds covered and seconds per column.
 CHART_WINDOW = 15 * 60
 CHART_BUCKET = 30
+
+#: The feed's badge per event name: ``task.cancel_requested`` → "cancel requested".
+EVENT_LABELS = {e.value: e.short.replace("_", " ") for e in TaskEvent}
 
 STATUS_SERIES = [
     charts.Series(Status.COMPLETED, "Completed", "s-completed"),
@@ -160,7 +164,7 @@ def feed_row(change: Mapping[str, Any]) -> dict[str, Any]:
         "seq": change.get("seq"),
         "tenant": change.get("tenant") or change.get("tenant_id") or "",
         "event": event,
-        "label": event.removeprefix("task.").replace("_", " ") or status,
+        "label": EVENT_LABELS.get(event, event) or status,
         "task": task_id,
         "url": url,
         "type": change.get("type") or "",

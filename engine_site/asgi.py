@@ -1,7 +1,7 @@
 """ASGI entry point (``daphne engine_site.asgi:application``): Django's views plus the SSE streams.
 
-The live streams (``jobs/sse.py``) are Channels HTTP consumers; every other path goes to
-Django. The session/auth middleware stack gives the console stream its staff user.
+The live streams (``jobs/api/stream.py``, ``dashboard/stream.py``) are Channels HTTP consumers;
+every other path goes to Django. The session/auth middleware stack gives the console stream its staff user.
 """
 
 import os
@@ -16,7 +16,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
-from jobs.sse import ApiEventStream, ConsoleEventStream  # noqa: E402
+from dashboard.stream import ConsoleEventStream  # noqa: E402
+from jobs.api.stream import ApiEventStream  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": URLRouter([

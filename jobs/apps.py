@@ -13,6 +13,7 @@ class JobsConfig(AppConfig):
         from .api import schema  # noqa: F401  (the OpenAPI security scheme)
         from .conf import reset_conf
         from .contrib import demo, django_tasks  # noqa: F401  (register the built-in task types)
+        from .streams import conf as streams_conf  # noqa: F401  (its system check)
 
         setting_changed.connect(reset_conf)
         # Each installed app's ``tasks`` module registers its task types.

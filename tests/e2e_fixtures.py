@@ -2,7 +2,7 @@
 
 * ``console_server``: a real daphne subprocess serving ``engine_site.asgi`` (Django's views and
   the ``/console/events`` SSE stream) on a free port, against this test's database — the same
-  approach as tests/test_sse.py.
+  approach as tests/streams/conftest.py.
 * ``browser_page``: Debian's Chromium (``/usr/bin/chromium``, installed by
   ``scripts/setup-system.sh test``) driven by Playwright's sync API, headless, with a fresh
   profile; every console error, page error, failed request and HTTP error it sees is recorded

@@ -21,7 +21,7 @@ import pytest
 
 from deploy.topology import FAST_TIMINGS, Topology, http_request
 from tests.conftest import ROOT, wait_for
-from tests.test_sse import Stream
+from tests.streams.client import Stream
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
 

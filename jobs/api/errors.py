@@ -1,8 +1,4 @@
-"""One error shape everywhere: RFC 9457 problem details (``application/problem+json``).
-
-``{"type", "title", "status", "detail", "errors": [{"field", "message"}]}`` — ``errors``
-appears on validation failures, one entry per offending field (``tasks[3].priority``).
-"""
+"""One error shape everywhere: every API error becomes an RFC 9457 problem document (``jobs.problems``)."""
 
 import logging
 from typing import Any
@@ -15,18 +11,9 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from ..exceptions import InvalidBatch, InvalidTask, InvalidTransition, PayloadTooLarge
+from ..problems import CONTENT_TYPE, TITLES, problem
 
 logger = logging.getLogger(__name__)
-
-PROBLEM_TYPE = "https://job-engine.invalid/problems/"
-CONTENT_TYPE = "application/problem+json"
-
-TITLES = {
-    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-    405: "Method not allowed", 406: "Not acceptable", 409: "Conflict", 413: "Payload too large",
-    415: "Unsupported media type", 429: "Too many requests", 500: "Internal server error",
-    503: "Service unavailable",
-}
 
 
 class Problem(exceptions.APIException):
@@ -39,21 +26,6 @@ class Problem(exceptions.APIException):
         self.kind = kind
         self.headers = headers or {}
         self.extra = extra or {}
-
-
-def problem(status_code: int, detail: str, *, kind: str = "", errors: list[dict[str, str]] | None = None,
-            extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + kind if kind else "about:blank",
-        "title": TITLES.get(status_code, "Error"),
-        "status": status_code,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = errors
-    if extra:
-        body.update(extra)
-    return body
 
 
 def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:

@@ -23,16 +23,20 @@ def key_of(request: Request) -> VerifiedKey:
     return key
 
 
-def wants_all(request: Request) -> bool:
-    """``?all=true``: every tenant, for operator keys only (403 for a tenant key)."""
-    raw = request.query_params.get("all")
+def all_tenants(raw: str | None, key: VerifiedKey) -> bool:
+    """``all=<raw>``: every tenant, for operator keys only (403 for a tenant key); the API stream's too."""
     if raw is None or raw.lower() in {"0", "false", "no", ""}:
         return False
     if raw.lower() not in TRUE:
         raise Problem(400, "all: must be true or false", kind="validation")
-    if not key_of(request).is_operator:
+    if not key.is_operator:
         raise Problem(403, "Only operator keys may read every tenant (all=true).", kind="operator-only")
     return True
+
+
+def wants_all(request: Request) -> bool:
+    """``?all=true``: every tenant, for operator keys only (403 for a tenant key)."""
+    return all_tenants(request.query_params.get("all"), key_of(request))
 
 
 def tenant_ids(request: Request) -> list[int] | None:

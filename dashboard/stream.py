@@ -1,0 +1,130 @@
+"""``GET /console/events``: the overview's live panels over Server-Sent Events, at a bounded rate.
+
+Coalesced snapshots — ``counters``, ``feed``, ``workers``, ``chart``, each the HTML fragment
+``dashboard.live`` renders — at most every ``SSE_*_SECONDS`` (``jobs.streams.conf``), whatever
+the task rate. Same permission as the console's task pages (``access.VIEW_TASKS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+from django.utils.html import escape
+
+from jobs.conf import conf
+from jobs.models import WorkerProcess
+from jobs.streams.conf import streams_conf
+from jobs.streams.hub import CoalescingSubscription, get_hub
+from jobs.streams.sse import HEARTBEAT, StreamConsumer, message
+
+from . import access, live
+
+logger = logging.getLogger(__name__)
+
+#: Snapshots without arguments, shared by every console stream of this process: name → (when, html).
+_shared: dict[str, tuple[float, str]] = {}
+
+
+def _alive_processes() -> dict[str, int]:
+    return {"processes": WorkerProcess.objects.alive(timezone.now(), conf().LEASE_SECONDS).count()}
+
+
+class Panels:
+    """Renders ``dashboard.live``'s fragments in a thread; a small JSON payload where one fails."""
+
+    def __init__(self, shared_seconds: float) -> None:
+        self.shared_seconds = shared_seconds
+        self.failed: set[str] = set()
+
+    async def render(self, function: Callable[..., str], fallback: Callable[[], Any], *args: Any) -> str:
+        """``function(*args)``, or ``fallback()`` (its JSON, HTML-escaped: htmx swaps it in) if it raises.
+
+        Snapshots without arguments are shared by every console stream of this process for
+        ``shared_seconds``, so N operators cost the database what one does.
+        """
+        name = function.__name__
+        if not args:
+            at, html = _shared.get(name, (-1e9, ""))
+            if time.monotonic() - at < self.shared_seconds:
+                return html
+        try:
+            html = str(await database_sync_to_async(function, thread_sensitive=False)(*args))
+            if not args:
+                _shared[name] = (time.monotonic(), html)
+            return html
+        except Exception as exc:
+            if name in self.failed:
+                logger.debug("dashboard.live.%s failed again: %r", name, exc)
+            else:  # the traceback once per stream, not once a second
+                self.failed.add(name)
+                logger.exception("dashboard.live.%s failed; sending the JSON fallback", name)
+        value = await database_sync_to_async(fallback, thread_sensitive=False)()
+        return escape(json.dumps(value, default=str))
+
+
+class ConsoleEventStream(StreamConsumer):
+    """Coalesced snapshots for the staff console, at a bounded rate."""
+
+    async def stream(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not getattr(user, "is_authenticated", False) or not getattr(user, "is_staff", False):
+            await self.refuse(403, "The console is for logged-in staff.", kind="staff-only")
+            return
+        if not await database_sync_to_async(access.can_any, thread_sensitive=False)(user, access.VIEW_TASKS):
+            await self.refuse(403, "Viewing tasks needs the jobs.view_task permission.", kind="forbidden")
+            return
+        c = streams_conf()
+        hub = get_hub()
+        sub = CoalescingSubscription(keep=c.SSE_FEED_SIZE)
+        panels = Panels(c.SSE_SHARED_SECONDS)
+        await hub.subscribe(sub)
+        try:
+            await self.start()
+            now = time.monotonic()
+            counters_sent = feed_sent = workers_sent = chart_sent = -1e9
+            next_beat = now + c.heartbeat_seconds
+            while True:
+                now = time.monotonic()
+                out = []
+                if now - counters_sent >= c.SSE_COUNTERS_SECONDS and (
+                        sub.dirty or now - counters_sent >= c.SSE_COUNTERS_IDLE_SECONDS):
+                    sub.dirty = False
+                    counters_sent = now
+                    counts: partial[dict[str, Any]] = partial(dict, seq=hub.low, changes=dict(sub.counts))
+                    out.append(message("counters", await panels.render(live.render_counters, counts)))
+                if now - feed_sent >= c.SSE_FEED_SECONDS and sub.recent:
+                    feed_sent = now
+                    changes = sub.take_recent()
+                    html = await panels.render(live.render_feed, partial(dict, changes=changes), changes)
+                    out.append(message("feed", html))
+                if now - workers_sent >= c.SSE_WORKERS_SECONDS:
+                    workers_sent = now
+                    out.append(message("workers", await panels.render(live.render_workers, _alive_processes)))
+                if now - chart_sent >= c.SSE_CHART_SECONDS:
+                    chart_sent = now
+                    html = await panels.render(live.render_chart, partial(dict, seq=hub.low))
+                    out.append(message("chart", html))
+                if now >= next_beat:
+                    out.append(HEARTBEAT)
+                    next_beat = now + c.heartbeat_seconds
+                if out:
+                    await self.write(b"".join(out))
+                # Wake for the next thing due (at most every quarter second, never once per task).
+                due = [next_beat, workers_sent + c.SSE_WORKERS_SECONDS, chart_sent + c.SSE_CHART_SECONDS]
+                if sub.dirty:
+                    due.append(counters_sent + c.SSE_COUNTERS_SECONDS)
+                else:
+                    due.append(counters_sent + c.SSE_COUNTERS_IDLE_SECONDS)
+                if sub.recent:
+                    due.append(feed_sent + c.SSE_FEED_SECONDS)
+                await asyncio.sleep(min(max(0.05, min(due) - time.monotonic()), 0.25))
+        finally:
+            hub.unsubscribe(sub)

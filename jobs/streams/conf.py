@@ -1,0 +1,96 @@
+"""The live streams' tunables: one typed place, with named defaults.
+
+Each key is read like the engine's (``jobs.conf``): ``JOBS_<KEY>`` in the environment, then
+``settings.JOBS[KEY]``. Keys are prefixed ``SSE_`` because ``JOBS`` is one namespace shared
+with the engine (which has its own ``POLL_SECONDS``). Values are checked by ``jobs.E003``.
+"""
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@dataclass(frozen=True, slots=True)
+class StreamsConf:
+    # -- the hub (jobs/streams/hub.py) and its watermark
+    #: Poll interval of the hub while someone is subscribed, seconds.
+    SSE_POLL_SECONDS: float = 0.25
+    #: How long a missing id is waited for before it is given up (its transaction rolled back), seconds.
+    SSE_GAP_SECONDS: float = 5.0
+    #: Rows read per query (the live poll and each replay batch).
+    SSE_BATCH: int = 1000
+    #: A jump of more missing ids than this tracks only the nearest ones (the rest cannot be in flight).
+    SSE_MAX_GAP_SPAN: int = 10_000
+    #: Up to this many gaps (the newest: ids of transactions most likely still in flight, rather than
+    #: long-deleted rows seen at start-up) are asked for per poll; older ones simply run out their time.
+    SSE_MAX_GAP_IDS: int = 500
+    #: At start-up, ids missing among the newest this many are treated as gaps (they may be in flight).
+    SSE_STARTUP_LOOKBACK: int = 1000
+    #: Rows queued for one API client before it falls back to a replay from the database.
+    SSE_QUEUE_LIMIT: int = 10_000
+
+    # -- every stream (jobs/streams/sse.py)
+    #: Seconds between ": heartbeat" comments on the live streams.
+    SSE_HEARTBEAT_SECONDS: float = 15.0
+    #: EventSource's reconnect delay, milliseconds (sent once per connection).
+    SSE_RETRY_MS: int = 2000
+
+    # -- the API stream (jobs/api/stream.py)
+    #: Seconds between checks that an open API stream's key is still valid.
+    SSE_REVERIFY_SECONDS: float = 60.0
+
+    # -- the console stream (dashboard/stream.py): each panel at most this often, whatever the task rate
+    #: Counters at most this often when something changed…
+    SSE_COUNTERS_SECONDS: float = 1.0
+    #: …and at least this often regardless.
+    SSE_COUNTERS_IDLE_SECONDS: float = 5.0
+    SSE_FEED_SECONDS: float = 1.0
+    SSE_WORKERS_SECONDS: float = 2.0
+    SSE_CHART_SECONDS: float = 10.0
+    #: Changes kept for the next feed message (the latest; older ones are coalesced away).
+    SSE_FEED_SIZE: int = 20
+    #: How long a rendered console snapshot is reused across this process's streams, seconds.
+    SSE_SHARED_SECONDS: float = 0.5
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        """The heartbeat interval, never below 50 ms (a zero would spin)."""
+        return max(0.05, self.SSE_HEARTBEAT_SECONDS)
+
+    def validate(self) -> list[str]:
+        """Return a message for each value that cannot work."""
+        problems = [f"JOBS['{f.name}'] must not be negative (got {getattr(self, f.name)!r})"
+                    for f in fields(self) if getattr(self, f.name) < 0]
+        for name in ("SSE_POLL_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_IDS", "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE"):
+            if getattr(self, name) <= 0:
+                problems.append(f"JOBS['{name}'] must be positive")
+        return problems
+
+
+def streams_conf() -> StreamsConf:
+    """Build the stream tunables from defaults, the environment and ``settings.JOBS``.
+
+    Not cached: it is read when a hub or a stream starts, never per row.
+    """
+    overrides = getattr(settings, "JOBS", {}) or {}
+    values: dict[str, Any] = {}
+    for f in fields(StreamsConf):
+        kind: Any = type(f.default)  # int or float
+        env = os.environ.get(f"JOBS_{f.name}")
+        if env is not None:
+            values[f.name] = kind(env)
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+    return StreamsConf(**values)
+
+
+@register()
+def check_streams_conf(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    try:
+        conf = streams_conf()
+    except (TypeError, ValueError) as exc:
+        return [Error(f"Invalid JOBS setting: {exc}", id="jobs.E003")]
+    return [Error(problem, id="jobs.E003") for problem in conf.validate()]
