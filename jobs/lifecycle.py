@@ -66,11 +66,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("enqueue", (), Status.SCHEDULED, Event.CREATED, "run_at in the future"),
     Transition("promote", (Status.SCHEDULED,), Status.PENDING, Event.PROMOTED, "due"),
     Transition("claim", (Status.PENDING,), Status.RUNNING, Event.STARTED, "SKIP LOCKED, lease taken"),
-    Transition("complete", (Status.RUNNING,), Status.COMPLETED, Event.COMPLETED),
+    Transition("complete", (Status.RUNNING,), Status.COMPLETED, Event.COMPLETED, "the handler returned"),
     Transition("retry", (Status.RUNNING,), Status.SCHEDULED, Event.RETRYING, "error, retries left: backoff"),
     Transition("fail", (Status.RUNNING,), Status.FAILED, Event.FAILED, "retries exhausted: dead letter"),
     Transition("cancel", (Status.RUNNING,), Status.CANCELLED, Event.CANCELLED, "cancel requested mid-run"),
     Transition("cancel", WAITING, Status.CANCELLED, Event.CANCELLED, "at once"),
+    Transition("request cancel", (Status.RUNNING,), Status.RUNNING, Event.CANCEL_REQUESTED,
+               "a flag: the run's fenced end records cancelled"),
     Transition("rescue", (Status.RUNNING,), Status.PENDING, Event.RESCUED, "lease lapsed: worker lost"),
     Transition("rescue", (Status.RUNNING,), Status.FAILED, Event.FAILED, "lost, retries exhausted"),
     Transition("release", (Status.RUNNING,), Status.PENDING, Event.RELEASED, "shutdown drain: attempt not counted"),
@@ -104,10 +106,12 @@ def actions_for(status: str) -> dict[str, bool]:
 
 
 def diagram() -> str:
-    """The transitions as text, one per line (embedded in docs/ARCHITECTURE.md)."""
-    lines = []
+    """The transitions and the operator actions as Markdown tables (embedded in docs/ARCHITECTURE.md)."""
+    lines = ["| from | transition | to | event | when |", "| --- | --- | --- | --- | --- |"]
     for t in TRANSITIONS:
-        source = "/".join(s.value for s in t.sources) or "(new)"
-        note = f"  — {t.note}" if t.note else ""
-        lines.append(f"{source:>18} ──{t.name}──▶ {t.target.value:<10} {t.event.value}{note}")
+        source = ", ".join(f"`{s.value}`" for s in t.sources) or "(new)"
+        lines.append(f"| {source} | **{t.name}** | `{t.target.value}` | `{t.event.value}` | {t.note} |")
+    lines += ["", "| operator action | applies to |", "| --- | --- |"]
+    for action, sources in ACTIONS.items():
+        lines.append(f"| {action.value} | {', '.join(f'`{s.value}`' for s in sources)} |")
     return "\n".join(lines)
