@@ -9,14 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ...services import analytics
+from ...lifecycle import Status
+from ...services import analytics, listing
 from .. import scope
 from ..errors import problem_responses
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
-STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in
-                                                   ["pending", "scheduled", "running", "completed", "failed",
-                                                    "cancelled"]})
+STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in Status.values})
 OVERVIEW = inline_serializer("AnalyticsOverview", {
     "total": serializers.IntegerField(),
     "by_status": STATUS_COUNTS,
@@ -41,16 +40,8 @@ TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
 
 
 def _seconds(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise ValidationError({name: "must be a whole number of seconds"}) from None
-    if not low <= value <= high:
-        raise ValidationError({name: f"must be between {low} and {high}"})
-    return value
+    value = listing.parse_int(request.query_params.get(name), name, low=low, high=high)
+    return default if value is None else value
 
 
 class AnalyticsView(APIView):
