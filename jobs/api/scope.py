@@ -12,6 +12,7 @@ from tenants.models import Tenant
 
 from ..conf import conf
 from ..models import Task, TaskQuerySet
+from ..services import listing
 from .errors import Problem
 
 TRUE = {"1", "true", "yes"}
@@ -34,6 +35,12 @@ def wants_all(request: Request) -> bool:
     if not key_of(request).is_operator:
         raise Problem(403, "Only operator keys may read every tenant (all=true).", kind="operator-only")
     return True
+
+
+def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]`` (400 naming it otherwise)."""
+    value = listing.parse_int(request.query_params.get(name), name, low=low, high=high, default=default)
+    return default if value is None else value
 
 
 def tenant_ids(request: Request) -> list[int] | None:

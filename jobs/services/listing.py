@@ -36,11 +36,12 @@ class InvalidParam(ValueError):
         self.message = message
 
 
-def parse_int(raw: object, name: str = "value", *, low: int = 0, high: int | None = None) -> int | None:
-    """``raw`` as an int in ``[low, high]``; ``None`` when absent or blank, else ``InvalidParam``."""
+def parse_int(raw: object, name: str = "value", *, low: int = 0, high: int | None = None,
+              default: int | None = None) -> int | None:
+    """``raw`` as an int in ``[low, high]``; ``default`` when absent or blank, else ``InvalidParam``."""
     text = "" if raw is None else str(raw).strip()
     if not text:
-        return None
+        return default
     try:
         value = int(text) if _INTEGER.fullmatch(text) else None
     except ValueError:  # more digits than int() converts

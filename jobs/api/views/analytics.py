@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ...lifecycle import Status
-from ...services import analytics, listing
+from ...services import analytics
 from .. import scope
 from ..errors import problem_responses
 
@@ -39,11 +39,6 @@ TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
 })
 
 
-def _seconds(request: Request, name: str, default: int, low: int, high: int) -> int:
-    value = listing.parse_int(request.query_params.get(name), name, low=low, high=high)
-    return default if value is None else value
-
-
 class AnalyticsView(APIView):
     @extend_schema(operation_id="analytics", parameters=[ALL],
                    responses={200: OVERVIEW, **problem_responses(400, 401, 403)})
@@ -62,8 +57,8 @@ class ThroughputView(APIView):
         responses={200: POINTS, **problem_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
-        window = _seconds(request, "window", 300, 10, 86_400)
-        bucket = _seconds(request, "bucket", 10, 10, 86_400)
+        window = scope.query_int(request, "window", 300, low=10, high=86_400)
+        bucket = scope.query_int(request, "bucket", 10, low=10, high=86_400)
         if bucket % 10:
             raise ValidationError({"bucket": "must be a multiple of 10 seconds"})
         if bucket > window:

@@ -57,11 +57,6 @@ FILTER_PARAMS = [
 ]
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    value = listing.parse_int(request.query_params.get(name), name, low=low, high=high)
-    return default if value is None else value
-
-
 def _choice(request: Request, name: str, choices: list[str], default: str) -> str:
     value = request.query_params.get(name) or default
     if value not in choices:
@@ -83,7 +78,7 @@ def _decode_cursor(raw: str) -> tuple[int, str] | None:
     if not isinstance(data, dict) or type(data.get("id")) is not int or data.get("o") not in ("asc", "desc"):
         raise ValidationError({"cursor": "not a cursor this API issued"})
     last_id, order = data["id"], data["o"]
-    if not 0 <= last_id < 2**63:
+    if not 0 <= last_id <= listing.MAX_ID:
         raise ValidationError({"cursor": "not a cursor this API issued"})
     return last_id, order
 
@@ -106,12 +101,12 @@ class TaskListCreateView(GenericAPIView[Task]):
                    responses={200: TaskListSerializer, **READ_ERRORS})
     def get(self, request: Request) -> Response:
         qs = self.filter_queryset(self.get_queryset())
-        page_size = _int_param(request, "page_size", 20, 1, 100)
+        page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
         order = _choice(request, "order", ["asc", "desc"], "desc")
         if "cursor" in request.query_params:
             return self._cursor_page(qs, request.query_params["cursor"], page_size, order)
         sort_by = SORT_FIELDS[_choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
-        page = _int_param(request, "page", 1, 1, 10_000_000)
+        page = scope.query_int(request, "page", 1, low=1, high=10_000_000)
         prefix = "-" if order == "desc" else ""
         qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
         # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
