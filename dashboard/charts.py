@@ -5,7 +5,7 @@ Every chart is ``role="img"`` with a ``<title>`` and a ``<desc>`` (its text summ
 (``s-completed``, ``s-failed`` …) so the page's stylesheet decides the palette and contrast.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,9 +190,3 @@ def legend(series: Sequence[Series]) -> SafeString:
                              ((s.css, s.label) for s in series))
     return format_html('<ul class="legend">{}</ul>', items)
 
-
-def simple_rows(items: Sequence[tuple[str, float, str]], css: Callable[[str], str], *,
-                text: Callable[[float], str] = formatting.number) -> list[Row]:
-    """One single-segment bar per ``(label, value, name)``."""
-    return [Row(label, [Bar([(value, css(label), f"{name}: {text(value)}")], text(value))]) for label, value, name
-            in items]

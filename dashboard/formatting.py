@@ -9,16 +9,6 @@ from django.utils.safestring import SafeString
 DASH = "—"
 
 
-def whole_number(raw: str | None, *, max_digits: int = 18) -> int | None:
-    """``raw`` as a non-negative int if it is ASCII digits only (``'²'.isdigit()`` is true), else ``None``."""
-    if raw is None:
-        return None
-    raw = raw.strip()
-    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > max_digits:
-        return None
-    return int(raw)
-
-
 def number(value: int | float | None) -> str:
     """``1234567`` → ``1,234,567``; floats keep one decimal when they have one."""
     if value is None:

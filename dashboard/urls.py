@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import deadletter, overview, reports, tasks, tenants
+from .views import failed, overview, reports, tasks, tenants
 
 app_name = "dashboard"
 
@@ -18,9 +18,10 @@ urlpatterns = [
     path("tasks/bulk/", tasks.task_bulk, name="tasks_bulk"),
     path("tasks/<int:pk>/", tasks.task_detail, name="task"),
     path("tasks/<int:pk>/cancel/", tasks.task_cancel, name="task_cancel"),
-    path("tasks/<int:pk>/retry/", tasks.task_retry, name="task_retry"),
-    path("dead-letter/", deadletter.dead_letter, name="dead_letter"),
-    path("dead-letter/requeue/", deadletter.dead_letter_requeue, name="dead_letter_requeue"),
+    path("tasks/<int:pk>/retry/", tasks.task_requeue, name="task_requeue"),
+    # "Dead letter" is the page's name for people; in code the set is "failed".
+    path("dead-letter/", failed.failed_tasks, name="failed"),
+    path("dead-letter/requeue/", failed.failed_requeue, name="failed_requeue"),
     path("analytics/", reports.analytics_page, name="analytics"),
     path("types/", reports.types_page, name="types"),
     path("tenants/", tenants.tenant_list, name="tenants"),

@@ -8,22 +8,25 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from .lifecycle import ACTIONS, Action
 from .models import Task, WorkerProcess
-from .services import control
-
-#: Above this many matching rows the admin stops counting exactly.
-COUNT_CAP = 10_000
+from .services import control, listing
 
 
 class CappedCountPaginator(Paginator):
-    """Counts at most ``COUNT_CAP`` rows (a LIMITed subquery), never the whole table."""
+    """Counts at most ``listing.COUNT_CAP`` rows (a LIMITed subquery), never the whole table."""
 
     @cached_property
     def count(self) -> int:
         qs = self.object_list
         if isinstance(qs, QuerySet):
-            return qs.order_by()[: COUNT_CAP + 1].count()
+            n, more = listing.bounded_count(qs, listing.COUNT_CAP)
+            return n + more  # one past the cap: the admin shows there are more pages
         return len(qs)
+
+
+def _statuses(action: Action) -> str:
+    return "/".join(ACTIONS[action])
 
 
 @admin.register(Task)
@@ -36,7 +39,7 @@ class TaskAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50
-    actions = ["cancel_tasks", "retry_tasks"]
+    actions = ["cancel_tasks", "requeue_tasks"]
     readonly_fields = [f.name for f in Task._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -45,15 +48,15 @@ class TaskAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.is_superuser
 
-    @admin.action(description="Cancel selected tasks", permissions=["change"])
+    @admin.action(description=f"Cancel selected {_statuses(Action.CANCEL)} tasks", permissions=["change"])
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        done = control.cancel_matching(queryset)  # type: ignore[arg-type]
+        done = control.cancel_matching(listing.actionable(queryset, Action.CANCEL))  # type: ignore[arg-type]
         self.message_user(request, f"Cancelled {done.cancelled} waiting task(s); asked {done.asked_to_stop} "
                                    "running task(s) to stop.", messages.SUCCESS)
 
-    @admin.action(description="Retry selected failed/cancelled tasks", permissions=["change"])
-    def retry_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = control.requeue_matching(queryset)  # type: ignore[arg-type]
+    @admin.action(description=f"Requeue selected {_statuses(Action.REQUEUE)} tasks", permissions=["change"])
+    def requeue_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        n = control.requeue_matching(listing.actionable(queryset, Action.REQUEUE))  # type: ignore[arg-type]
         self.message_user(request, f"Requeued {n} task(s).", messages.SUCCESS)
 
 

@@ -1136,12 +1136,12 @@ def test_every_error_is_a_problem_document(api: Caller) -> None:
 
 
 def test_page_number_totals_stop_counting_at_the_cap(api: Caller, monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobs.api.views import tasks as task_views
+    from jobs.services import listing
 
     for _ in range(5):
         make_task(api.tenant)
     assert api.get("/api/tasks").json()["total_exact"] is True
-    monkeypatch.setattr(task_views, "COUNT_CAP", 3)
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
     body = api.get("/api/tasks", {"page_size": 2}).json()
     assert (body["total"], body["total_exact"], body["total_pages"]) == (3, False, 2)
     assert len(body["data"]) == 2

@@ -11,9 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dashboard import charts, deadletter, formatting, live, tasklist
+from dashboard import charts, formatting, live
 from jobs.lifecycle import Status
 from jobs.models import Event, Task
+from jobs.services import deadletter, listing
 from jobs.store import rollups as stats
 from tenants import keys
 from tenants.models import ApiKey, Tenant
@@ -235,7 +236,7 @@ def ids(tasks: dict[str, Task], *names: str) -> list[int]:
     ({"status": "failed"}, "c"),
     ({"priority": "5"}, "ad"),
     ({"queue": "mail"}, "ad"),
-    ({"created_from": "2030-01-01T11:00", "created_before": "2030-01-01T13:00"}, "bc"),
+    ({"created_after": "2030-01-01T11:00", "created_before": "2030-01-01T13:00"}, "bc"),
     ({"q": "send"}, "abd"),
     ({"q": "order-1"}, "a"),
     ({"tenant": "acme", "priority": "5", "status": "pending"}, "a"),
@@ -247,7 +248,7 @@ def test_filters_and_search(viewer: Any, catalogue: dict[str, Task], params: dic
 def test_search_by_id_and_dates_in_the_viewers_zone(viewer: Any, catalogue: dict[str, Task]) -> None:
     assert row_ids(viewer.get("/tasks/", {"q": str(catalogue["c"].pk)})) == [catalogue["c"].pk]
     # 11:00 in Paris (UTC+1 in January) is 10:00 UTC: task a was created then.
-    in_paris = {"created_from": "2030-01-01T11:00", "created_before": "2030-01-01T12:00", "tz": "Europe/Paris"}
+    in_paris = {"created_after": "2030-01-01T11:00", "created_before": "2030-01-01T12:00", "tz": "Europe/Paris"}
     assert row_ids(viewer.get("/tasks/", in_paris)) == ids(catalogue, "a")
     assert "dates read in Europe/Paris" in html(viewer.get("/tasks/", in_paris))
     assert row_ids(viewer.get("/tasks/", {**in_paris, "tz": ""})) == ids(catalogue, "b")
@@ -269,7 +270,7 @@ def test_invalid_filters_are_reported_and_ignored(viewer: Any, catalogue: dict[s
     body = html(response)
     assert response.status_code == 200 and 'role="alert"' in body
     assert row_ids(response) == ids(catalogue, "a", "b", "c")
-    reversed_range = viewer.get("/tasks/", {"created_from": "2030-01-02T00:00", "created_before": "2030-01-01T00:00"})
+    reversed_range = viewer.get("/tasks/", {"created_after": "2030-01-02T00:00", "created_before": "2030-01-01T00:00"})
     assert "must be later than" in html(reversed_range)
 
 
@@ -423,7 +424,7 @@ def test_bulk_retry_requeues_exactly_the_filtered_set(operator: Any, tenant: Ten
 def test_bulk_count_is_bounded(operator: Any, tenant: Tenant, monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(4):
         add_task(tenant)
-    monkeypatch.setattr(tasklist, "COUNT_CAP", 3)
+    monkeypatch.setattr(listing, "ACTION_COUNT_CAP", 3)
     with CaptureQueriesContext(connection) as queries:
         body = html(bulk(operator, {"action": "cancel"}))
     assert "more than 3" in body
@@ -799,8 +800,9 @@ def test_formatting() -> None:
 
 def test_chart_helpers() -> None:
     assert [charts.nice_max(v) for v in (0, 1, 3, 9, 11, 45, 999)] == [2, 2, 4, 10, 20, 60, 1000]
-    svg = charts.hbars(charts.simple_rows([("a & b", 3, "x"), ("c", 1, "y")], lambda _: "s-completed"),
-                       chart_id="t", title="T <1>", desc="D")
+    rows = [charts.Row(label, [charts.Bar([(value, "s-completed", label)], str(value))])
+            for label, value in (("a & b", 3), ("c", 1))]
+    svg = charts.hbars(rows, chart_id="t", title="T <1>", desc="D")
     assert svg.startswith('<svg class="chart hchart" id="t" role="img" aria-labelledby="t-title t-desc"')
     assert "T &lt;1&gt;" in svg and "a &amp; b" in svg
 

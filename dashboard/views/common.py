@@ -6,8 +6,6 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from ..formatting import whole_number
-
 
 def is_htmx(request: HttpRequest) -> bool:
     return bool(getattr(request, "htmx", False))
@@ -32,8 +30,3 @@ def fragment(html: str) -> HttpResponse:
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     add_never_cache_headers(response)
     return response
-
-
-def int_param(raw: str | None, default: int | None = None) -> int | None:
-    value = whole_number(raw)
-    return default if value is None else value

@@ -4,8 +4,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
+from jobs.services import listing
+
 from .. import access, live
-from .common import fragment, int_param
+from .common import fragment
 
 
 @access.page(*access.VIEW_TASKS)
@@ -36,7 +38,7 @@ def live_workers(request: HttpRequest) -> HttpResponse:
 @access.page(*access.VIEW_TASKS)
 def live_feed(request: HttpRequest) -> HttpResponse:
     """Feed rows newer than event ``?after=`` (the newest ``FEED_LIMIT`` without it)."""
-    return fragment(live.render_feed(live.recent_changes(after=int_param(request.GET.get("after")))))
+    return fragment(live.render_feed(live.recent_changes(after=listing.int_or_none(request.GET.get("after")))))
 
 
 @access.page(*access.VIEW_TASKS)

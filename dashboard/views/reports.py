@@ -1,17 +1,12 @@
 """Analytics and task types: rollups and index ranges only (no scan of the task table)."""
 
-from collections import defaultdict
-from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 
 from jobs.lifecycle import Status
-from jobs.models import Task, ThroughputBucket
-from jobs.services import analytics
+from jobs.services import analytics, listing
 from tenants.models import Tenant
 
 from .. import access, charts, formatting, live
@@ -39,48 +34,21 @@ def _fairness_row(r: dict[str, Any]) -> charts.Row:
     ])
 
 
-def fairness(now: Any = None) -> dict[str, Any]:
-    """Per tenant: completed in the last hour (rollups), pending/running now (claim index), weight and shares."""
-    now = now or timezone.now()
-    done: dict[int, tuple[int, int]] = {
-        tid: (c or 0, f or 0) for tid, c, f in
-        ThroughputBucket.objects.filter(bucket__gte=now - timedelta(hours=1)).values_list("tenant_id")
-        .annotate(c=Sum("completed"), f=Sum("failed")).order_by()
-    }
-    waiting: dict[int, dict[str, int]] = defaultdict(dict)
-    for tid, status, n in (Task.objects.filter(status__in=(Status.PENDING, Status.RUNNING))
-                           .values_list("tenant_id", "status").annotate(n=Count("id")).order_by()):
-        waiting[tid][status] = n
-    involved = set(done) | set(waiting)
-    tenants = list(Tenant.objects.filter(Q(active=True) | Q(pk__in=involved)).order_by("slug"))
-    contending = [t for t in tenants if t.pk in involved]
-    total_weight = sum(t.weight for t in contending)
-    total_done = sum(c for c, _ in done.values())
-    rows: list[dict[str, Any]] = []
-    for t in tenants:
-        completed, failed = done.get(t.pk, (0, 0))
-        active = t.pk in involved
-        rows.append({
-            "tenant": t, "weight": t.weight, "completed": completed, "failed": failed,
-            "pending": waiting[t.pk].get(Status.PENDING, 0), "running": waiting[t.pk].get(Status.RUNNING, 0),
-            "completed_share": completed / total_done if total_done else 0.0,
-            "weight_share": t.weight / total_weight if active and total_weight else None,
-            "contending": active,
-        })
-    rows.sort(key=lambda r: (-r["completed"], -r["pending"], r["tenant"].slug))
-    chart_rows = [_fairness_row(r) for r in rows if r["contending"]][:30]
+def _fairness() -> dict[str, Any]:
+    report = analytics.fairness()
+    chart_rows = [_fairness_row(r) for r in report["rows"] if r["contending"]][:30]
     desc = "; ".join(f"{r.label}: {r.bars[0].text}, {r.bars[1].text}" for r in chart_rows) or "No tenant activity."
     chart = charts.hbars(chart_rows, chart_id="fairness-chart", scale_max=1.0, desc=desc, width=900,
                          label_width=170, value_width=170,
                          title="Per tenant: share of tasks completed in the last hour vs share of weight")
-    return {"rows": rows, "chart": chart, "total_completed": total_done, "total_weight": total_weight}
+    return {**report, "chart": chart}
 
 
 @access.page(*access.VIEW_TASKS)
 def analytics_page(request: HttpRequest) -> HttpResponse:
     tenants, chosen = _scope(request)
     tenant_ids = [chosen.pk] if chosen else None
-    requested = formatting.whole_number(request.GET.get("window"))
+    requested = listing.int_or_none(request.GET.get("window"))
     window = requested if requested in WINDOWS else 3600
     bucket, window_label = WINDOWS[window]
     ov = analytics.overview(tenant_ids)
@@ -123,7 +91,7 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
         "window": window, "windows": [(w, label) for w, (_, label) in WINDOWS.items()], "throughput": throughput,
         "durations_chart": durations_chart, "status_chart": status_chart, "priority_chart": priority_chart,
         "status_rows": [(s, n, n / total if total else 0) for s, n in ov["by_status"].items()],
-        "fairness": fairness(), "sample": analytics.P95_SAMPLE,
+        "fairness": _fairness(), "sample": analytics.P95_SAMPLE,
     })
 
 

@@ -1,4 +1,4 @@
-"""Tasks: the filtered list (keyset pages), the drill-down, cancel/retry, and bulk actions with a confirmation."""
+"""Tasks: the filtered list (keyset pages), the drill-down, cancel/requeue, and bulk actions with a confirmation."""
 
 from collections.abc import Callable
 from datetime import timedelta
@@ -12,37 +12,32 @@ from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
 from jobs.exceptions import InvalidTransition
-from jobs.lifecycle import WAITING, Status
+from jobs.lifecycle import Action, Status
 from jobs.models import Task
-from jobs.services import control
+from jobs.registry import registry
+from jobs.services import control, listing
+from jobs.shapes import error_entries
 from tenants.models import Tenant
 
 from .. import access, formatting, tasklist
 from .common import htmx_target, is_htmx, safe_next
 
 
-def _actions(task: Task) -> dict[str, bool]:
-    return {
-        "cancel": task.status in WAITING or (task.status == Status.RUNNING and not task.cancel_requested),
-        "retry": task.status in (Status.FAILED, Status.CANCELLED),
-    }
-
-
 def _row(task: Task, slug: str) -> dict[str, Any]:
-    return {"task": task, "tenant": slug, "actions": _actions(task)}
+    return {"task": task, "tenant": slug, "actions": listing.task_actions(task)}
 
 
 @access.page(*access.VIEW_TASKS)
 def task_list(request: HttpRequest) -> HttpResponse:
-    form = tasklist.bind_filters(request.GET)
-    page = tasklist.keyset_page(tasklist.filtered_tasks(form), request.GET)
+    filters = tasklist.bind_filters(request.GET)
+    page = tasklist.keyset_page(tasklist.filtered_tasks(filters), request.GET)
     slugs = dict(Tenant.objects.filter(pk__in={t.tenant_id for t in page.rows}).values_list("pk", "slug"))
     size = request.GET.get("size")
     base = reverse("dashboard:tasks")
     context = {
         "section": "tasks",
         "title": "Tasks",
-        "form": form,
+        "form": filters.form,
         "rows": [_row(t, slugs.get(t.tenant_id, "")) for t in page.rows],
         "page": page,
         "next_url": f"{base}?{tasklist.filter_query(request.GET, after=page.next_after, size=size)}"
@@ -50,11 +45,11 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "prev_url": f"{base}?{tasklist.filter_query(request.GET, before=page.prev_before, size=size)}"
         if page.prev_before else None,
         "first_url": f"{base}?{tasklist.filter_query(request.GET, size=size)}",
-        "filtered": bool(tasklist.active_filters(form)),
+        "filtered": bool(tasklist.active_filters(filters)),
         "filter_items": [(k, v) for k in tasklist.FILTER_FIELDS for v in request.GET.getlist(k) if v != ""],
         "here": request.get_full_path(),
-        "types": tasklist.known_types(),
-        "zone": form.zone_name,
+        "types": registry.names(),
+        "zone": filters.form.zone_name,
     }
     if htmx_target(request) == "task-results":
         return render(request, "dashboard/tasks/_results.html", context)
@@ -63,13 +58,11 @@ def task_list(request: HttpRequest) -> HttpResponse:
 
 def _timeline(task: Task) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = [{"kind": "enqueued", "at": task.created_at}]
-    for entry in task.errors or []:
-        if isinstance(entry, dict):
-            items.append({
-                "kind": "failed", "attempt": entry.get("attempt"), "at": entry.get("at"),
-                "error_type": entry.get("type") or "", "message": entry.get("message") or "",
-                "worker": entry.get("worker") or "", "traceback": entry.get("traceback") or "",
-            })
+    for entry in error_entries(task.errors):
+        items.append({
+            "kind": "error", "attempt": entry.get("attempt"), "at": entry["at"], "error_type": entry["type"],
+            "message": entry["message"], "worker": entry["worker"], "traceback": entry.get("traceback") or "",
+        })
     final: dict[str, Any] | None = None
     if task.status == Status.RUNNING:
         final = {"kind": "running", "attempt": task.attempts, "at": task.started_at, "worker": task.worker,
@@ -80,7 +73,7 @@ def _timeline(task: Task) -> list[dict[str, Any]]:
     elif task.status == Status.CANCELLED:
         final = {"kind": "cancelled", "attempt": task.attempts, "at": task.finished_at, "worker": task.worker}
     elif task.status == Status.FAILED:
-        final = {"kind": "dead", "attempt": task.attempts, "at": task.finished_at}
+        final = {"kind": "failed", "attempt": task.attempts, "at": task.finished_at}
     elif task.status == Status.SCHEDULED:
         final = {"kind": "scheduled", "at": task.run_at, "retry": bool(task.errors)}
     elif task.status == Status.PENDING:
@@ -96,7 +89,7 @@ def _detail_context(task: Task) -> dict[str, Any]:
     lease_left = (task.lease_expires_at - now) if task.lease_expires_at and task.status == Status.RUNNING else None
     return {
         "task": task,
-        "actions": _actions(task),
+        "actions": listing.task_actions(task),
         "timeline": _timeline(task),
         "queue_wait": task.queue_wait,
         "execution": task.execution_time,
@@ -150,14 +143,15 @@ def task_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @access.action(access.CHANGE_TASKS)
-def task_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def task_requeue(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(request, pk, "retried", control.requeue)
 
 
+#: The bulk form's ``action`` values (``retry`` is the button's word for requeue).
 BULK = {
-    "cancel": {"verb": "cancel", "select": tasklist.cancellable,
+    "cancel": {"verb": "cancel", "action": Action.CANCEL,
                "what": "waiting or running tasks", "button": "Cancel them"},
-    "retry": {"verb": "retry", "select": tasklist.retryable,
+    "retry": {"verb": "retry", "action": Action.REQUEUE,
               "what": "failed or cancelled tasks", "button": "Retry them"},
 }
 
@@ -168,27 +162,28 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
     op = request.POST.get("action", "")
     if op not in BULK:
         return HttpResponseBadRequest("action: must be cancel or retry")
-    form = tasklist.bind_filters(request.POST)
+    filters = tasklist.bind_filters(request.POST)
     back = f"{reverse('dashboard:tasks')}?{tasklist.filter_query(request.POST)}"
-    if form.errors:
+    if filters.errors:
         messages.error(request, "Fix the filters before a bulk action.")
         return HttpResponseClientRedirect(back) if is_htmx(request) else redirect(back)
-    qs = tasklist.filtered_tasks(form)
+    qs = tasklist.filtered_tasks(filters)
     spec = BULK[op]
     if request.POST.get("confirm") != "yes":
         # Fix the set at what exists now: tasks enqueued after this step are left alone.
         upto = qs.order_by("-id").values_list("id", flat=True).first()
-        count, more = tasklist.bounded_count(spec["select"](qs))  # type: ignore[operator]
+        count, more = listing.bounded_count(listing.actionable(qs, spec["action"]), listing.ACTION_COUNT_CAP)
         context = {
             "section": "tasks", "title": f"Confirm bulk {op}", "op": op, "spec": spec, "count": count,
-            "more": more, "cap": tasklist.COUNT_CAP, "upto": upto or 0, "description": tasklist.describe(form),
+            "more": more, "cap": listing.ACTION_COUNT_CAP, "upto": upto or 0,
+            "description": tasklist.describe(filters),
             "filter_items": [(k, v) for k in tasklist.FILTER_FIELDS for v in request.POST.getlist(k) if v != ""],
             "back": back,
         }
         template = "dashboard/tasks/_bulk_confirm.html" if is_htmx(request) else "dashboard/tasks/bulk_confirm.html"
         return render(request, template, context)
-    qs = qs.filter(pk__lte=formatting.whole_number(request.POST.get("upto")) or 0)
-    if op == "cancel":
+    qs = qs.filter(pk__lte=listing.int_or_none(request.POST.get("upto")) or 0)
+    if spec["action"] == Action.CANCEL:
         done = control.cancel_matching(qs)
         messages.success(request, f"Cancelled {formatting.number(done.cancelled)} waiting task(s); asked "
                                   f"{formatting.number(done.asked_to_stop)} running task(s) to stop.")

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from ..exceptions import InvalidBatch, InvalidTask, InvalidTransition, PayloadTooLarge
 from ..problems import CONTENT_TYPE, TITLES, problem
+from ..services.listing import InvalidParam
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _response(problem(413, exc.message, kind="payload-too-large", errors=_task_errors(exc)))
     if isinstance(exc, InvalidTask):
         return _response(problem(400, "The request is invalid.", kind="validation", errors=_task_errors(exc)))
+    if isinstance(exc, InvalidParam):
+        return _response(problem(400, "The request is invalid.", kind="validation",
+                                 errors=[{"field": exc.name, "message": exc.message}]))
     if isinstance(exc, InvalidTransition):
         verb = {"cancel": "cancelled", "requeue": "retried"}.get(exc.action, exc.action)
         return _response(problem(409, f"The task is {exc.status}; it cannot be {verb}.", kind="invalid-state",

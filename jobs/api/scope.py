@@ -3,6 +3,7 @@
 import math
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from rest_framework.request import Request
 
 from tenants import ratelimit
@@ -11,6 +12,7 @@ from tenants.models import Tenant
 
 from ..conf import conf
 from ..models import Task, TaskQuerySet
+from ..services import listing
 from .errors import Problem
 
 TRUE = {"1", "true", "yes"}
@@ -39,14 +41,30 @@ def wants_all(request: Request) -> bool:
     return all_tenants(request.query_params.get("all"), key_of(request))
 
 
+def query_int(request: Request, name: str, default: int, *, low: int, high: int) -> int:
+    """An integer query parameter in ``[low, high]`` (400 naming it otherwise)."""
+    value = listing.parse_int(request.query_params.get(name), name, low=low, high=high, default=default)
+    return default if value is None else value
+
+
 def tenant_ids(request: Request) -> list[int] | None:
     """Tenants the request may read: ``None`` means every tenant."""
     return None if wants_all(request) else [key_of(request).tenant_id]
 
 
+def own_tenant(request: Request) -> Tenant:
+    """The key's tenant: a row reference from the verified (cached) key, so no query.
+
+    ``from_db`` marks it as loaded with only ``id`` and ``slug``; any other field is
+    deferred and read from the database if asked for (never a default posing as data).
+    """
+    key = key_of(request)
+    return Tenant.from_db(DEFAULT_DB_ALIAS, ["id", "slug"], [key.tenant_id, key.tenant_slug])
+
+
 def tenant_of(request: Request) -> Tenant | None:
     """The tenant an action is confined to (``None``: an operator acting on every tenant)."""
-    return None if wants_all(request) else Tenant(pk=key_of(request).tenant_id, slug=key_of(request).tenant_slug)
+    return None if wants_all(request) else own_tenant(request)
 
 
 def tasks(request: Request) -> TaskQuerySet:

@@ -1,26 +1,30 @@
-"""Shapes of the API's requests and responses (validation itself lives in jobs.services.enqueue)."""
+"""Shapes of the API's requests and responses (validation itself lives in jobs.spec, whose
+limits these repeat for the schema only by reference)."""
 
 from typing import Any
 
 from rest_framework import serializers
 
-from ..lifecycle import Status
+from .. import spec
+from ..conf import conf
 from ..models import Task
-from ..registry import registry
+from ..services.listing import COUNT_CAP
+from ..shapes import last_error
 
 
 class TaskCreateSerializer(serializers.Serializer[Any]):
     """Documents ``POST /api/tasks``; jobs.services.enqueue.build_task validates it."""
 
     type = serializers.CharField(help_text="A registered task type.")
-    payload = serializers.DictField(required=False, help_text="JSON object given to the handler (≤ 64 KiB).")
+    payload = serializers.DictField(
+        required=False, help_text=f"JSON object given to the handler (≤ {conf().MAX_PAYLOAD_BYTES // 1024} KiB).")
     priority = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="5 is most urgent.")
-    max_retries = serializers.IntegerField(required=False, min_value=0, max_value=100)
-    delay_seconds = serializers.FloatField(required=False, min_value=0, max_value=366 * 86400)
+    max_retries = serializers.IntegerField(required=False, min_value=0, max_value=spec.MAX_RETRIES)
+    delay_seconds = serializers.FloatField(required=False, min_value=0, max_value=spec.MAX_DELAY_SECONDS)
     run_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; not with delay_seconds.")
-    timeout_seconds = serializers.IntegerField(required=False, min_value=1, max_value=7 * 86400)
-    queue = serializers.CharField(required=False, max_length=64)
-    idempotency_key = serializers.CharField(required=False, max_length=255, min_length=1)
+    timeout_seconds = serializers.IntegerField(required=False, min_value=1, max_value=spec.MAX_TIMEOUT_SECONDS)
+    queue = serializers.CharField(required=False, max_length=spec.MAX_QUEUE_CHARS)
+    idempotency_key = serializers.CharField(required=False, max_length=spec.MAX_KEY_CHARS, min_length=1)
 
 
 class TaskBatchSerializer(serializers.Serializer[Any]):
@@ -54,7 +58,7 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         read_only_fields = fields
 
     def get_last_error(self, task: Task) -> str | None:
-        return f"{task.errors[-1].get('type')}: {task.errors[-1].get('message')}" if task.errors else None
+        return last_error(task.errors)
 
 
 class TaskErrorSerializer(serializers.Serializer[Any]):
@@ -88,17 +92,11 @@ class TaskListSerializer(serializers.Serializer[Any]):
 
     data = TaskSerializer(many=True)  # type: ignore[assignment]  # popped by the metaclass
     page_size = serializers.IntegerField()
-    total = serializers.IntegerField(required=False, help_text="Page-number mode only; at most 10,000.")
+    total = serializers.IntegerField(required=False, help_text=f"Page-number mode only; at most {COUNT_CAP:,}.")
     total_exact = serializers.BooleanField(
-        required=False, help_text="Page-number mode only: false when more than 10,000 tasks match."
+        required=False, help_text=f"Page-number mode only: false when more than {COUNT_CAP:,} tasks match."
     )
     page = serializers.IntegerField(required=False, help_text="Page-number mode only.")
     total_pages = serializers.IntegerField(required=False, help_text="Page-number mode only.")
     next_cursor = serializers.CharField(required=False, allow_null=True, help_text="Cursor mode only.")
 
-
-def known_types() -> list[str]:
-    return registry.names()
-
-
-STATUS_VALUES = list(Status.values)

@@ -29,6 +29,7 @@ from ..lifecycle import Status
 from ..models import Task
 from ..registry import task
 from ..services.enqueue import enqueue_or_get
+from ..shapes import error_entries, error_text
 
 #: The engine task type that carries a django.tasks call (refused over the HTTP API).
 DJANGO_TASK_TYPE = "django_task"
@@ -88,6 +89,7 @@ class EngineBackend(BaseTaskBackend):
         return self._result(row, task)
 
     def _result(self, row: Task, task: DjangoTask) -> TaskResult:
+        entries = error_entries(row.errors)
         result: TaskResult = TaskResult(
             task=task,
             id=str(row.pk),
@@ -100,10 +102,10 @@ class EngineBackend(BaseTaskBackend):
             kwargs=row.payload.get("kwargs", {}),
             backend=self.alias,
             errors=[TaskError(exception_class_path=e.get("exception_path") or "builtins.Exception",
-                              traceback=e.get("traceback") or f"{e.get('type')}: {e.get('message')}")
-                    for e in row.errors or []],
-            worker_ids=[e.get("worker", "") for e in row.errors or []] + ([row.worker] if row.worker and
-                                                                          row.status != Status.FAILED else []),
+                              traceback=e.get("traceback") or error_text(e))
+                    for e in entries],
+            worker_ids=[e["worker"] for e in entries] + ([row.worker] if row.worker and
+                                                         row.status != Status.FAILED else []),
         )
         object.__setattr__(result, "_return_value", row.result)
         return result

@@ -11,13 +11,14 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from ..lifecycle import FINISHED, Status
+from tenants.models import Tenant
+
+from ..lifecycle import FINISHED, LIVE, Status
 from ..models import Task, TaskStat, ThroughputBucket
 
-LIVE = (Status.PENDING, Status.SCHEDULED, Status.RUNNING)
 #: Percentiles are computed over this many of the latest finished tasks.
 P95_SAMPLE = 1000
 
@@ -158,3 +159,34 @@ def by_type(tenant_ids: list[int] | None) -> list[dict[str, Any]]:
             "avg_queue_wait_ms": _ms(entry["wait"] / timed) if timed else None,
         })
     return out
+
+
+def fairness(now: datetime | None = None) -> dict[str, Any]:
+    """Per tenant: completed in the last hour (rollups), pending/running now (claim index), weight and shares."""
+    now = now or timezone.now()
+    done: dict[int, tuple[int, int]] = {
+        tid: (c or 0, f or 0) for tid, c, f in
+        ThroughputBucket.objects.filter(bucket__gte=now - timedelta(hours=1)).values_list("tenant_id")
+        .annotate(c=Sum("completed"), f=Sum("failed")).order_by()
+    }
+    waiting: dict[int, dict[str, int]] = defaultdict(dict)
+    for tid, status, n in (Task.objects.filter(status__in=(Status.PENDING, Status.RUNNING))
+                           .values_list("tenant_id", "status").annotate(n=Count("id")).order_by()):
+        waiting[tid][status] = n
+    involved = set(done) | set(waiting)
+    tenants = list(Tenant.objects.filter(Q(active=True) | Q(pk__in=involved)).order_by("slug"))
+    total_weight = sum(t.weight for t in tenants if t.pk in involved)
+    total_done = sum(c for c, _ in done.values())
+    rows: list[dict[str, Any]] = []
+    for t in tenants:
+        completed, failed = done.get(t.pk, (0, 0))
+        active = t.pk in involved
+        rows.append({
+            "tenant": t, "weight": t.weight, "completed": completed, "failed": failed,
+            "pending": waiting[t.pk].get(Status.PENDING, 0), "running": waiting[t.pk].get(Status.RUNNING, 0),
+            "completed_share": completed / total_done if total_done else 0.0,
+            "weight_share": t.weight / total_weight if active and total_weight else None,
+            "contending": active,
+        })
+    rows.sort(key=lambda r: (-r["completed"], -r["pending"], r["tenant"].slug))
+    return {"rows": rows, "total_completed": total_done, "total_weight": total_weight}

@@ -13,8 +13,9 @@ from django.utils import timezone
 from tenants.models import Tenant
 
 from ..conf import conf
-from ..lifecycle import Status
+from ..lifecycle import LIVE
 from ..models import Task, TaskStat, ThroughputBucket, WorkerProcess
+from ..shapes import slots
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -36,7 +37,7 @@ def render() -> str:
         lines.append(f"# TYPE {name} {kind}")
         lines.extend(f"{name}{_labels(**labels)} {value:g}" for labels, value in samples)
 
-    live = (Task.objects.filter(status__in=[Status.PENDING, Status.SCHEDULED, Status.RUNNING])
+    live = (Task.objects.filter(status__in=LIVE)
             .values_list("status", "tenant_id", "type").annotate(n=Count("id")).order_by())
     metric("jobs_queue_depth", "gauge", "Unfinished tasks by status, tenant and type.",
            [({"status": s, "tenant": slugs.get(t, t), "type": ty}, n) for s, t, ty, n in live])
@@ -69,7 +70,7 @@ def render() -> str:
     processes = list(WorkerProcess.objects.alive(timezone.now(), conf().LEASE_SECONDS))
     per_instance: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for p in processes:
-        busy = sum(1 for slot in p.slots or [] if slot.get("task_id") is not None)
+        busy = sum(1 for slot in slots(p.slots) if slot["task_id"] is not None)
         per_instance[p.instance][0] += 1
         per_instance[p.instance][1] += busy
         per_instance[p.instance][2] += p.threads - busy

@@ -26,6 +26,7 @@ from ..lifecycle import FINISHED, Event, Status
 from ..models import Task, TaskQuerySet
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
+from ..shapes import ErrorEntry
 from . import effects
 from .outbox import change
 from .rollups import Finished
@@ -63,8 +64,8 @@ def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcom
     }, task)
 
 
-def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, with_traceback: bool) -> dict[str, Any]:
-    entry: dict[str, Any] = {
+def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, with_traceback: bool) -> ErrorEntry:
+    entry: ErrorEntry = {
         "attempt": task.attempts,
         "at": now.isoformat(),
         "type": type(exc).__name__,

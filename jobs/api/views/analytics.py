@@ -9,14 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ...lifecycle import Status
 from ...services import analytics
 from .. import scope
 from ..errors import problem_responses
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
-STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in
-                                                   ["pending", "scheduled", "running", "completed", "failed",
-                                                    "cancelled"]})
+STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in Status.values})
 OVERVIEW = inline_serializer("AnalyticsOverview", {
     "total": serializers.IntegerField(),
     "by_status": STATUS_COUNTS,
@@ -40,19 +39,6 @@ TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
 })
 
 
-def _seconds(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise ValidationError({name: "must be a whole number of seconds"}) from None
-    if not low <= value <= high:
-        raise ValidationError({name: f"must be between {low} and {high}"})
-    return value
-
-
 class AnalyticsView(APIView):
     @extend_schema(operation_id="analytics", parameters=[ALL],
                    responses={200: OVERVIEW, **problem_responses(400, 401, 403)})
@@ -71,8 +57,8 @@ class ThroughputView(APIView):
         responses={200: POINTS, **problem_responses(400, 401, 403)},
     )
     def get(self, request: Request) -> Response:
-        window = _seconds(request, "window", 300, 10, 86_400)
-        bucket = _seconds(request, "bucket", 10, 10, 86_400)
+        window = scope.query_int(request, "window", 300, low=10, high=86_400)
+        bucket = scope.query_int(request, "bucket", 10, low=10, high=86_400)
         if bucket % 10:
             raise ValidationError({"bucket": "must be a multiple of 10 seconds"})
         if bucket > window:

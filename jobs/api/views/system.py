@@ -5,7 +5,6 @@ from typing import Any
 from django.db import connection
 from django.db.utils import DatabaseError
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 
 from tenants.models import Tenant
 
+from ... import shapes
 from ...conf import conf
 from ...models import WorkerProcess
 from ...notify import wakeup
@@ -49,16 +49,16 @@ class WorkersView(APIView):
         out = []
         for process in processes:
             slots = []
-            for slot in process.slots or []:
-                busy = slot.get("task_id") is not None
-                visible = busy and (mine is None or slot.get("tenant_id") == mine)
-                started = parse_datetime(slot["started_at"]) if slot.get("started_at") else None
+            for slot in shapes.slots(process.slots):
+                busy = slot["task_id"] is not None
+                visible = busy and (mine is None or slot["tenant_id"] == mine)
+                started = shapes.slot_started(slot)
                 slots.append({
-                    "slot": slot.get("slot"),
+                    "slot": slot["slot"],
                     "busy": busy,
-                    "task_id": slot.get("task_id") if visible else None,
-                    "type": slot.get("type") if visible else None,
-                    "tenant": slugs.get(slot.get("tenant_id")) if visible else None,
+                    "task_id": slot["task_id"] if visible else None,
+                    "type": slot["type"] if visible else None,
+                    "tenant": slugs.get(slot["tenant_id"]) if visible and slot["tenant_id"] is not None else None,
                     "started_at": started if visible else None,
                     "running_ms": round((now - started).total_seconds() * 1000) if visible and started else None,
                 })

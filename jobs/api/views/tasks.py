@@ -15,15 +15,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.models import Tenant
-
 from ...conf import conf
 from ...models import Task
-from ...services import control
+from ...services import control, listing
 from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
 from ..errors import problem_responses
-from ..filters import TaskFilter
 from ..serializers import (
     BatchCreatedSerializer,
     TaskBatchSerializer,
@@ -37,8 +34,6 @@ READ_ERRORS = problem_responses(400, 401, 403)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
 SUBMIT_ERRORS = problem_responses(400, 401, 413, 415, 429, 503)
-#: Page-number listings count at most this many matches; beyond it use ``cursor`` pages.
-COUNT_CAP = 10_000
 SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
 LIST_PARAMS = [
     OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
@@ -62,19 +57,6 @@ FILTER_PARAMS = [
 ]
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int | None = None) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: "must be an integer"}) from None
-    if value < low or (high is not None and value > high):
-        raise ValidationError({name: f"must be between {low} and {high}" if high else f"must be at least {low}"})
-    return value
-
-
 def _choice(request: Request, name: str, choices: list[str], default: str) -> str:
     value = request.query_params.get(name) or default
     if value not in choices:
@@ -96,14 +78,9 @@ def _decode_cursor(raw: str) -> tuple[int, str] | None:
     if not isinstance(data, dict) or type(data.get("id")) is not int or data.get("o") not in ("asc", "desc"):
         raise ValidationError({"cursor": "not a cursor this API issued"})
     last_id, order = data["id"], data["o"]
-    if not 0 <= last_id < 2**63:
+    if not 0 <= last_id <= listing.MAX_ID:
         raise ValidationError({"cursor": "not a cursor this API issued"})
     return last_id, order
-
-
-def _tenant(request: Request) -> Tenant:
-    key = scope.key_of(request)
-    return Tenant(pk=key.tenant_id, slug=key.tenant_slug)
 
 
 def _body_object(request: Request) -> dict[str, Any]:
@@ -114,7 +91,7 @@ def _body_object(request: Request) -> dict[str, Any]:
 
 
 class TaskListCreateView(GenericAPIView[Task]):
-    filterset_class = TaskFilter
+    filterset_class = listing.TaskFilter
     serializer_class = TaskSerializer
 
     def get_queryset(self) -> Any:
@@ -124,23 +101,21 @@ class TaskListCreateView(GenericAPIView[Task]):
                    responses={200: TaskListSerializer, **READ_ERRORS})
     def get(self, request: Request) -> Response:
         qs = self.filter_queryset(self.get_queryset())
-        page_size = _int_param(request, "page_size", 20, 1, 100)
+        page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
         order = _choice(request, "order", ["asc", "desc"], "desc")
         if "cursor" in request.query_params:
             return self._cursor_page(qs, request.query_params["cursor"], page_size, order)
         sort_by = SORT_FIELDS[_choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
-        page = _int_param(request, "page", 1, 1, 10_000_000)
+        page = scope.query_int(request, "page", 1, low=1, high=10_000_000)
         prefix = "-" if order == "desc" else ""
         qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
-        # A bounded count (a LIMITed subquery): exact up to COUNT_CAP, never a scan of millions.
-        total = qs.order_by()[: COUNT_CAP + 1].count()
-        exact = total <= COUNT_CAP
-        total = min(total, COUNT_CAP)
+        # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
+        total, more = listing.bounded_count(qs, listing.COUNT_CAP)
         rows = qs[(page - 1) * page_size: page * page_size]
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "total": total,
-            "total_exact": exact,
+            "total_exact": not more,
             "page": page,
             "page_size": page_size,
             "total_pages": math.ceil(total / page_size) if total else 0,
@@ -148,12 +123,8 @@ class TaskListCreateView(GenericAPIView[Task]):
 
     def _cursor_page(self, qs: Any, raw: str, page_size: int, order: str) -> Response:
         decoded = _decode_cursor(raw)
-        if decoded is not None:
-            last_id, order = decoded
-            qs = qs.filter(pk__lt=last_id) if order == "desc" else qs.filter(pk__gt=last_id)
-        rows = list(qs.order_by("-id" if order == "desc" else "id")[: page_size + 1])
-        more = len(rows) > page_size
-        rows = rows[:page_size]
+        last_id, order = decoded if decoded is not None else (None, order)
+        rows, more = listing.keyset(qs, size=page_size, after=last_id, descending=order == "desc")
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "page_size": page_size,
@@ -176,7 +147,7 @@ class TaskListCreateView(GenericAPIView[Task]):
             if spec.get("idempotency_key") not in (None, header_key):
                 raise ValidationError({"idempotency_key": "differs from the Idempotency-Key header"})
             spec["idempotency_key"] = header_key
-        tenant = _tenant(request)
+        tenant = scope.own_tenant(request)
         task = build_task(tenant, spec, public=True)
         replay = find_replay(tenant, task.idempotency_key)
         if replay is not None:
@@ -209,7 +180,7 @@ class TaskBatchView(APIView):
             raise ValidationError({"tasks": "required: a list of task objects"})
         if not specs:
             raise ValidationError({"tasks": "give at least one task"})
-        tenant = _tenant(request)
+        tenant = scope.own_tenant(request)
         tasks = build_many(specs, tenant=tenant, public=True)
         keys = {t.idempotency_key for t in tasks if t.idempotency_key}
         known = set(Task.objects.filter(tenant=tenant, idempotency_key__in=keys)

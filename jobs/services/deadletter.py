@@ -1,4 +1,6 @@
-"""The dead-letter set grouped by task type and last error (a bounded scan of the latest failures)."""
+"""The failed (dead-lettered) set grouped by task type and last error: a bounded scan of
+the latest failures, and the selection of one group, counted or requeued by batch.
+"""
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -7,14 +9,15 @@ from typing import Any
 
 from django.db.models import F, Func, TextField
 
-from jobs.models import Task
-from jobs.services import control
 from tenants.models import Tenant
+
+from ..models import Task
+from ..shapes import error_text
+from ..store.batches import BATCH
+from . import control
 
 #: Groups are built from this many of the most recently finished failed tasks.
 SCAN_LIMIT = 5000
-#: Requeue and count a group in batches of this many failed tasks (keyset by id).
-BATCH = 1000
 SAMPLE_IDS = 5
 
 
@@ -43,6 +46,7 @@ class LastErrorField(Func):
 
 
 def with_last_error(qs: Any) -> Any:
+    """Annotate ``last_error_type`` and ``last_error_message`` (the latest attempt's error)."""
     return qs.annotate(last_error_type=LastErrorField("type"), last_error_message=LastErrorField("message"))
 
 
@@ -62,9 +66,7 @@ class Group:
 
     @property
     def error(self) -> str:
-        if self.error_type and self.error_message:
-            return f"{self.error_type}: {self.error_message}"
-        return self.error_type or self.error_message or "(no error recorded)"
+        return error_text({"type": self.error_type, "message": self.error_message}) or "(no error recorded)"
 
 
 def _text(value: Any) -> str:
@@ -73,8 +75,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def groups(limit: int = SCAN_LIMIT) -> tuple[list[Group], int]:
+def groups(limit: int | None = None) -> tuple[list[Group], int]:
     """Group the latest ``limit`` failed tasks; returns the groups (largest first) and the rows scanned."""
+    limit = SCAN_LIMIT if limit is None else limit
     rows = list(
         with_last_error(Task.objects.failed()).order_by("-finished_at", "-id")
         .values_list("id", "type", "tenant_id", "finished_at", "last_error_type", "last_error_message")[:limit]
@@ -109,6 +112,7 @@ def group_batches(task_type: str, error_type: str, error_message: str) -> Iterat
 
 
 def count_group(task_type: str, error_type: str, error_message: str, cap: int) -> tuple[int, bool]:
+    """How many tasks the group holds, counting at most ``cap``; ``True`` when there are more."""
     total = 0
     for ids in group_batches(task_type, error_type, error_message):
         total += len(ids)
