@@ -48,6 +48,19 @@ class JobsConf:
     DRR_QUANTUM: int = 2
     #: A process with this many threads abandoned to timeouts is recycled.
     MAX_ABANDONED_THREADS: int = 8
+    # --- Worker runtime internals (were module constants of jobs.worker) ---
+    #: The longest a dispatcher trusts its cached list of tenants with ready work, seconds.
+    READY_CACHE_SECONDS: float = 0.5
+    #: How long tenant weights and slugs are cached by a worker, seconds.
+    TENANT_CACHE_SECONDS: float = 10.0
+    #: How often running tasks are checked for a cancellation request when no wake-up
+    #: arrives (a cancel announcement triggers a check at once), seconds.
+    CANCEL_CHECK_SECONDS: float = 1.0
+    #: The wake-up listener reconnects to Redis after this many seconds, doubling each failure…
+    WAKEUP_RETRY_SECONDS: float = 0.5
+    #: …up to this many.
+    WAKEUP_RETRY_MAX_SECONDS: float = 10.0
+    # --- end of worker runtime internals ---
     #: Finished tasks older than this are pruned (seconds; 0 disables pruning).
     RETENTION_SECONDS: int = 7 * 24 * 3600
     #: Rows deleted per prune statement.
@@ -93,6 +106,12 @@ class JobsConf:
         for name in ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH"):
             if getattr(self, name) <= 0:
                 problems.append(f"JOBS['{name}'] must be positive")
+        # Worker runtime internals: zero would make a thread spin.
+        for name in ("CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS"):
+            if getattr(self, name) <= 0:
+                problems.append(f"JOBS['{name}'] must be positive")
+        if self.WAKEUP_RETRY_MAX_SECONDS < self.WAKEUP_RETRY_SECONDS:
+            problems.append("JOBS['WAKEUP_RETRY_MAX_SECONDS'] must be at least WAKEUP_RETRY_SECONDS")
         return problems
 
 

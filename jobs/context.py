@@ -15,12 +15,16 @@ class TaskContext:
     type: str
     queue: str
     worker: str
-    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     @property
     def cancelled(self) -> bool:
         """True once an operator cancelled the task or its run timed out."""
         return self._cancel.is_set()
+
+    def cancel(self) -> None:
+        """Tell the handler to stop: an operator cancelled the task, or its run timed out."""
+        self._cancel.set()
 
     def raise_if_cancelled(self) -> None:
         if self._cancel.is_set():

@@ -1,4 +1,4 @@
-"""Deficit Round Robin over tenants with ready work.
+"""Fairness across tenants: Deficit Round Robin, and the tenant weights it reads.
 
 Each visit adds ``quantum × weight`` to a tenant's deficit; the tenant may take
 that many tasks (every task costs 1). A tenant whose queue ran dry loses its
@@ -7,7 +7,40 @@ over between claims, so a noisy tenant cannot starve a quiet one by more than
 about one round.
 """
 
+import threading
+import time
 from collections.abc import Callable
+
+from tenants.models import Tenant
+
+from .conf import conf
+
+
+class TenantCache:
+    """Weights and slugs of tenants, refreshed every few seconds (they rarely change)."""
+
+    def __init__(self) -> None:
+        self.weights: dict[int, int] = {}
+        self.slugs: dict[int, str] = {}
+        self.loaded = 0.0
+        self.ttl = conf().TENANT_CACHE_SECONDS
+        self.lock = threading.Lock()
+
+    def _refresh(self, tenant_id: int) -> None:
+        with self.lock:
+            if tenant_id in self.weights and time.monotonic() - self.loaded < self.ttl:
+                return
+            for pk, slug, weight in Tenant.objects.values_list("pk", "slug", "weight"):
+                self.weights[pk] = weight
+                self.slugs[pk] = slug
+            self.loaded = time.monotonic()
+
+    def weight(self, tenant_id: int) -> int:
+        self._refresh(tenant_id)
+        return self.weights.get(tenant_id, 1)
+
+    def slug(self, tenant_id: int) -> str:
+        return self.slugs.get(tenant_id) or str(tenant_id)
 
 
 class DeficitRoundRobin:
@@ -18,21 +51,28 @@ class DeficitRoundRobin:
         self.deficit: dict[int, int] = {}
         self.cursor = 0
 
+    def _leave(self, tenant: int) -> None:
+        """Take ``tenant`` out of the ring, keeping the cursor on the tenant whose turn it is."""
+        index = self.ring.index(tenant)
+        self.ring.pop(index)
+        del self.deficit[tenant]
+        if index < self.cursor:
+            self.cursor -= 1
+
+    def _wrap(self) -> None:
+        # Past the end (the last tenant left, or the ring shrank): the turn goes round to the start.
+        if self.cursor >= len(self.ring):
+            self.cursor = 0
+
     def _sync(self, ready: list[int]) -> None:
         ready_set = set(ready)
-        for tenant in list(self.ring):
-            if tenant not in ready_set:
-                index = self.ring.index(tenant)
-                self.ring.pop(index)
-                self.deficit.pop(tenant, None)
-                if index < self.cursor:
-                    self.cursor -= 1
+        for tenant in [t for t in self.ring if t not in ready_set]:
+            self._leave(tenant)
         for tenant in ready:
             if tenant not in self.deficit:
                 self.ring.append(tenant)
                 self.deficit[tenant] = 0
-        if self.cursor >= len(self.ring):
-            self.cursor = 0
+        self._wrap()
 
     def plan(self, ready: list[int], slots: int) -> dict[int, int]:
         """How many tasks to ask of each ready tenant to fill ``slots``."""
@@ -58,11 +98,5 @@ class DeficitRoundRobin:
         """Record what each tenant actually had: a tenant that ran dry leaves the ring."""
         for tenant, asked in asks.items():
             if got.get(tenant, 0) < asked and tenant in self.deficit:
-                self.deficit[tenant] = 0
-                index = self.ring.index(tenant)
-                self.ring.pop(index)
-                del self.deficit[tenant]
-                if index < self.cursor:
-                    self.cursor -= 1
-                if self.cursor >= len(self.ring):
-                    self.cursor = 0
+                self._leave(tenant)
+        self._wrap()

@@ -4,7 +4,7 @@ import threading
 from typing import Any
 
 from jobs.worker.options import WorkerOptions
-from jobs.worker.process import WorkerRuntime
+from jobs.worker.runtime import WorkerRuntime
 
 
 class InProcessWorker:

@@ -1,1 +1,1 @@
-"""The worker runtime: a supervisor, and in each worker process one thread per role."""
+"""The worker runtime: a supervisor, and in each worker process one ``Service`` thread per role."""

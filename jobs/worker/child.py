@@ -15,7 +15,7 @@ def main(options: WorkerOptions, worker_id: str) -> None:
     import django
 
     django.setup()
-    from .process import WorkerRuntime
+    from .runtime import WorkerRuntime
 
     runtime = WorkerRuntime(options=options, worker_id=worker_id)
     runtime.install_signal_handlers()

@@ -8,86 +8,82 @@ from django.db import connection
 from django.db.models import Q
 from django.db.utils import DatabaseError
 
+from ..conf import conf
 from ..store import finish as outcomes
+from .service import Service
 
 logger = logging.getLogger(__name__)
 
 
-class Completer(threading.Thread):
-    def __init__(self, *, worker_id: str, batch: int, flush_seconds: float, stop: threading.Event) -> None:
-        super().__init__(name="completer", daemon=True)
+class Completer(Service):
+    #: Seconds to back off after a failed write (the outcomes wait for the next round).
+    error_delay = 0.5
+    #: The longest an idle completer sleeps between checks, seconds.
+    idle_seconds = 0.5
+
+    def __init__(self, *, worker_id: str) -> None:
+        super().__init__("completer")
+        c = conf()
         self.worker_id = worker_id
-        self.batch = batch
-        self.flush_seconds = flush_seconds
-        self.stop_event = stop
+        self.batch = c.COMPLETE_BATCH
+        self.flush_seconds = c.COMPLETE_FLUSH_SECONDS
         self.lock = threading.Lock()
-        self.has_work = threading.Event()
-        self.pending: list[outcomes.Outcome] = []
-        #: Taken for writing but not yet committed: still "unwritten" for everyone asking.
+        #: Outcomes handed over and not yet taken for writing.
+        self.unwritten: list[outcomes.Outcome] = []
+        #: Taken for writing but not yet committed: still unwritten for everyone asking.
         self.inflight: list[int] = []
         self.written = 0
-        self.fenced_off = 0
 
     def add(self, outcome: outcomes.Outcome) -> None:
         with self.lock:
-            self.pending.append(outcome)
-        self.has_work.set()
+            self.unwritten.append(outcome)
+        self.notify()
 
-    def pending_ids(self) -> list[int]:
+    def unwritten_ids(self) -> list[int]:
+        """Tasks whose outcome is not committed yet (their leases must still be renewed)."""
         with self.lock:
-            return [o.task_id for o in self.pending] + self.inflight
+            return [o.task_id for o in self.unwritten] + self.inflight
 
-    def run(self) -> None:
-        try:
-            while not self.stop_event.is_set():
-                self.has_work.wait(0.5)
-                if self.stop_event.is_set():
-                    break
-                # Let a few more outcomes gather so one statement carries them all.
-                time.sleep(self.flush_seconds)
-                self.flush()
-        finally:
-            connection.close()
+    def step(self) -> float:
+        if self.unwritten:
+            # Let a few more outcomes gather so one statement carries them all.
+            time.sleep(self.flush_seconds)
+            self.flush()
+        return self.idle_seconds
 
-    def flush(self) -> bool:
-        """Write everything waiting; on a database error keep it for the next round."""
+    def flush(self) -> None:
+        """Write everything waiting; on a database error put the rest back and raise."""
         with self.lock:
-            taken, self.pending = self.pending, []
+            taken, self.unwritten = self.unwritten, []
             self.inflight = [o.task_id for o in taken]
-            self.has_work.clear()
         if not taken:
-            return True
-        try:
-            return self._write(taken)
-        finally:
-            with self.lock:
-                self.inflight = []
-
-    def _write(self, taken: list[outcomes.Outcome]) -> bool:
+            return
         fence = Q(worker=self.worker_id)
         done = 0
         try:
             while done < len(taken):
                 chunk = taken[done:done + self.batch]
-                changed = outcomes.write(chunk, fence=fence)
-                self.written += changed
-                self.fenced_off += len(chunk) - changed
+                self.written += outcomes.write(chunk, fence=fence)
                 done += len(chunk)
-            return True
-        except DatabaseError as exc:
-            remainder = taken[done:]
-            logger.warning("completer: database error, will retry %d outcome(s): %s", len(remainder), exc)
-            connection.close()
+        except DatabaseError:
             with self.lock:
-                self.pending[:0] = remainder
-            self.has_work.set()
-            self.stop_event.wait(0.5)
-            return False
+                self.unwritten[:0] = taken[done:]
+            raise
+        finally:
+            with self.lock:
+                self.inflight = []
 
     def drain(self, timeout: float) -> bool:
-        """Flush until nothing is waiting or ``timeout`` passes (used at shutdown)."""
+        """Flush until nothing is waiting or ``timeout`` passes (at shutdown, on the caller's thread)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.flush() and not self.pending_ids():
+            try:
+                self.flush()
+            except DatabaseError as exc:
+                logger.warning("completer: database error, will retry %d outcome(s): %s",
+                               len(self.unwritten_ids()), exc)
+                connection.close()
+                continue
+            if not self.unwritten_ids():
                 return True
         return False

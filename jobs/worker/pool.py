@@ -11,7 +11,10 @@ from typing import Any
 from django.db import close_old_connections
 from django.utils import timezone
 
+from ..conf import conf
 from ..context import TaskContext
+from ..exceptions import TaskTimeout
+from ..fairness import TenantCache
 from ..models import Task
 from ..registry import registry
 from ..store import finish as outcomes
@@ -47,15 +50,14 @@ class ExecutorPool:
         worker_id: str,
         report: Callable[[outcomes.Outcome], None],
         on_free: Callable[[], None],
-        tenant_slug: Callable[[int], str],
-        prefetch: int = 0,
-        fast_seconds: float = 0.05,
+        tenants: TenantCache,
     ) -> None:
+        c = conf()
         self.threads = threads
         self.worker_id = worker_id
         self.report = report
         self.on_free = on_free
-        self.tenant_slug = tenant_slug
+        self.tenants = tenants
         self.inbox: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_cond = threading.Condition(self.lock)
@@ -63,10 +65,10 @@ class ExecutorPool:
         self.slots = [Slot() for _ in range(threads)]
         self.abandoned_threads = 0
         self.accepting = True
-        self.prefetch = prefetch
-        self.fast_seconds = fast_seconds
+        self.prefetch = threads * c.PREFETCH_PER_THREAD
+        self.fast_seconds = c.FAST_TASK_SECONDS
         #: Moving average of run time; decides whether prefetching is worth it.
-        self.average_seconds = fast_seconds
+        self.average_seconds = self.fast_seconds
 
     def start(self) -> None:
         for index in range(self.threads):
@@ -105,7 +107,7 @@ class ExecutorPool:
             task_id=task.pk,
             attempt=task.attempts,
             tenant_id=task.tenant_id,
-            tenant_slug=self.tenant_slug(task.tenant_id),
+            tenant_slug=self.tenants.slug(task.tenant_id),
             type=task.type,
             queue=task.queue,
             worker=self.worker_id,
@@ -157,11 +159,17 @@ class ExecutorPool:
             close_old_connections()
         return outcome
 
-    def abandon(self, execution: Execution) -> bool:
-        """Give up on a running execution (timeout); a fresh thread takes its slot."""
+    def time_out(self, execution: Execution) -> bool:
+        """Fail a run past its deadline and give its slot to a fresh thread; False if it already ended."""
+        task = execution.task
+        # Python cannot kill a thread: the attempt fails now, its thread is abandoned.
+        outcome = outcomes.failed(task, TaskTimeout(f"exceeded its timeout of {task.timeout}s"),
+                                  worker=self.worker_id, with_traceback=False)
         with self.lock:
-            if execution.abandoned or self.held.get(execution.task.pk) is not execution:
+            if execution.abandoned or self.held.get(task.pk) is not execution:
                 return False
+            # As in ``_work``: the completer has the outcome before the task leaves ``held``.
+            self.report(outcome)
             execution.abandoned = True
             self.held.pop(execution.task.pk, None)
             if execution.slot >= 0:
@@ -172,7 +180,8 @@ class ExecutorPool:
                 self._start_thread(execution.slot)
             if not self.held:
                 self.idle_cond.notify_all()
-        execution.ctx._cancel.set()  # cooperative handlers can still stop early
+        execution.ctx.cancel()  # cooperative handlers can still stop early
+        self.on_free()
         return True
 
     def stop_accepting(self) -> list[Execution]:
@@ -209,7 +218,7 @@ class ExecutorPool:
                     self.slots[execution.slot].generation += 1
             self.held.clear()
         for execution in left:
-            execution.ctx._cancel.set()
+            execution.ctx.cancel()
         return left
 
     def shutdown(self) -> None:

@@ -1,19 +1,19 @@
 """Promote scheduled tasks (delayed, or retrying after backoff) once they are due."""
 
-import threading
 from collections.abc import Callable
 
+from ..conf import conf
 from ..services import maintenance
-from .poller import Poller, jittered
+from .service import Service, jittered
 
 
-class Promoter(Poller):
-    def __init__(self, *, interval: float, on_promoted: Callable[[], None], stop: threading.Event) -> None:
-        super().__init__("promoter", stop)
-        self.interval = interval
+class Promoter(Service):
+    def __init__(self, *, on_promoted: Callable[[], None]) -> None:
+        super().__init__("promoter")
+        self.interval = conf().PROMOTE_SECONDS
         self.on_promoted = on_promoted
 
-    def poll(self) -> float:
+    def step(self) -> float:
         if maintenance.promote_due():
             self.on_promoted()
         return jittered(self.interval)

@@ -1,18 +1,17 @@
 """Delete finished tasks past their retention, a bounded batch at a time."""
 
-import threading
-
+from ..conf import conf
 from ..services import maintenance
-from .poller import Poller, jittered
+from .service import Service, jittered
 
 
-class Pruner(Poller):
-    def __init__(self, *, interval: float, stop: threading.Event) -> None:
-        super().__init__("pruner", stop)
-        self.interval = interval
+class Pruner(Service):
+    def __init__(self) -> None:
+        super().__init__("pruner")
+        self.interval = conf().PRUNE_SECONDS
         self.first = True
 
-    def poll(self) -> float:
+    def step(self) -> float:
         if self.first:
             # Do not make every process prune the moment the fleet starts.
             self.first = False

@@ -1,17 +1,16 @@
 """Return tasks whose worker died (lapsed lease) to the queue; forget dead processes."""
 
-import threading
-
+from ..conf import conf
 from ..services import maintenance
-from .poller import Poller, jittered
+from .service import Service, jittered
 
 
-class Rescuer(Poller):
-    def __init__(self, *, interval: float, stop: threading.Event) -> None:
-        super().__init__("rescuer", stop)
-        self.interval = interval
+class Rescuer(Service):
+    def __init__(self) -> None:
+        super().__init__("rescuer")
+        self.interval = conf().RESCUE_SECONDS
 
-    def poll(self) -> float:
+    def step(self) -> float:
         while maintenance.rescue_expired() > 0:
             pass
         maintenance.reap_dead_workers()

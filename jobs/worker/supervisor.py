@@ -19,7 +19,7 @@ from ..models import WorkerProcess
 from ..services import maintenance
 from .child import main as child_main
 from .options import EXIT_RECYCLE, WorkerOptions
-from .process import new_worker_id
+from .runtime import new_worker_id
 
 logger = logging.getLogger(__name__)
 

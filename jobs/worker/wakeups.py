@@ -3,69 +3,91 @@
 import socket
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import redis
 from django.conf import settings
 
+from ..conf import conf
 from ..notify.wakeup import CHANNEL, WORK, socket_path, warn
+from .service import Service
 
 
-class WakeupListener(threading.Thread):
-    """Receive announcements in a worker process and hand them to ``on_message``."""
+class WakeupListener(Service):
+    """Receive announcements (Redis pub/sub, else a Unix datagram socket) and hand them to ``on_message``."""
 
-    def __init__(self, worker_id: str, on_message: Callable[[bytes], None], stop: threading.Event) -> None:
-        super().__init__(name="wakeup", daemon=True)
+    #: Seconds one receive blocks: how soon a stop is noticed.
+    receive_seconds = 1.0
+
+    def __init__(self, worker_id: str, on_message: Callable[[bytes], None]) -> None:
+        super().__init__("wakeup")
+        c = conf()
         self.worker_id = worker_id
         self.on_message = on_message
-        self.stop_event = stop
         self.ready = threading.Event()
+        self.first_retry = c.WAKEUP_RETRY_SECONDS
+        self.max_retry = c.WAKEUP_RETRY_MAX_SECONDS
+        self.retry = self.first_retry
+        self.pubsub: Any = None
+        self.sock: socket.socket | None = None
 
-    def run(self) -> None:
-        if settings.REDIS_URL:
-            self._run_redis()
-        else:
-            self._run_socket()
+    def start(self) -> None:
+        """Start listening; return once listening (or after 5 s: polling covers the gap)."""
+        super().start()
+        self.ready.wait(5)
 
-    def _run_redis(self) -> None:
-        url = str(settings.REDIS_URL)
-        delay = 0.5
-        while not self.stop_event.is_set():
-            try:
-                client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
-                self.ready.set()
-                delay = 0.5
-                # A reconnect may have missed announcements: look once for work.
-                self.on_message(WORK)
-                while not self.stop_event.is_set():
-                    message = pubsub.get_message(timeout=1.0)
-                    if message and message.get("type") == "message":
-                        self.on_message(bytes(message["data"]))
-                pubsub.close()
-                client.close()
-            except (redis.RedisError, OSError) as exc:
-                warn("wake-up listener lost Redis", exc)
-                self.ready.set()
-                self.stop_event.wait(delay)
-                delay = min(delay * 2, 10.0)
-
-    def _run_socket(self) -> None:
-        path = socket_path(self.worker_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            sock.bind(str(path))
-            sock.settimeout(1.0)
-            self.ready.set()
-            while not self.stop_event.is_set():
-                try:
-                    data = sock.recv(64)
-                except TimeoutError:
-                    continue
-                self.on_message(data)
-        finally:
-            sock.close()
+    def setup(self) -> None:
+        if not settings.REDIS_URL:
+            path = socket_path(self.worker_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.unlink(missing_ok=True)
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.sock.bind(str(path))
+            self.sock.settimeout(self.receive_seconds)
             self.ready.set()
+
+    def step(self) -> float:
+        if self.sock is not None:
+            try:
+                self.on_message(self.sock.recv(64))
+            except TimeoutError:
+                pass
+            return 0.0
+        try:
+            if self.pubsub is None:
+                self._subscribe()
+            message = self.pubsub.get_message(timeout=self.receive_seconds)
+        except (redis.RedisError, OSError) as exc:
+            warn("wake-up listener lost Redis", exc)
+            self._unsubscribe()
+            self.ready.set()
+            delay, self.retry = self.retry, min(self.retry * 2, self.max_retry)
+            return delay
+        if message and message.get("type") == "message":
+            self.on_message(bytes(message["data"]))
+        return 0.0
+
+    def _subscribe(self) -> None:
+        client = redis.Redis.from_url(str(settings.REDIS_URL), socket_connect_timeout=2, health_check_interval=10)
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(CHANNEL)
+        self.ready.set()
+        self.retry = self.first_retry
+        # A reconnect may have missed announcements: look once for work.
+        self.on_message(WORK)
+
+    def _unsubscribe(self) -> None:
+        if self.pubsub is not None:
+            pubsub, self.pubsub = self.pubsub, None
+            try:
+                pubsub.close()
+                pubsub.connection_pool.disconnect()
+            except (redis.RedisError, OSError):
+                pass  # already gone
+
+    def teardown(self) -> None:
+        self._unsubscribe()
+        if self.sock is not None:
+            self.sock.close()
+            socket_path(self.worker_id).unlink(missing_ok=True)
+        self.ready.set()

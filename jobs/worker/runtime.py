@@ -1,0 +1,147 @@
+"""One worker process: its services, its registry row, and its graceful shutdown."""
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from types import FrameType
+
+from django.conf import settings
+from django.db import connection
+
+from ..conf import conf
+from ..fairness import TenantCache
+from ..models import WorkerProcess
+from ..notify import wakeup
+from ..store import transitions
+from .completer import Completer
+from .dispatcher import Dispatcher
+from .heartbeat import Heartbeat
+from .options import EXIT_RECYCLE, WorkerOptions
+from .pool import ExecutorPool
+from .promoter import Promoter
+from .pruner import Pruner
+from .rescuer import Rescuer
+from .service import Service
+from .wakeups import WakeupListener
+from .watchdog import Watchdog
+
+logger = logging.getLogger(__name__)
+
+
+def instance_name() -> str:
+    return settings.INSTANCE_ID or socket.gethostname()
+
+
+def new_worker_id() -> str:
+    return f"{instance_name()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class WorkerRuntime:
+    """Run one worker process until stopped (or, in burst mode, until nothing is due)."""
+
+    def __init__(self, *, options: WorkerOptions, worker_id: str | None = None) -> None:
+        self.options = options
+        self.worker_id = worker_id or new_worker_id()
+        self.drain_seconds = conf().DRAIN_SECONDS if options.drain_seconds is None else options.drain_seconds
+        #: The one stop request: a signal, a recycle, or a finished burst.
+        self.stopping = threading.Event()
+        self.exit_code = 0
+        tenants = TenantCache()
+        self.completer = Completer(worker_id=self.worker_id)
+        self.pool = ExecutorPool(threads=options.threads, worker_id=self.worker_id, report=self.completer.add,
+                                 on_free=self._slot_freed, tenants=tenants)
+        self.dispatcher = Dispatcher(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
+                                     tenants=tenants, queues=list(options.queues) or None, burst=options.burst,
+                                     on_drained=self.stop)
+        self.heartbeat = Heartbeat(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
+                                   register=self.register)
+        self.listener = WakeupListener(self.worker_id, self._on_announcement)
+        maintenance = [Rescuer(), Promoter(on_promoted=self.dispatcher.notify_work), Pruner()]
+        #: Started in this order (the listener before the dispatcher: no wake-up is missed), all
+        #: stopped after the drain but the dispatcher, which stops first: that ends the claiming.
+        self.services: list[Service] = [
+            self.completer,
+            self.heartbeat,
+            Watchdog(pool=self.pool, on_exhausted=self._recycle),
+            self.listener,
+            *(maintenance if options.maintenance else []),
+            self.dispatcher,
+        ]
+
+    def _slot_freed(self) -> None:
+        self.dispatcher.notify()
+
+    def _on_announcement(self, kind: bytes) -> None:
+        if kind == wakeup.CANCEL:
+            self.heartbeat.notify()
+        else:
+            self.dispatcher.notify_work()
+
+    def _recycle(self) -> None:
+        self.exit_code = EXIT_RECYCLE
+        self.stop()
+
+    def stop(self, *_: object) -> None:
+        """Ask for the graceful drain (safe from a signal handler and from any thread)."""
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            logger.info("worker %s: signal %s, draining", self.worker_id, signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def register(self) -> None:
+        WorkerProcess.objects.update_or_create(
+            pk=self.worker_id,
+            defaults={
+                "instance": instance_name(),
+                "hostname": socket.gethostname(),
+                "pid": os.getpid(),
+                "queues": ",".join(self.options.queues),
+                "threads": self.options.threads,
+                "state": "running",
+                "slots": self.pool.snapshot(),
+            },
+        )
+
+    def run(self) -> int:
+        self.register()
+        self.pool.start()
+        for service in self.services:
+            service.start()
+        logger.info("worker %s: %d threads, queues=%s%s", self.worker_id, self.options.threads,
+                    ",".join(self.options.queues) or "*", " (burst)" if self.options.burst else "")
+        self.stopping.wait()  # a signal handler interrupts the wait, runs, and sets it
+        self.shutdown()
+        return self.exit_code
+
+    def shutdown(self) -> None:
+        """Stop claiming, hand back unstarted tasks, let running ones finish within the drain, release the rest."""
+        self.stopping.set()
+        self.dispatcher.stop()
+        self.dispatcher.join(timeout=10)
+        WorkerProcess.objects.filter(pk=self.worker_id).update(state="stopping")
+        unstarted = self.pool.stop_accepting()
+        released = transitions.release(worker=self.worker_id, ids=[e.task.pk for e in unstarted])
+        left = [] if self.pool.wait_idle(self.drain_seconds) else self.pool.abandon_all()
+        if left:
+            logger.warning("worker %s: %d task(s) still running after the %ss drain; releasing them",
+                           self.worker_id, len(left), self.drain_seconds)
+        for service in self.services:
+            service.stop()
+        self.completer.join(timeout=5)
+        self.completer.drain(timeout=10)
+        released += transitions.release(worker=self.worker_id, ids=[e.task.pk for e in left])
+        self.pool.shutdown()
+        WorkerProcess.objects.filter(pk=self.worker_id).delete()
+        if released:
+            wakeup.announce()
+        logger.info("worker %s: stopped (%d claimed, %d written, %d released)", self.worker_id,
+                    self.dispatcher.claimed, self.completer.written, released)
+        connection.close()
