@@ -26,26 +26,14 @@ class ApiClient:
         return f"{self.key.tenant_slug}:{self.key.prefix}"
 
 
-def raw_key(request: Request) -> str | None:
-    header = request.headers.get("X-API-Key")
-    if header:
-        return header
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
-
-
 class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiClient, keys.VerifiedKey] | None:
-        raw = raw_key(request)
-        if raw is None:
-            return None
-        verified = keys.verify(raw)
+        try:
+            verified = keys.key_from_headers(request.headers)
+        except keys.InvalidKey as exc:
+            raise AuthenticationFailed(str(exc)) from None
         if verified is None:
-            raise AuthenticationFailed("Invalid or revoked API key.")
-        keys.touch(verified)
+            return None
         return ApiClient(verified), verified
 
     def authenticate_header(self, request: Any) -> str:

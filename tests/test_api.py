@@ -34,6 +34,7 @@ from tests.api_fixtures import (  # noqa: F401  (fixtures are found by name)
     make_task,
 )
 from tests.conftest import wait_for
+from tests.redis_settings import use_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,7 @@ def test_ready_reports_each_dependency(servers: dict[str, Any]) -> None:
 
 
 def test_ready_is_503_when_redis_is_unreachable(settings: Any) -> None:
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    use_redis(settings, "redis://127.0.0.1:1/0")  # nothing listens on port 1
     response = Client().get("/api/health/ready")
     assert response.status_code == 503
     body = response.json()

@@ -6,10 +6,10 @@ from typing import Any
 from rest_framework.request import Request
 
 from tenants import ratelimit
+from tenants.conf import conf
 from tenants.keys import VerifiedKey
 from tenants.models import Tenant
 
-from ..conf import conf
 from ..models import Task, TaskQuerySet
 from .errors import Problem
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import redis
 from django.conf import settings
 
+from ..notify import redis as shared_redis
 from ..notify.wakeup import CHANNEL, WORK, socket_path, warn
 
 
@@ -27,11 +28,13 @@ class WakeupListener(threading.Thread):
             self._run_socket()
 
     def _run_redis(self) -> None:
-        url = str(settings.REDIS_URL)
         delay = 0.5
         while not self.stop_event.is_set():
             try:
-                client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+                # Pub/sub takes a dedicated connection of the shared pool while subscribed.
+                client = shared_redis.client()
+                if client is None:  # REDIS_URL was unset meanwhile: nothing to listen to
+                    return
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CHANNEL)
                 self.ready.set()
