@@ -4,12 +4,14 @@ Every key can be overridden in ``settings.JOBS`` (e.g. ``JOBS = {"LEASE_SECONDS"
 and in the environment as ``JOBS_<KEY>`` (``settings.JOBS_ENV`` holds those, read by
 settings.py, the only reader of the environment). Keys are flat: a section's fields are
 its keys. Each app declares a :class:`Section` (``EngineConf`` here, ``tenants.conf``…),
-reads it through :func:`current` and validates it with a system check (:func:`problems`).
+reads it through :func:`current`, validates it with a system check (:func:`problems`)
+and imports it from its ``AppConfig.ready()`` (so that its keys are known, not "unknown").
 """
 
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from django.apps import apps
 from django.conf import settings
 
 
@@ -120,7 +122,19 @@ def _coerce(kind: Any, raw: str) -> Any:
 
 
 def load[S: Section](section: type[S]) -> S:
-    """Build ``section`` from its defaults, ``JOBS_<KEY>`` environment values, then ``settings.JOBS``."""
+    """Build ``section`` from its defaults, ``JOBS_<KEY>`` environment values, then ``settings.JOBS``.
+
+    Raises ValueError for a value that does not parse and, once the apps are ready (every
+    app's sections are imported by then), for a ``settings.JOBS`` key no section owns.
+    """
+    if apps.ready:
+        unknown = unknown_keys()
+        if unknown:
+            raise ValueError(f"unknown JOBS settings: {', '.join(sorted(unknown))}")
+    return _build(section)
+
+
+def _build[S: Section](section: type[S]) -> S:
     values: dict[str, Any] = {}
     environment = getattr(settings, "JOBS_ENV", {}) or {}
     overrides = getattr(settings, "JOBS", {}) or {}
@@ -133,9 +147,12 @@ def load[S: Section](section: type[S]) -> S:
 
 
 def problems(section: type[Section]) -> list[str]:
-    """What a system check reports about ``section``: values that do not parse or cannot work."""
+    """What a system check reports about ``section``: values that do not parse or cannot work.
+
+    Unknown keys are reported once, by the engine's check (:func:`unknown_keys`).
+    """
     try:
-        return load(section).validate()
+        return _build(section).validate()
     except (TypeError, ValueError) as exc:
         return [f"Invalid JOBS setting: {exc}"]
 
