@@ -2,11 +2,9 @@
 
 import json
 import logging
-import os
-import socket
 from datetime import UTC, datetime
 
-INSTANCE = os.environ.get("INSTANCE_ID") or socket.gethostname()
+from django.conf import settings
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,7 +14,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "instance": INSTANCE,
+            "instance": settings.INSTANCE_NAME,
             "pid": record.process,
             "process": record.processName,
             "thread": record.threadName,

@@ -1,17 +1,22 @@
 """Settings, read from the environment, with an embedded default.
 
-No ``DATABASE_URL`` means a SQLite file under ``var/`` (WAL, ``IMMEDIATE``
-transactions so that claims serialise). ``DATABASE_URL=mysql://…`` means
-MySQL/MariaDB at READ COMMITTED. ``REDIS_URL`` is optional everywhere.
-Engine tunables live in ``jobs/conf.py`` (the ``JOBS`` dict here overrides them).
+This is the only module that reads the environment. No ``DATABASE_URL`` means a
+SQLite file under ``var/`` (WAL, ``IMMEDIATE`` transactions so that claims
+serialise). ``DATABASE_URL=mysql://…`` means MySQL/MariaDB at READ COMMITTED.
+``REDIS_URL`` is optional everywhere. Tunables live in each app's conf
+(``jobs/conf.py``, ``tenants/conf.py``): ``JOBS_<KEY>`` variables and the ``JOBS``
+dict here override them.
 """
 
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -35,6 +40,8 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-embedded-default-key-set-SECRET_KEY-in-production"  # noqa: S105
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
 INSTANCE_ID = os.environ.get("INSTANCE_ID", "")
+#: How logs and the worker registry name this instance.
+INSTANCE_NAME = INSTANCE_ID or socket.gethostname()
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 if PRODUCTION:
@@ -141,6 +148,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip() or None
 
+
+def caches_for(redis_url: str | None) -> dict[str, Any]:
+    """CACHES for ``redis_url``: django-redis, whose pool is the process's one Redis client; else local memory."""
+    if not redis_url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return {"default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": redis_url,
+        "OPTIONS": {
+            # Short timeouts: a request or an enqueue must not hang on Redis (jobs/notify/redis.py).
+            "SOCKET_TIMEOUT": 2,
+            "SOCKET_CONNECT_TIMEOUT": 2,
+            # No retries (a retried rate-limit script would charge twice); pings keep pub/sub honest.
+            "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 0), "health_check_interval": 10},
+        },
+    }}
+
+
+CACHES = caches_for(REDIS_URL)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -177,8 +204,20 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
-# Engine tunables; see jobs/conf.py for every key, its default and its meaning.
+# Tunables; see jobs/conf.py and tenants/conf.py for every key, its default and its meaning.
 JOBS: dict[str, Any] = {}
+#: JOBS_<KEY> environment variables, as strings (JOBS wins over them). Each app's conf types the
+#: keys it owns and ignores the rest (e.g. the test suite's JOBS_TEST_DB).
+JOBS_ENV = {name.removeprefix("JOBS_"): value for name, value in os.environ.items() if name.startswith("JOBS_")}
+
+#: With a token, /metrics wants ``Authorization: Bearer <token>``.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# runengine: where its web server listens, and the console login its --demo creates.
+WEB_HOST = os.environ.get("HOST", "127.0.0.1")
+WEB_PORT = os.environ.get("PORT", "8000")  # a string: --port parses it
+CONSOLE_ADMIN_USER = os.environ.get("CONSOLE_ADMIN_USER", "admin")
+#: Empty: --demo generates a password and shows it once.
+CONSOLE_ADMIN_PASSWORD = os.environ.get("CONSOLE_ADMIN_PASSWORD", "")
 
 # Large batches arrive as one JSON body; the API itself answers 413 above JOBS['API_MAX_BODY_BYTES'].
 DATA_UPLOAD_MAX_MEMORY_SIZE = 32 * 1024 * 1024

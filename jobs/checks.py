@@ -2,10 +2,13 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import Error, register
 from django.db import connections
 
-from .conf import get_conf
+from .api.conf import ApiConf
+from .conf import EngineConf, problems, unknown_keys
+from .streams.conf import StreamsConf
 
 
 @register("database")
@@ -31,8 +34,33 @@ def check_database(app_configs: Any = None, databases: Any = None, **kwargs: Any
 
 @register()
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    try:
-        conf = get_conf()
-    except (TypeError, ValueError) as exc:
-        return [Error(f"Invalid JOBS setting: {exc}", id="jobs.E002")]
-    return [Error(problem, id="jobs.E002") for problem in conf.validate()]
+    errors = [Error(problem, id="jobs.E002") for problem in problems(EngineConf)]
+    unknown = unknown_keys()
+    if unknown:
+        errors.append(Error(f"Invalid JOBS setting: unknown JOBS settings: {', '.join(sorted(unknown))}",
+                            id="jobs.E002"))
+    return errors
+
+
+@register()
+def check_streams_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    return [Error(problem, id="jobs.E004") for problem in problems(StreamsConf)]
+
+
+@register()
+def check_api_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    return [Error(problem, id="jobs.E005") for problem in problems(ApiConf)]
+
+
+@register("caches")
+def check_redis(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    # The limiter, wake-ups and the readiness probe use the default cache's Redis pool.
+    cache = settings.CACHES.get("default", {})
+    if settings.REDIS_URL and (cache.get("BACKEND") != "django_redis.cache.RedisCache"
+                               or cache.get("LOCATION") != settings.REDIS_URL):
+        return [Error(
+            "With REDIS_URL set, CACHES['default'] must be django_redis.cache.RedisCache at REDIS_URL",
+            hint="engine_site/settings.py builds it from REDIS_URL; keep it if you define CACHES yourself.",
+            id="jobs.E003",
+        )]
+    return []

@@ -1,19 +1,50 @@
-"""Engine configuration: one typed place, with named defaults.
+"""Configuration: one typed section per app, on one loader, with named defaults.
 
 Every key can be overridden in ``settings.JOBS`` (e.g. ``JOBS = {"LEASE_SECONDS": 60}``)
-and most in the environment as ``JOBS_<KEY>``. Values are validated by the system
-check ``jobs.E002`` at start-up.
+and in the environment as ``JOBS_<KEY>`` (``settings.JOBS_ENV`` holds those, read by
+settings.py, the only reader of the environment). Keys are flat: a section's fields are
+its keys. Each app declares a :class:`Section` (``EngineConf`` here, ``tenants.conf``…),
+reads it through :func:`current`, validates it with a system check (:func:`problems`)
+and imports it from its ``AppConfig.ready()`` (so that its keys are known, not "unknown").
 """
 
-import os
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
+from django.apps import apps
 from django.conf import settings
 
 
+class Section:
+    """Base of an app's configuration dataclass (``@dataclass(frozen=True, slots=True)``)."""
+
+    __slots__ = ()
+    #: Every section defined so far, so that a JOBS key no section owns can be reported.
+    registry: ClassVar[list[type["Section"]]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # @dataclass(slots=True) recreates the class: register each name once.
+        Section.registry[:] = [s for s in Section.registry if s.__qualname__ != cls.__qualname__
+                               or s.__module__ != cls.__module__]
+        Section.registry.append(cls)
+
+    def validate(self) -> list[str]:
+        """Return a message for each value that cannot work (subclasses add their own rules)."""
+        problems = []
+        for f in fields(self):  # type: ignore[arg-type]  # every subclass is a dataclass
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                problems.append(f"JOBS['{f.name}'] must not be negative (got {value!r})")
+        return problems
+
+    @classmethod
+    def keys(cls) -> set[str]:
+        return {f.name for f in fields(cls)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True)
-class JobsConf:
+class EngineConf(Section):
     #: Queue used when an enqueue names none.
     DEFAULT_QUEUE: str = "default"
     #: Priority used when an enqueue names none (1 lowest … 5 most urgent).
@@ -73,32 +104,12 @@ class JobsConf:
     MAX_PAYLOAD_BYTES: int = 64 * 1024
     #: Largest bulk enqueue, tasks.
     MAX_BATCH: int = 1000
-    #: API submissions accepted per tenant per window (a batch of N costs N); per tenant in the admin.
-    API_RATE_LIMIT: int = 10_000
-    #: Length of the rate limiter's sliding window, seconds.
-    API_RATE_WINDOW_SECONDS: int = 60
-    #: Redis unreachable: admit (True, with a warning) or answer 503 (False).
-    RATE_LIMIT_FAIL_OPEN: bool = True
-    #: Seconds a verified API key is trusted without a query (revocation delay).
-    API_KEY_CACHE_SECONDS: float = 10.0
-    #: Largest accepted request body, bytes (413 above it).
-    API_MAX_BODY_BYTES: int = 16 * 1024 * 1024
     #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).
     EVENT_RETENTION_SECONDS: int = 3600
-    #: Seconds between ": heartbeat" comments on the live streams.
-    SSE_HEARTBEAT_SECONDS: float = 15.0
-    #: Seconds between checks that an open API stream's key is still valid.
-    SSE_REVERIFY_SECONDS: float = 60.0
-    #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
-    DEMO_MODE: bool = False
 
     def validate(self) -> list[str]:
         """Return a message for each value that cannot work."""
-        problems = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                problems.append(f"JOBS['{f.name}'] must not be negative (got {value!r})")
+        problems = Section.validate(self)
         if not 1 <= self.DEFAULT_PRIORITY <= 5:
             problems.append("JOBS['DEFAULT_PRIORITY'] must be between 1 and 5")
         if self.HEARTBEAT_SECONDS <= 0 or self.HEARTBEAT_SECONDS * 2 > self.LEASE_SECONDS:
@@ -121,35 +132,64 @@ def _coerce(kind: Any, raw: str) -> Any:
     return int(raw) if kind is int else float(raw) if kind is float else raw
 
 
-def get_conf() -> JobsConf:
-    """Build the configuration from defaults, the environment and ``settings.JOBS``."""
+def load[S: Section](section: type[S]) -> S:
+    """Build ``section`` from its defaults, ``JOBS_<KEY>`` environment values, then ``settings.JOBS``.
+
+    Raises ValueError for a value that does not parse and, once the apps are ready (every
+    app's sections are imported by then), for a ``settings.JOBS`` key no section owns.
+    """
+    if apps.ready:
+        unknown = unknown_keys()
+        if unknown:
+            raise ValueError(f"unknown JOBS settings: {', '.join(sorted(unknown))}")
+    return _build(section)
+
+
+def _build[S: Section](section: type[S]) -> S:
     values: dict[str, Any] = {}
+    environment = getattr(settings, "JOBS_ENV", {}) or {}
     overrides = getattr(settings, "JOBS", {}) or {}
-    for f in fields(JobsConf):
-        kind = type(f.default)
-        env = os.environ.get(f"JOBS_{f.name}")
-        if env is not None:
-            values[f.name] = _coerce(kind, env)
+    for f in fields(section):  # type: ignore[arg-type]  # every section is a dataclass
+        if f.name in environment:
+            values[f.name] = _coerce(type(f.default), environment[f.name])
         if f.name in overrides:
             values[f.name] = overrides[f.name]
-    unknown = set(overrides) - {f.name for f in fields(JobsConf)}
-    if unknown:
-        raise ValueError(f"unknown JOBS settings: {', '.join(sorted(unknown))}")
-    return JobsConf(**values)
+    return section(**values)
 
 
-_cached: JobsConf | None = None
+def problems(section: type[Section]) -> list[str]:
+    """What a system check reports about ``section``: values that do not parse or cannot work.
+
+    Unknown keys are reported once, by the engine's check (:func:`unknown_keys`).
+    """
+    try:
+        return _build(section).validate()
+    except (TypeError, ValueError) as exc:
+        return [f"Invalid JOBS setting: {exc}"]
 
 
-def conf() -> JobsConf:
-    """Return the current configuration (cached until a setting changes)."""
-    global _cached
-    if _cached is None:
-        _cached = get_conf()
-    return _cached
+def unknown_keys() -> set[str]:
+    """Keys of ``settings.JOBS`` that no section owns (typos; environment values are not checked)."""
+    known = set().union(*(s.keys() for s in Section.registry))
+    return set(getattr(settings, "JOBS", {}) or {}) - known
+
+
+_cached: dict[type[Section], Section] = {}
+
+
+def current[S: Section](section: type[S]) -> S:
+    """Return ``section`` as configured now (cached until a setting changes)."""
+    found = _cached.get(section)
+    if found is None:
+        found = _cached[section] = load(section)
+    return found  # type: ignore[return-value]  # the cache maps each section to its own instance
+
+
+def conf() -> EngineConf:
+    """Return the engine's configuration (cached until a setting changes)."""
+    return current(EngineConf)
 
 
 def reset_conf(**_: Any) -> None:
-    """Forget the cached configuration (connected to ``setting_changed``)."""
-    global _cached
-    _cached = None
+    """Forget every cached section (connected to ``setting_changed``)."""
+    _cached.clear()

@@ -4,6 +4,8 @@ A key is ``jek_<prefix>_<secret>``: the prefix finds the row with one indexed lo
 the secret (256 random bits, so a fast hash suffices) is compared in constant time.
 Verified keys are cached per process for a few seconds so a request does not always
 cost a query; revocation therefore takes effect within ``API_KEY_CACHE_SECONDS``.
+:func:`key_from_headers` is the one check of a request's key, for the DRF API and the
+event stream alike.
 """
 
 import hashlib
@@ -11,13 +13,13 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
 
-from jobs.conf import conf
-
+from .conf import conf
 from .models import ApiKey, Tenant
 
 SCHEME = "jek"
@@ -31,7 +33,6 @@ class VerifiedKey:
     prefix: str
     tenant_id: int
     tenant_slug: str
-    tenant_weight: int
     rate_limit: int | None
     rate_window: int | None
     is_operator: bool
@@ -83,11 +84,44 @@ def verify(raw: str) -> VerifiedKey | None:
         return None
     verified = VerifiedKey(
         key_id=key.pk, prefix=key.prefix, tenant_id=key.tenant_id, tenant_slug=key.tenant.slug,
-        tenant_weight=key.tenant.weight, rate_limit=key.tenant.rate_limit,
-        rate_window=key.tenant.rate_window_seconds, is_operator=key.is_operator,
+        rate_limit=key.tenant.rate_limit, rate_window=key.tenant.rate_window_seconds, is_operator=key.is_operator,
     )
     with _lock:
         _cache[prefix] = (now + conf().API_KEY_CACHE_SECONDS, key.hashed, verified)
+    return verified
+
+
+class InvalidKey(Exception):
+    """The request sent a key that is malformed, unknown or revoked."""
+
+
+def raw_key(headers: Mapping[str, str]) -> str | None:
+    """The key a request sends: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``.
+
+    ``headers`` has lower-case names, or is case-insensitive (Django's ``request.headers``).
+    """
+    header = headers.get("x-api-key")
+    if header:
+        return header
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def key_from_headers(headers: Mapping[str, str]) -> VerifiedKey | None:
+    """Verify the key a request sends and record its use; ``None`` if it sends none.
+
+    Raises :class:`InvalidKey` for a key that does not verify. Queries the database: call
+    it from synchronous code (``database_sync_to_async`` in a consumer).
+    """
+    raw = raw_key(headers)
+    if raw is None:
+        return None
+    verified = verify(raw)
+    if verified is None:
+        raise InvalidKey("Invalid or revoked API key.")
+    touch(verified)
     return verified
 
 
@@ -116,3 +150,10 @@ def forget(prefix: str | None = None) -> None:
             _cache.clear()
         else:
             _cache.pop(prefix, None)
+
+
+def reset() -> None:
+    """Clear this process's caches (verified keys, last-use marks); used by tests and after settings change."""
+    with _lock:
+        _cache.clear()
+        _last_used_written.clear()

@@ -20,6 +20,7 @@ from jobs.services.enqueue import enqueue
 from jobs.store import rollups as stats
 from tenants import keys, ratelimit
 from tenants.models import ApiKey, Tenant
+from tenants.ratelimit.redis import KEY_PREFIX
 
 #: Large enough that no test outside test_api_ratelimit.py ever meets it.
 GENEROUS_LIMIT = 1_000_000
@@ -56,28 +57,24 @@ MakeApi = Callable[..., Caller]
 
 
 @pytest.fixture(name="clean_api_state", autouse=True)
-def fixture_clean_api_state(servers: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fixture_clean_api_state(servers: dict[str, Any]) -> Iterator[None]:
     """Forget rate-limit charges, cached key verifications and last-used marks around each test."""
 
     def clean() -> None:
-        keys.forget()
-        with keys._lock:
-            keys._last_used_written.clear()
-        with ratelimit._memory_lock:
-            ratelimit._windows.clear()
+        keys.reset()
+        # A breaker tripped by another test must not decide this one's admissions.
+        ratelimit.reset()
         if servers["redis_url"]:
             import redis
 
             client = redis.Redis.from_url(servers["redis_url"])
             try:
-                stale = list(client.scan_iter(match=ratelimit.KEY_PREFIX + "*", count=1000))
+                stale = list(client.scan_iter(match=KEY_PREFIX + "*", count=1000))
                 if stale:
                     client.delete(*stale)
             finally:
                 client.close()
 
-    # A breaker tripped by another test must not decide this one's admissions.
-    monkeypatch.setattr(ratelimit, "_backend", None)
     clean()
     yield
     clean()

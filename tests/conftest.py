@@ -21,6 +21,8 @@ import pytest
 from pytest_mysql import factories as mysql_factories
 from pytest_redis import factories as redis_factories
 
+from tests.redis_settings import use_redis
+
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = os.environ.get("JOBS_TEST_DB", "sqlite")
 USE_REDIS = BACKEND == "mariadb" or os.environ.get("JOBS_TEST_REDIS") == "1"
@@ -61,7 +63,7 @@ def django_db_modify_db_settings(servers: dict[str, Any]) -> None:
 
     if servers["socket"]:
         settings.DATABASES["default"]["HOST"] = servers["socket"]
-    settings.REDIS_URL = servers["redis_url"]
+    use_redis(settings, servers["redis_url"])
 
 
 @pytest.fixture

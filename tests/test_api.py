@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from jobs.api.conf import api_conf
 from jobs.conf import conf
 from jobs.lifecycle import Status
 from jobs.models import Task, TaskStat, ThroughputBucket, WorkerProcess
@@ -34,6 +35,7 @@ from tests.api_fixtures import (  # noqa: F401  (fixtures are found by name)
     make_task,
 )
 from tests.conftest import wait_for
+from tests.redis_settings import use_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +84,7 @@ def test_ready_reports_each_dependency(servers: dict[str, Any]) -> None:
 
 
 def test_ready_is_503_when_redis_is_unreachable(settings: Any) -> None:
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    use_redis(settings, "redis://127.0.0.1:1/0")  # nothing listens on port 1
     response = Client().get("/api/health/ready")
     assert response.status_code == 503
     body = response.json()
@@ -1085,7 +1087,7 @@ def test_workers_when_none_are_alive(api: Caller) -> None:
 
 @pytest.mark.parametrize("path", ["/api/demo/seed", "/api/demo/clear"])
 def test_demo_endpoints_are_off_unless_demo_mode(operator_api: Caller, path: str) -> None:
-    assert not conf().DEMO_MODE
+    assert not api_conf().DEMO_MODE
     assert_problem(operator_api.post(path), 404)
     assert not Task.objects.exists()
 

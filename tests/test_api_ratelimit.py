@@ -23,6 +23,7 @@ from tests.api_fixtures import (  # noqa: F401  (fixtures are found by name)
     fixture_make_api,
     make_task,
 )
+from tests.redis_settings import use_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -247,7 +248,7 @@ def test_a_tenant_limit_of_zero_admits_nothing(make_api: MakeApi) -> None:
 
 def test_redis_down_and_failing_closed_is_503_and_creates_nothing(make_api: MakeApi, settings: Any) -> None:
     caller = limited(make_api, 100)
-    settings.REDIS_URL = DOWN_URL
+    use_redis(settings, DOWN_URL)
     settings.JOBS = {**settings.JOBS, "RATE_LIMIT_FAIL_OPEN": False}
     response = caller.submit()
     body = assert_problem(response, 503)
@@ -259,7 +260,7 @@ def test_redis_down_and_failing_closed_is_503_and_creates_nothing(make_api: Make
 
 def test_redis_down_and_failing_open_admits(make_api: MakeApi, settings: Any) -> None:
     caller = limited(make_api, 100)
-    settings.REDIS_URL = DOWN_URL
+    use_redis(settings, DOWN_URL)
     response = caller.batch(noops(3))
     assert response.status_code == 201
     assert_429(caller.batch(noops(101)), 100)  # what can never fit is still refused
@@ -273,10 +274,10 @@ def test_redis_down_and_failing_open_admits(make_api: MakeApi, settings: Any) ->
 def limiter(request: pytest.FixtureRequest, settings: Any) -> str:
     """Run on the in-process fallback (both passes) and on real Redis (MariaDB pass)."""
     if request.param == "redis":
-        settings.REDIS_URL = request.getfixturevalue("servers")["redis_url"]
+        use_redis(settings, request.getfixturevalue("servers")["redis_url"])
         assert settings.REDIS_URL
     else:
-        settings.REDIS_URL = None
+        use_redis(settings, None)
     return str(request.param)
 
 

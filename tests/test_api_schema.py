@@ -44,7 +44,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from engine_site.wsgi import application
-from jobs.conf import conf
+from jobs.api.conf import api_conf
 from jobs.lifecycle import Status
 from jobs.models import Task, WorkerProcess
 from tenants import keys
@@ -241,7 +241,7 @@ def _name_a_real_type(case: Any) -> None:
 @schema.parametrize()
 def test_api_conforms_to_its_schema(case: Any, wsgi_in_test_transaction: None, api_keys: dict[str, str],
                                     task_ids: list[int]) -> None:
-    assert not conf().DEMO_MODE
+    assert not api_conf().DEMO_MODE
     _point_at_real_rows(case, task_ids)
     _name_a_real_type(case)
     # Mostly the tenant's key; an operator key for a third of the cases, so all=true reads every tenant.

@@ -107,7 +107,7 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> Non
 
 
 @pytest.mark.django_db
-def test_metrics_endpoint_exposes_prometheus_text(client: Any, tenant: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_endpoint_exposes_prometheus_text(client: Any, tenant: Any, settings: Any) -> None:
     enqueue("noop", tenant=tenant)
     enqueue("noop", tenant=tenant)
     response = client.get("/metrics")
@@ -121,7 +121,7 @@ def test_metrics_endpoint_exposes_prometheus_text(client: Any, tenant: Any, monk
     for line in text.splitlines():
         assert line.startswith("# ") or SAMPLE.match(line), f"not a Prometheus sample: {line!r}"
 
-    monkeypatch.setenv("METRICS_TOKEN", "scrape-me")
+    settings.METRICS_TOKEN = "scrape-me"  # noqa: S105  (a test token)
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
 

@@ -28,9 +28,13 @@ def announcements(settings: Any, tmp_path: Any) -> Iterator[list[bytes]]:
     # Keep socket wake-ups away from any worker another run may have under var/.
     settings.VAR_DIR = tmp_path
     seen: list[bytes] = []
-    wakeup.add_local_hook(seen.append)
+
+    def record(sender: Any, kind: bytes, **_: Any) -> None:
+        seen.append(kind)
+
+    wakeup.announced.connect(record)
     yield seen
-    wakeup.remove_local_hook(seen.append)
+    wakeup.announced.disconnect(record)
 
 
 def set_status(task: Task, status: str, **fields: Any) -> Task:

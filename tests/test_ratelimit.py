@@ -11,8 +11,12 @@ from typing import Any
 
 import pytest
 
+from jobs.notify import redis as shared_redis
 from tenants import ratelimit
 from tenants.ratelimit import Decision, RateLimiterUnavailable, acquire, refund
+from tenants.ratelimit.memory import limiter as in_memory
+from tenants.ratelimit.redis import keys_of
+from tests.redis_settings import use_redis
 
 DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
 
@@ -21,10 +25,10 @@ DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refu
 def backend(request: pytest.FixtureRequest, settings: Any) -> str:
     """Run the test against the in-memory fallback and (in the MariaDB pass) real Redis."""
     if request.param == "redis":
-        settings.REDIS_URL = request.getfixturevalue("servers")["redis_url"]
+        use_redis(settings, request.getfixturevalue("servers")["redis_url"])
         assert settings.REDIS_URL
     else:
-        settings.REDIS_URL = None
+        use_redis(settings, None)
     return str(request.param)
 
 
@@ -34,10 +38,9 @@ def key() -> str:
 
 
 @pytest.fixture(autouse=True)
-def fresh_limiter_state(monkeypatch: pytest.MonkeyPatch) -> None:
+def fresh_limiter_state() -> None:
     """Each test starts with a closed breaker and an unsuppressed warning."""
-    monkeypatch.setattr(ratelimit, "_backend", None)
-    monkeypatch.setattr(ratelimit, "_last_warning", 0.0)
+    ratelimit.reset()
 
 
 def test_admits_up_to_the_limit_and_rejects_the_next(backend, key):
@@ -160,7 +163,7 @@ def _process_hammer(redis_url: str, key: str, barrier: Any, results: Any) -> Non
     """In a spawned process: acquire cost 7 repeatedly and report the admitted total."""
     from django.conf import settings
 
-    settings.REDIS_URL = redis_url
+    use_redis(settings, redis_url)
     barrier.wait(timeout=60)
     admitted = 0
     for _ in range(40):
@@ -188,11 +191,11 @@ def test_precise_across_4_processes(servers, key):
 def test_redis_keys_expire_when_idle(servers, settings, key):
     import redis
 
-    settings.REDIS_URL = servers["redis_url"]
+    use_redis(settings, servers["redis_url"])
     d = acquire(key, 3, limit=10, window=2.0)
     assert d.token
     client = redis.Redis.from_url(servers["redis_url"])
-    log_key, total_key = ratelimit._keys(key)
+    log_key, total_key = keys_of(key)
     assert 0 < client.pttl(log_key) <= 2000 and 0 < client.pttl(total_key) <= 2000
     assert client.get(total_key) == b"3"
     assert client.zrange(log_key, 0, -1) == [d.token.encode()]
@@ -207,27 +210,27 @@ def test_redis_keys_expire_when_idle(servers, settings, key):
 def test_redis_rebuilds_a_lost_total(servers, settings, key):
     import redis
 
-    settings.REDIS_URL = servers["redis_url"]
+    use_redis(settings, servers["redis_url"])
     acquire(key, 4, limit=10, window=60)
     acquire(key, 5, limit=10, window=60)
     client = redis.Redis.from_url(servers["redis_url"])
-    client.delete(ratelimit._keys(key)[1])  # as if evicted under memory pressure
+    client.delete(keys_of(key)[1])  # as if evicted under memory pressure
     d = acquire(key, 1, limit=10, window=60)
     assert d.allowed and d.remaining == 0
     assert not acquire(key, 1, limit=10, window=60).allowed
 
 
 def test_fallback_state_is_forgotten_when_it_empties(settings, key):
-    settings.REDIS_URL = None
+    use_redis(settings, None)
     d = acquire(key, 1, limit=10, window=60)
-    assert d.token and key in ratelimit._windows
+    assert d.token and key in in_memory.windows
     refund(key, d.token)
-    assert key not in ratelimit._windows
+    assert key not in in_memory.windows
 
 
 @pytest.mark.parametrize(("cost", "limit", "window"), [(-1, 10, 1.0), (1, -1, 1.0), (1, 10, 0.0)])
 def test_invalid_arguments_are_refused(settings, cost, limit, window):
-    settings.REDIS_URL = None
+    use_redis(settings, None)
     with pytest.raises(ValueError):
         acquire("k", cost, limit=limit, window=window)
 
@@ -236,7 +239,7 @@ def test_invalid_arguments_are_refused(settings, cost, limit, window):
 
 
 def test_redis_down_fails_open_quickly(settings, key, caplog):
-    settings.REDIS_URL = DOWN_URL
+    use_redis(settings, DOWN_URL)
     started = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="tenants.ratelimit"):
         decisions = [acquire(key, 7, limit=100, window=60) for _ in range(50)]
@@ -248,13 +251,13 @@ def test_redis_down_fails_open_quickly(settings, key, caplog):
 
 
 def test_redis_down_still_rejects_what_can_never_fit(settings, key):
-    settings.REDIS_URL = DOWN_URL
+    use_redis(settings, DOWN_URL)
     d = acquire(key, 101, limit=100, window=60)
     assert not d.allowed and d.degraded and d.retry_after == 60
 
 
 def test_redis_down_fails_closed_when_configured(settings, key):
-    settings.REDIS_URL = DOWN_URL
+    use_redis(settings, DOWN_URL)
     settings.JOBS = {**settings.JOBS, "RATE_LIMIT_FAIL_OPEN": False}
     started = time.monotonic()
     for _ in range(3):  # the first trips the breaker; the others are refused by it
@@ -273,7 +276,7 @@ def silent_server() -> Iterator[str]:
 
 
 def test_a_hung_redis_costs_one_short_timeout_then_the_breaker_answers(settings, key, silent_server):
-    settings.REDIS_URL = silent_server
+    use_redis(settings, silent_server)
     started = time.monotonic()
     first = acquire(key, 1, limit=100, window=60)
     assert first.allowed and first.degraded
@@ -286,11 +289,9 @@ def test_a_hung_redis_costs_one_short_timeout_then_the_breaker_answers(settings,
 
 @pytest.mark.mariadb
 def test_the_breaker_closes_when_redis_is_back(servers, settings, key, monkeypatch):
-    monkeypatch.setattr(ratelimit, "BREAKER_SECONDS", 0.2)
-    settings.REDIS_URL = servers["redis_url"]
-    backend = ratelimit._redis_backend()
-    assert backend is not None
-    backend.failed()  # as if the last call had failed
+    monkeypatch.setattr(shared_redis, "BREAKER_SECONDS", 0.2)
+    use_redis(settings, servers["redis_url"])
+    shared_redis.breaker.failed()  # as if the last call had failed
     assert acquire(key, 1, limit=10, window=60).degraded
     time.sleep(0.3)
     d = acquire(key, 1, limit=10, window=60)

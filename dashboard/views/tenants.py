@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
-from jobs.conf import conf
 from tenants import keys
+from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
 
 from .. import access

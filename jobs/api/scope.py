@@ -7,10 +7,10 @@ from django.db import DEFAULT_DB_ALIAS
 from rest_framework.request import Request
 
 from tenants import ratelimit
+from tenants.conf import conf
 from tenants.keys import VerifiedKey
 from tenants.models import Tenant
 
-from ..conf import conf
 from ..models import Task, TaskQuerySet
 from ..services import listing
 from .errors import Problem

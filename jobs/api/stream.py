@@ -3,7 +3,7 @@
 One SSE message per outbox row — ``id: <watermark>`` / ``event: tasks`` / ``data: {"seq",
 "tenant", "changes"}`` — resumable with ``Last-Event-ID`` (header, or ``?last_event_id=`` for
 EventSource's first connect). Operator keys may add ``?all=true``. The key is checked as DRF
-checks it (``tenants.authentication``), ``all`` as every API view reads it (``scope``), and
+checks it (``tenants.keys.key_from_headers``), ``all`` as every API view reads it (``scope``), and
 refusals are the API's problem documents.
 """
 
@@ -15,7 +15,6 @@ import time
 from channels.db import database_sync_to_async
 
 from tenants import keys
-from tenants.authentication import raw_key_from_headers, verify_raw_key
 
 from ..streams.conf import streams_conf
 from ..streams.feed import Feed
@@ -49,12 +48,13 @@ class ApiEventStream(StreamConsumer):
     async def authorize(self) -> tuple[str, int | None, int | None]:
         """Return (the raw key, tenant id or None for all, Last-Event-ID or None), or raise ``Problem``."""
         headers, query = request_headers(self.scope), query_params(self.scope)
-        raw = raw_key_from_headers(headers)
-        if raw is None:
+        try:
+            key = await database_sync_to_async(keys.key_from_headers, thread_sensitive=False)(headers)
+        except keys.InvalidKey as exc:
+            raise Problem(401, str(exc), headers=UNAUTHORIZED) from None
+        raw = keys.raw_key(headers)
+        if key is None or raw is None:
             raise Problem(401, "An API key is required.", headers=UNAUTHORIZED)
-        key = await database_sync_to_async(verify_raw_key, thread_sensitive=False)(raw)
-        if key is None:
-            raise Problem(401, "Invalid or revoked API key.", headers=UNAUTHORIZED)
         tenant_id = None if scope.all_tenants(query.get("all"), key) else key.tenant_id
         return raw, tenant_id, last_event_id(headers, query)
 

@@ -3,19 +3,21 @@
 With ``REDIS_URL`` an enqueue publishes on a Redis channel every worker process
 listens to, on any host. Without Redis (the embedded single-host default) it sends
 a datagram to each worker's Unix socket under ``var/run/wakeup``. Workers also poll,
-so a lost notification only costs latency, never a task.
+so a lost notification only costs latency, never a task. Code in this process can
+follow announcements through the :data:`announced` signal.
 """
 
 import errno
 import hashlib
 import logging
 import socket
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import redis
 from django.conf import settings
+from django.dispatch import Signal
+
+from . import redis as shared_redis
 
 logger = logging.getLogger(__name__)
 
@@ -23,26 +25,8 @@ CHANNEL = "jobs:wakeup"
 WORK = b"work"
 CANCEL = b"cancel"
 
-_redis_client: redis.Redis | None = None
-_redis_url: str | None = None
-_last_warning = 0.0
-#: After a failed publish, skip Redis until then (monotonic): enqueues must not wait on it.
-_redis_down_until = 0.0
-#: Seconds publishing pauses after Redis failed.
-REDIS_RETRY_SECONDS = 5.0
-_local_hooks: list[Callable[[bytes], None]] = []
-
-
-def redis_client() -> redis.Redis | None:
-    """This process's shared client for ``REDIS_URL`` (``None`` without Redis)."""
-    global _redis_client, _redis_url
-    url = settings.REDIS_URL
-    if not url:
-        return None
-    if _redis_client is None or _redis_url != url:
-        _redis_client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-        _redis_url = url
-    return _redis_client
+#: Sent by :func:`announce` in the announcing process, before delivery, with ``kind`` (WORK or CANCEL).
+announced = Signal()
 
 
 def socket_dir() -> Path:
@@ -55,27 +39,25 @@ def socket_path(worker_id: str) -> Path:
 
 
 def warn(message: str, exc: BaseException) -> None:
-    global _last_warning
-    now = time.monotonic()
-    if now - _last_warning > 30:
-        _last_warning = now
-        logger.warning("%s (%s); workers fall back to polling", message, exc)
+    """Warn that wake-ups are lost (throttled): workers still find work by polling."""
+    shared_redis.breaker.warn(logger, message, exc, "; workers fall back to polling")
 
 
 def announce(kind: bytes = WORK) -> None:
     """Tell every worker process that there is news (new work, or a cancellation)."""
-    for hook in list(_local_hooks):
-        hook(kind)
-    global _redis_down_until
-    client = redis_client()
+    announced.send(sender=None, kind=kind)
+    client = shared_redis.client()
     if client is not None:
-        if time.monotonic() < _redis_down_until:
+        # While the breaker is open, enqueues do not wait on Redis: workers poll meanwhile.
+        if not shared_redis.breaker.usable():
             return
         try:
             client.publish(CHANNEL, kind)
         except redis.RedisError as exc:
-            _redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            shared_redis.breaker.failed()
             warn("wake-up publish failed", exc)
+            return
+        shared_redis.breaker.succeeded()
         return
     directory = socket_dir()
     if not directory.is_dir():
@@ -90,12 +72,3 @@ def announce(kind: bytes = WORK) -> None:
                     path.unlink(missing_ok=True)  # left behind by a killed process
                 # EAGAIN: that worker already has wake-ups queued; one is enough.
 
-
-def add_local_hook(hook: Callable[[bytes], None]) -> None:
-    """Also deliver announcements to ``hook`` in this process (same-process workers, tests)."""
-    _local_hooks.append(hook)
-
-
-def remove_local_hook(hook: Callable[[bytes], None]) -> None:
-    if hook in _local_hooks:
-        _local_hooks.remove(hook)

@@ -1,11 +1,11 @@
 """Prometheus metrics (text exposition format 0.0.4), from indexes and rollups only."""
 
 import hmac
-import os
 from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -84,7 +84,7 @@ def render() -> str:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics; with METRICS_TOKEN set, scrapers must send ``Authorization: Bearer <token>``."""
-    token = os.environ.get("METRICS_TOKEN")
+    token = settings.METRICS_TOKEN
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(sent, token):

@@ -1,20 +1,16 @@
-"""The live streams' tunables: one typed place, with named defaults.
+"""The live streams' tunables: one typed section of the configuration (``jobs.conf``).
 
-Each key is read like the engine's (``jobs.conf``): ``JOBS_<KEY>`` in the environment, then
-``settings.JOBS[KEY]``. Keys are prefixed ``SSE_`` because ``JOBS`` is one namespace shared
-with the engine (which has its own ``POLL_SECONDS``). Values are checked by ``jobs.E003``.
+Keys are prefixed ``SSE_`` because ``JOBS`` is one namespace shared with the engine (which
+has its own ``POLL_SECONDS``). Values are checked by ``jobs.E004``.
 """
 
-import os
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.checks import Error, register
+from ..conf import Section, current
 
 
 @dataclass(frozen=True, slots=True)
-class StreamsConf:
+class StreamsConf(Section):
     # -- the hub (jobs/streams/hub.py) and its watermark
     #: Poll interval of the hub while someone is subscribed, seconds.
     SSE_POLL_SECONDS: float = 0.25
@@ -62,8 +58,7 @@ class StreamsConf:
 
     def validate(self) -> list[str]:
         """Return a message for each value that cannot work."""
-        problems = [f"JOBS['{f.name}'] must not be negative (got {getattr(self, f.name)!r})"
-                    for f in fields(self) if getattr(self, f.name) < 0]
+        problems = Section.validate(self)
         for name in ("SSE_POLL_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_IDS", "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE"):
             if getattr(self, name) <= 0:
                 problems.append(f"JOBS['{name}'] must be positive")
@@ -71,26 +66,5 @@ class StreamsConf:
 
 
 def streams_conf() -> StreamsConf:
-    """Build the stream tunables from defaults, the environment and ``settings.JOBS``.
-
-    Not cached: it is read when a hub or a stream starts, never per row.
-    """
-    overrides = getattr(settings, "JOBS", {}) or {}
-    values: dict[str, Any] = {}
-    for f in fields(StreamsConf):
-        kind: Any = type(f.default)  # int or float
-        env = os.environ.get(f"JOBS_{f.name}")
-        if env is not None:
-            values[f.name] = kind(env)
-        if f.name in overrides:
-            values[f.name] = overrides[f.name]
-    return StreamsConf(**values)
-
-
-@register()
-def check_streams_conf(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    try:
-        conf = streams_conf()
-    except (TypeError, ValueError) as exc:
-        return [Error(f"Invalid JOBS setting: {exc}", id="jobs.E003")]
-    return [Error(problem, id="jobs.E003") for problem in conf.validate()]
+    """Return the streams' configuration (cached until a setting changes)."""
+    return current(StreamsConf)

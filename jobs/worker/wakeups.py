@@ -9,6 +9,7 @@ import redis
 from django.conf import settings
 
 from ..conf import conf
+from ..notify import redis as shared_redis
 from ..notify.wakeup import CHANNEL, WORK, socket_path, warn
 from .service import Service
 
@@ -68,7 +69,10 @@ class WakeupListener(Service):
         return 0.0
 
     def _subscribe(self) -> None:
-        client = redis.Redis.from_url(str(settings.REDIS_URL), socket_connect_timeout=2, health_check_interval=10)
+        # Pub/sub takes a dedicated connection of the shared pool while subscribed.
+        client = shared_redis.client()
+        if client is None:
+            raise redis.ConnectionError("REDIS_URL is not set")
         self.pubsub = client.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(CHANNEL)
         self.ready.set()
@@ -81,7 +85,6 @@ class WakeupListener(Service):
             pubsub, self.pubsub = self.pubsub, None
             try:
                 pubsub.close()
-                pubsub.connection_pool.disconnect()
             except (redis.RedisError, OSError):
                 pass  # already gone
 

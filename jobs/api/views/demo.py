@@ -8,11 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ...conf import conf
 from ...contrib.demo import SIMULATED_TYPES
 from ...models import Task, TaskStat, ThroughputBucket
 from ...services.enqueue import enqueue_many
 from .. import scope
+from ..conf import api_conf
 from ..errors import Problem, problem_responses
 
 SEEDED = inline_serializer("DemoSeeded", {"created": serializers.IntegerField()})
@@ -20,7 +20,7 @@ CLEARED = inline_serializer("DemoCleared", {"deleted": serializers.IntegerField(
 
 
 def _guard(request: Request) -> None:
-    if not conf().DEMO_MODE:
+    if not api_conf().DEMO_MODE:
         raise Problem(404, "Demo mode is disabled (JOBS['DEMO_MODE']).", kind="not-found")
     if not scope.key_of(request).is_operator:
         raise Problem(403, "The demo endpoints need an operator key.", kind="operator-only")

@@ -17,7 +17,7 @@ from tenants.models import Tenant
 from ... import shapes
 from ...conf import conf
 from ...models import WorkerProcess
-from ...notify import wakeup
+from ...notify import redis as shared_redis
 from .. import scope
 from ..errors import problem_responses
 
@@ -102,14 +102,6 @@ class ReadyView(APIView):
         except DatabaseError as exc:
             checks["database"] = f"error: {exc.__class__.__name__}"
             connection.close()
-        client = wakeup.redis_client()
-        if client is None:
-            checks["redis"] = "not configured"
-        else:
-            try:
-                client.ping()
-                checks["redis"] = "ok"
-            except Exception as exc:  # noqa: BLE001 — any failure means "not ready"
-                checks["redis"] = f"error: {exc.__class__.__name__}"
+        checks["redis"] = shared_redis.health()
         ok = all(v in ("ok", "not configured") for v in checks.values())
         return Response({"status": "ready" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)

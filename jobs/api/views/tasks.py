@@ -20,6 +20,7 @@ from ...models import Task
 from ...services import control, listing
 from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
+from ..conf import api_conf
 from ..errors import problem_responses
 from ..serializers import (
     BatchCreatedSerializer,
@@ -170,7 +171,7 @@ class TaskBatchView(APIView):
     @extend_schema(operation_id="tasks_batch", request=TaskBatchSerializer,
                    responses={201: BatchCreatedSerializer, **SUBMIT_ERRORS})
     def post(self, request: Request) -> Response:
-        scope.check_body_size(request, conf().API_MAX_BODY_BYTES)
+        scope.check_body_size(request, api_conf().API_MAX_BODY_BYTES)
         body = _body_object(request)
         specs = body.get("tasks")
         extra = sorted(set(body) - {"tasks"})

@@ -1,4 +1,3 @@
-import os
 import random
 import secrets
 import signal
@@ -29,8 +28,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--processes", type=positive_int, default=2, help="worker processes")
         parser.add_argument("--threads", type=positive_int, default=8, help="threads per worker process")
-        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=positive_int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--host", default=settings.WEB_HOST)
+        parser.add_argument("--port", type=positive_int, default=settings.WEB_PORT)
         parser.add_argument("--no-web", action="store_true", help="workers only")
         parser.add_argument("--demo", action="store_true",
                             help="create a 'demo' tenant, a console login and an operator key, and keep feeding "
@@ -82,11 +81,11 @@ class Command(BaseCommand):
     def _demo_setup(self, options: dict[str, Any]) -> Tenant:
         tenant, _ = Tenant.objects.get_or_create(slug="demo", defaults={"name": "Demo tenant"})
         users = get_user_model()
-        username = os.environ.get("CONSOLE_ADMIN_USER", "admin")
+        username = settings.CONSOLE_ADMIN_USER
         if not users.objects.filter(username=username).exists():
-            password = os.environ.get("CONSOLE_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            password = settings.CONSOLE_ADMIN_PASSWORD or secrets.token_urlsafe(12)
             users.objects.create_superuser(username=username, email="", password=password)
-            shown = "(from CONSOLE_ADMIN_PASSWORD)" if os.environ.get("CONSOLE_ADMIN_PASSWORD") else password
+            shown = "(from CONSOLE_ADMIN_PASSWORD)" if settings.CONSOLE_ADMIN_PASSWORD else password
             self.stdout.write(f"console login: {username} / {shown}   (shown once; change it in the admin)")
         if not tenant.api_keys.filter(revoked_at__isnull=True, name="demo").exists():
             _, raw = keys.issue(tenant, name="demo", operator=True)

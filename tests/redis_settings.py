@@ -1,0 +1,11 @@
+"""Point a test's settings at a Redis server (or at none), as settings.py does from REDIS_URL."""
+
+from typing import Any
+
+from engine_site.settings import caches_for
+
+
+def use_redis(settings: Any, url: str | None) -> None:
+    """Set REDIS_URL and the CACHES built from it (the shared Redis client is the default cache's pool)."""
+    settings.REDIS_URL = url
+    settings.CACHES = caches_for(url)
