@@ -51,4 +51,4 @@ clean:
 
 ## The benchmark (docs/BENCHMARKS.md): starts its own MariaDB and Redis; peers included.
 bench: system-test $(STAMP)
-	$(PY) manage.py bench $(BENCH_ARGS)
+	$(PY) -m bench $(BENCH_ARGS)

@@ -1,7 +1,7 @@
-"""``manage.py bench``: start the servers, then run the scenarios in a process of their own.
+"""``python -m bench``: start the servers, then run the scenarios in a process of their own.
 
-The command's process only starts MariaDB and Redis (unless ``DATABASE_URL`` /
-``REDIS_URL`` name them) and then runs ``manage.py bench`` again with
+The first process only starts MariaDB and Redis (unless ``DATABASE_URL`` /
+``REDIS_URL`` name them) and then runs ``python -m bench`` again with
 ``DJANGO_SETTINGS_MODULE=bench.settings`` and the servers' URLs in its environment:
 that process, and every process it starts, talks to the same two servers.
 """
@@ -19,9 +19,14 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from deploy.procs import ProcessError
+from deploy.servers import ServerError, servers
+
+from .options import ENV_OPTIONS, ENV_PIDS, ENV_WORKDIR, Options
 from .progress import Stream
-from .runtime import BENCH_SETTINGS, ENV_OPTIONS, ENV_PIDS, ENV_WORKDIR, ROOT, Bench, BenchError, Options
+from .runtime import BENCH_SETTINGS, ROOT, Bench, BenchError
 
 
 def default_results_dir() -> Path:
@@ -37,17 +42,28 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handle)
 
 
-def run(options: Options, *, stdout: Stream, stderr: Stream) -> int:
-    """Entry point of the command: the outer process, or the benchmark process itself."""
-    _exit_on_sigterm()
-    if os.environ.get(ENV_OPTIONS):
-        return run_scenarios(stdout=stdout, stderr=stderr)
-    from .servers import ServerError, servers
+def check_database_url(url: str) -> None:
+    """A given DATABASE_URL must be MySQL/MariaDB, and its database is emptied: it must say so."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"mysql", "mysql2", "mysqlgis", "mariadb"}:
+        raise ServerError(f"the benchmark needs MySQL/MariaDB; DATABASE_URL is {parts.scheme}://…")
+    name = parts.path.lstrip("/")
+    if "bench" not in name:
+        raise ServerError(
+            f"DATABASE_URL names the database {name!r}: the benchmark empties its tables, so it only "
+            "uses a database whose name contains 'bench'"
+        )
 
+
+def run(options: Options, *, stdout: Stream, stderr: Stream) -> int:
+    """The outer process: start the servers, run the benchmark process against them, relay its output."""
+    _exit_on_sigterm()
     database_url = os.environ.get("DATABASE_URL", "").strip() or None
     redis_url = os.environ.get("REDIS_URL", "").strip() or None
     workdir = Path(tempfile.mkdtemp(prefix="jobs-bench-run-"))
     try:
+        if database_url:
+            check_database_url(database_url)
         stderr.write("bench: starting "
                      + (", ".join(n for n, given in (("MariaDB", database_url), ("Redis", redis_url)) if not given)
                         or "nothing (DATABASE_URL and REDIS_URL given)") + "\n")
@@ -62,8 +78,8 @@ def run(options: Options, *, stdout: Stream, stderr: Stream) -> int:
                 ENV_WORKDIR: str(workdir),
                 ENV_PIDS: json.dumps({name: p.pid for name, p in s.processes.items()}),
             })
-            proc = subprocess.Popen(  # noqa: S603 — our own manage.py
-                [sys.executable, str(ROOT / "manage.py"), "bench"], cwd=ROOT, env=env,
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "bench"], cwd=ROOT, env=env,
                 stdout=subprocess.PIPE, text=True, bufsize=1,
             )
             assert proc.stdout is not None  # noqa: S101 — for the type checker
@@ -76,7 +92,7 @@ def run(options: Options, *, stdout: Stream, stderr: Stream) -> int:
                 proc.terminate()
                 proc.wait(timeout=120)
                 raise
-    except ServerError as exc:
+    except ProcessError as exc:
         stderr.write(f"bench: {exc}\n")
         return 2
     finally:
@@ -138,9 +154,10 @@ def run_scenarios(*, stdout: Stream, stderr: Stream) -> int:
     """The benchmark process: migrate, run each scenario, print, write JSON (and SVG)."""
     from django.core.management import call_command
 
-    from . import report
+    from . import charts, report
     from .scenarios import runner
 
+    _exit_on_sigterm()
     for noisy in ("httpx", "httpcore", "celery", "kombu"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     options = Options(**json.loads(os.environ[ENV_OPTIONS]))
@@ -186,7 +203,7 @@ def run_scenarios(*, stdout: Stream, stderr: Stream) -> int:
         stderr.write(f"bench: wrote {path}\n")
     if options.svg:
         svg_dir = Path(options.svg_dir) if options.svg_dir else ROOT / "docs" / "bench"
-        for path in report.write_svgs(results, svg_dir):
+        for path in charts.write_svgs(results, svg_dir):
             stderr.write(f"bench: wrote {path}\n")
     if failed:
         stderr.write(f"bench: failed scenarios: {', '.join(failed)}\n")

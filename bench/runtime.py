@@ -1,8 +1,8 @@
-"""What every scenario uses: options, subprocesses with the shared environment, a clean slate,
-CPU and memory accounting.
+"""What every scenario uses: subprocesses with the shared environment, a clean slate, CPU accounting,
+and watching a count reach its total.
 
-Runs inside the benchmark's own process (``bench.settings``, Django set up), which the
-``bench`` command starts once the servers are up.
+Runs inside the benchmark's own process (``bench.settings``, Django set up), which
+``python -m bench`` starts once the servers are up.
 """
 
 import os
@@ -13,72 +13,26 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from deploy import procs
+from jobs.services.analytics import percentile
+
+from .memory import MemoryWatch
+from .options import ENV_OPTIONS, Options
 from .progress import Progress, Stream
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = procs.ROOT
 ENGINE_SETTINGS = "engine_site.settings"
 BENCH_SETTINGS = "bench.settings"
-#: Environment variables the outer command hands to the benchmark process.
-ENV_OPTIONS = "BENCH_OPTIONS"
-ENV_WORKDIR = "BENCH_WORKDIR"
-ENV_PIDS = "BENCH_SERVER_PIDS"
-
-SCENARIOS = ("drain", "enqueue", "latency", "scaling", "fairness", "bigtable", "memory")
 
 
 class BenchError(RuntimeError):
     """A scenario could not produce its figures (a process failed, a count was wrong, a timeout)."""
-
-
-@dataclass
-class Options:
-    scenarios: list[str] = field(default_factory=lambda: list(SCENARIOS))
-    quick: bool = False
-    tasks: int = 20_000
-    processes: int = 2
-    threads: int = 8
-    peers: bool = True
-    clients: int = 16
-    requests: int = 4_000
-    batches: int = 40
-    batch_size: int = 500
-    rate: float = 50.0
-    latency_tasks: int = 1_000
-    noisy: int = 20_000
-    quiet: int = 100
-    rows: int = 1_000_000
-    samples: int = 50
-    json: str | None = None
-    svg: bool = False
-    svg_dir: str | None = None
-
-    @classmethod
-    def sized(cls, *, quick: bool, **given: Any) -> "Options":
-        """Defaults for a full run, or the CI smoke sizes with ``quick``; explicit values win."""
-        base: dict[str, Any] = {}
-        if quick:
-            base = {"tasks": 300, "requests": 100, "batches": 2, "latency_tasks": 40, "noisy": 400,
-                    "quiet": 20, "rows": 2_000, "samples": 3, "clients": 4}
-        base.update({k: v for k, v in given.items() if v is not None})
-        return cls(quick=quick, **base)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (``q`` in 0…1) of ``values``."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, int(-(-q * len(ordered) // 1)))  # ceil(q·n), at least 1
-    return ordered[min(len(ordered), rank) - 1]
 
 
 def latency_summary(ms: list[float]) -> dict[str, Any]:
@@ -87,62 +41,6 @@ def latency_summary(ms: list[float]) -> dict[str, Any]:
 
     return {"n": len(ms), "p50_ms": r(percentile(ms, 0.50)), "p95_ms": r(percentile(ms, 0.95)),
             "p99_ms": r(percentile(ms, 0.99)), "max_ms": r(max(ms) if ms else None)}
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The process's peak resident set (VmHWM), MiB; ``None`` once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
-def _role(proc: psutil.Process, root_pid: int) -> str | None:
-    try:
-        cmd = " ".join(proc.cmdline())
-    except psutil.Error:
-        return None
-    if "resource_tracker" in cmd or "forkserver" in cmd:
-        return None  # multiprocessing's helpers, not workers
-    return "parent" if proc.pid == root_pid else "child"
-
-
-class MemoryWatch:
-    """Peak RSS of process trees, sampled while they run (a process's own VmHWM is exact)."""
-
-    def __init__(self) -> None:
-        self.peaks: dict[int, tuple[str, float]] = {}
-
-    def sample(self, roots: list[subprocess.Popen[bytes]], *, solo: bool = False) -> None:
-        for root in roots:
-            try:
-                tree = psutil.Process(root.pid)
-                procs = [tree, *tree.children(recursive=True)]
-            except psutil.Error:
-                continue
-            for proc in procs:
-                role = _role(proc, root.pid)
-                peak = peak_rss_mb(proc.pid)
-                if role is None or peak is None:
-                    continue
-                if solo:
-                    role = "child"  # a process that is itself the worker (db_worker, daphne)
-                old = self.peaks.get(proc.pid)
-                if old is None or peak > old[1]:
-                    self.peaks[proc.pid] = (role, peak)
-
-    def summary(self) -> dict[str, Any]:
-        children = [mb for role, mb in self.peaks.values() if role == "child"]
-        parents = [mb for role, mb in self.peaks.values() if role == "parent"]
-        return {
-            "worker_processes": len(children),
-            "worker_peak_rss_mb": round(max(children), 1) if children else None,
-            "parent_peak_rss_mb": round(max(parents), 1) if parents else None,
-        }
 
 
 @dataclass
@@ -186,13 +84,9 @@ class Bench:
     def spawn(self, name: str, argv: list[str], *, settings: str = ENGINE_SETTINGS,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         self.log_count += 1
-        log = (self.workdir / f"{self.log_count:02d}-{name}.log").open("wb")
-        proc = subprocess.Popen(  # noqa: S603 — our own interpreter and commands
-            argv, cwd=ROOT, env={**self.env(settings), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        self.logs[proc.pid] = Path(log.name)
+        log = self.workdir / f"{self.log_count:02d}-{name}.log"
+        proc = procs.spawn(argv, env={**self.env(settings), **(env or {})}, log=log)
+        self.logs[proc.pid] = log
         self.procs.append(proc)
         return proc
 
@@ -201,25 +95,11 @@ class Bench:
         return self.spawn(name, [sys.executable, str(ROOT / "manage.py"), *args], settings=settings, env=env)
 
     def log_tail(self, proc: subprocess.Popen[bytes], lines: int = 20) -> str:
-        path = self.logs.get(proc.pid)
-        if path is None:
-            return ""
-        with suppress(OSError):
-            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        return procs.tail(self.logs.get(proc.pid), lines)
 
     def stop(self, proc: subprocess.Popen[bytes], *, timeout: float = 60, sig: int = signal.SIGTERM) -> int:
-        """Signal a process we started (and its group) and wait for it."""
-        if proc.poll() is None:
-            with suppress(ProcessLookupError):
-                os.killpg(proc.pid, sig)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        return proc.returncode
+        """Signal a process we started and its group (every worker at once), and wait for it."""
+        return procs.stop(proc, timeout=timeout, sig=sig, group=True)
 
     def stop_all(self) -> None:
         for proc in self.procs:

@@ -12,8 +12,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from .memory import MemoryWatch
 from .progress import Progress
-from .runtime import BENCH_SETTINGS, ENGINE_SETTINGS, Bench, BenchError, MemoryWatch
+from .runtime import BENCH_SETTINGS, ENGINE_SETTINGS, Bench, BenchError
 
 NOOP = {"type": "noop"}
 BATCH = 1000

@@ -1,22 +1,21 @@
 """The engine's web process (daphne serving the ASGI app) and the HTTP load the benchmark puts on it."""
 
 import asyncio
-import sys
 import time
 from typing import Any
 
 import httpx
 
+from deploy.procs import daphne_argv, free_port
+
 from .progress import Progress
 from .runtime import ENGINE_SETTINGS, Bench, BenchError, latency_summary
-from .servers import free_port
 
 
 def start_daphne(bench: Bench) -> tuple[Any, str]:
     """Start one daphne process on a free port; return it and its base URL once it answers."""
     port = free_port()
-    proc = bench.spawn("daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                  "engine_site.asgi:application"], settings=ENGINE_SETTINGS)
+    proc = bench.spawn("daphne", daphne_argv(port), settings=ENGINE_SETTINGS)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:

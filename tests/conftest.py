@@ -7,7 +7,6 @@ there is no skip and no fake.
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from pytest_mysql import factories as mysql_factories
 from pytest_redis import factories as redis_factories
 
+from deploy import procs
 from tests.redis_settings import use_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,12 +107,8 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        log = (self.tmp_path / f"workers-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "runworkers", *args],
-            env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-            start_new_session=True,
-        )
+        proc = procs.spawn([sys.executable, str(ROOT / "manage.py"), "runworkers", *args],
+                           env={**self.env, **(env or {})}, log=self.tmp_path / f"workers-{len(self.procs)}.log")
         self.procs.append(proc)
         return proc
 
@@ -122,33 +118,19 @@ class Workers:
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGTERM)  # every supervisor drains at once
         for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+            procs.stop(proc, timeout=30)
 
 
 class DaphneServer:
     """``daphne engine_site.asgi:application`` on 127.0.0.1 with a test database's environment."""
 
     def __init__(self, env: dict[str, str], log: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+        self.port = procs.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "engine_site.asgi:application"],
-            env={**env, "LOG_LEVEL": "INFO", **(extra_env or {})},
-            cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.proc = procs.daphne(self.port, env={**env, "LOG_LEVEL": "INFO", **(extra_env or {})}, log=log)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -166,13 +148,7 @@ class DaphneServer:
         wait_for(self.healthy, timeout=60, interval=0.2, what="daphne to answer /api/health")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        procs.stop(self.proc, timeout=15)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""The benchmark (``manage.py bench``): its bounded smoke run, and its arithmetic and output.
+"""The benchmark (``python -m bench``): its bounded smoke run, and its arithmetic and output.
 
-The smoke run is ``manage.py bench --quick``: every scenario, every system, a few hundred
+The smoke run is ``python -m bench --quick``: every scenario, every system, a few hundred
 tasks, against the MariaDB and Redis servers the benchmark starts itself. It asserts that
 each scenario produced its figures and that every count is right; it asserts no speed.
 It needs MariaDB, Redis and the peers (requirements-bench.txt), so it runs in the MariaDB
@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
 
-from bench import report
-from bench.runtime import SCENARIOS, Options, latency_summary, percentile
+from bench import charts, report
+from bench.__main__ import main as bench_main
+from bench.main import check_database_url
+from bench.options import SCENARIOS, Options
+from bench.runtime import latency_summary
 from bench.scenarios.fairness import jain
-from bench.servers import ServerError, check_database_url
+from deploy.servers import ServerError
+from jobs.services.analytics import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +39,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
            if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH", "TEST_DB_SOCKET", "TEST_DB_NAME"}}
     env["DJANGO_SETTINGS_MODULE"] = "engine_site.settings"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "bench", "--quick", "--json", str(out / "results.json"),
+        [sys.executable, "-m", "bench", "--quick", "--json", str(out / "results.json"),
          "--svg-dir", str(out / "svg")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=480, check=False,
     )
@@ -213,9 +216,11 @@ def test_quick_sizes_and_explicit_values() -> None:
     assert (full.tasks, full.rows, full.rate, full.batch_size) == (20_000, 1_000_000, 50.0, 500)
 
 
-def test_unknown_scenario_is_refused_before_anything_starts() -> None:
-    with pytest.raises(CommandError, match="unknown scenario 'nope'"):
-        call_command("bench", "nope")
+def test_unknown_scenario_is_refused_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        bench_main(["nope"])
+    assert exit_.value.code == 2
+    assert "unknown scenario 'nope'" in capsys.readouterr().err
 
 
 def test_a_given_database_must_be_a_benchmark_database() -> None:
@@ -264,9 +269,9 @@ def test_targets_say_met_missed_or_not_run() -> None:
 
 
 def test_charts_are_valid_svg(tmp_path: Path) -> None:
-    paths = report.write_svgs(fake_results(), tmp_path)
+    paths = charts.write_svgs(fake_results(), tmp_path)
     assert [p.name for p in paths] == ["drain.svg", "drain-cpu.svg"]
     root = ET.parse(paths[0]).getroot()  # noqa: S314 — our own file
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    svg = report.bar_chart("t <&>", [("a", 1.0, True), ("b", 2.0, False)], unit="ms", target=1.5, target_label="x")
+    svg = charts.bar_chart("t <&>", [("a", 1.0, True), ("b", 2.0, False)], unit="ms", target=1.5, target_label="x")
     assert ET.fromstring(svg).tag.endswith("svg")  # noqa: S314

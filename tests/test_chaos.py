@@ -1,8 +1,8 @@
-"""The bounded chaos run (``manage.py chaos --bounded``): nothing is lost while parts of the topology die.
+"""The bounded chaos run (``python -m deploy.chaos --bounded``): nothing is lost while parts of the topology die.
 
 1,500 tasks flow in through nginx while a worker supervisor and its children are killed -9,
 a web instance is killed -9, MariaDB restarts and Redis is stopped for 5 s. Its own servers
-(bench/servers.py), not the suite's. The full run is ``manage.py chaos`` (10,000 tasks,
+(deploy/servers.py), not the suite's. The full run is ``python -m deploy.chaos`` (10,000 tasks,
 Redis down 10 s); docs/DEPLOYMENT.md has its figures.
 """
 

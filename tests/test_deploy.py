@@ -4,7 +4,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from deploy import procs
+from deploy.topology import http_request
 from jobs.services.enqueue import enqueue
 from tests.conftest import ROOT, wait_for
 
@@ -129,18 +130,13 @@ def test_metrics_endpoint_exposes_prometheus_text(client: Any, tenant: Any, sett
 @pytest.fixture(scope="module")
 def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One daphne instance exactly as production runs it (PRODUCTION=1, JSON logs), on its own SQLite file."""
-    from bench.servers import free_port
-
     tmp = tmp_path_factory.mktemp("production")
     env = production_env(tmp, INSTANCE_ID="web-smoke", LOG_LEVEL="INFO")
     migrated = manage(env, "migrate", "--noinput", timeout=600)
     assert migrated.returncode == 0, migrated.stderr
-    port = free_port()
+    port = procs.free_port()
     log = tmp / "daphne.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "engine_site.asgi:application"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    proc = procs.daphne(port, env=env, log=log)
 
     def up() -> bool:
         if proc.poll() is not None:
@@ -154,17 +150,10 @@ def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict
         wait_for(up, timeout=90, interval=0.2, what="the production instance")
         yield {"port": port, "log": log}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        procs.stop(proc, timeout=15)
 
 
 def request(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    from deploy.topology import http_request
-
     return http_request(port, "GET", path, headers=headers, timeout=15)
 
 

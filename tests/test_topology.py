@@ -1,6 +1,6 @@
-"""The local production topology (deploy/topology.py): nginx, three web instances, three worker supervisors.
+"""The local production topology (deploy/topology/): nginx, three web instances, three worker supervisors.
 
-One topology serves the module (its own MariaDB and Redis from bench/servers.py, not the
+One topology serves the module (its own MariaDB and Redis from deploy/servers.py, not the
 suite's). The engine processes run ``engine_site.settings`` with ``PRODUCTION=1`` and the
 tests' short timings (4 s leases, 1 s heartbeats), so a killed instance is noticed in seconds.
 """
@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,8 +18,9 @@ from typing import Any
 import psutil
 import pytest
 
+from deploy import procs
 from deploy.topology import FAST_TIMINGS, Topology, http_request
-from tests.conftest import ROOT, wait_for
+from tests.conftest import wait_for
 from tests.streams.client import Stream
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow]
@@ -168,21 +168,16 @@ def test_workers_lists_every_instance_and_drops_one_killed_with_9_whose_tasks_th
     assert topo.worker_instances() == INSTANCES
 
 
-def test_manage_py_topology_starts_prints_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
-    from bench.servers import free_port
-
-    port = free_port()
+def test_python_m_deploy_topology_starts_prints_and_stops_everything_on_sigterm(tmp_path: Path) -> None:
+    port = procs.free_port()
     out = tmp_path / "topology.out"
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
     env["DJANGO_SETTINGS_MODULE"] = "engine_site.settings"
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "topology", "--webs", "1", "--workers", "1", "--fast",
-         "--port", str(port)],
-        cwd=ROOT, env=env, stdout=out.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    proc = procs.spawn([sys.executable, "-m", "deploy.topology", "--webs", "1", "--workers", "1", "--fast",
+                        "--port", str(port)], env=env, log=out)
     try:
         wait_for(lambda: "Ctrl-C" in out.read_text() or proc.poll() is not None, timeout=240, interval=0.5,
-                 what="manage.py topology to print where everything is")
+                 what="python -m deploy.topology to print where everything is")
         text = out.read_text()
         assert proc.poll() is None, text
         assert f"http://127.0.0.1:{port}/" in text
@@ -201,13 +196,7 @@ def test_manage_py_topology_starts_prints_and_stops_everything_on_sigterm(tmp_pa
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0, out.read_text()
     finally:
-        if proc.poll() is None:  # a failed assertion: still stop what it started
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        procs.stop(proc, timeout=120)  # after a failed assertion: still stop what it started
     text = out.read_text()
     assert "topology: stopped" in text, text
     for pid in pids:

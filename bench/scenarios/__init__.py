@@ -1,10 +1,11 @@
-"""The scenarios of ``manage.py bench``: each module's ``run(bench)`` returns its figures."""
+"""The scenarios of ``python -m bench``: each module's ``run(bench)`` returns its figures."""
 
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any, cast
 
-from ..runtime import SCENARIOS, Bench
+from ..options import SCENARIOS
+from ..runtime import Bench
 
 #: Scenario name → module (imported when the scenario runs).
 MODULES = {name: name for name in SCENARIOS}

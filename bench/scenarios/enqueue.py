@@ -3,7 +3,8 @@ concurrent clients, and ``POST /api/tasks/batch`` of 500."""
 
 from typing import Any
 
-from ..runtime import Bench, BenchError, MemoryWatch, running
+from ..memory import MemoryWatch
+from ..runtime import Bench, BenchError, running
 from ..web import post_load, start_daphne
 
 BATCH_CONCURRENCY = 4

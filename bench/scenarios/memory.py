@@ -3,7 +3,8 @@ of its supervisor, and of a web process (daphne) serving enqueues, lists and ana
 
 from typing import Any
 
-from ..runtime import Bench, BenchError, MemoryWatch, running
+from ..memory import MemoryWatch
+from ..runtime import Bench, BenchError, running
 from ..systems import drain_engine
 from ..web import get_samples, post_load, start_daphne
 

@@ -31,7 +31,8 @@ def _rate(numerator: int, denominator: int) -> float:
     return round(numerator / denominator, 4) if denominator else 0.0
 
 
-def _percentile(values: list[float], q: float) -> float | None:
+def percentile(values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile (``q`` in 0…1) of ``values``; the benchmark's figures use it too."""
     if not values:
         return None
     ordered = sorted(values)
@@ -89,9 +90,9 @@ def overview(tenant_ids: list[int] | None) -> dict[str, Any]:
         "by_priority": by_priority,
         "failure_rate": _rate(by_status[Status.FAILED], done),
         "avg_execution_ms": _ms(totals["exec"] / totals["timed"]) if totals["timed"] else None,
-        "p95_execution_ms": _ms(_percentile(execution, 0.95)),
+        "p95_execution_ms": _ms(percentile(execution, 0.95)),
         "avg_queue_wait_ms": _ms(totals["wait"] / totals["timed"]) if totals["timed"] else None,
-        "p95_queue_wait_ms": _ms(_percentile(wait, 0.95)),
+        "p95_queue_wait_ms": _ms(percentile(wait, 0.95)),
         "completed_last_hour": last_hour,
         "percentile_sample": len(execution),
     }

@@ -1,8 +1,6 @@
 import random
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from types import FrameType
 from typing import Any
@@ -18,6 +16,8 @@ from jobs.services import analytics
 from jobs.services.enqueue import enqueue_many
 from tenants import keys
 from tenants.models import Tenant
+
+from . import _procs
 
 DEMO_TYPES = [*SIMULATED_TYPES, "noop"]
 
@@ -46,15 +46,9 @@ class Command(BaseCommand):
             f"engine: database {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']}, "
             f"redis {'on' if settings.REDIS_URL else 'off (in-process fallbacks)'}; Ctrl-C stops it"
         )
-        children = [subprocess.Popen(  # noqa: S603 — our own manage.py with validated options
-            [sys.executable, sys.argv[0], "runworkers", "--processes", str(options["processes"]),
-             "--threads", str(options["threads"])],
-        )]
+        children = [_procs.runworkers(options["processes"], options["threads"])]
         if not options["no_web"]:
-            children.append(subprocess.Popen(  # noqa: S603
-                [sys.executable, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
-                 "engine_site.asgi:application"],
-            ))
+            children.append(_procs.daphne(options["host"], options["port"]))
             base = f"http://{options['host']}:{options['port']}"
             self.stdout.write(f"console: {base}/   API: {base}/api/   API docs: {base}/api/docs/   "
                               f"admin: {base}/admin/")
@@ -68,11 +62,7 @@ class Command(BaseCommand):
                     next_report = time.monotonic() + 2
                 time.sleep(1)
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-            for child in children:
-                child.wait()
+            _procs.stop(children)
             self._report()
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:

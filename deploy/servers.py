@@ -1,4 +1,4 @@
-"""MariaDB and Redis for a benchmark run: started on temporary directories and free ports.
+"""MariaDB and Redis for a benchmark run or a local topology: on temporary directories and free ports.
 
 Both listen on 127.0.0.1 only. MariaDB gets a dedicated ``bench`` user (password login
 over TCP, which every system under test uses) and a ``bench`` database. Everything is
@@ -7,15 +7,17 @@ removed when the run ends.
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+from .procs import ProcessError, free_port, spawn, stop, wait_port
 
 MARIADBD = "/usr/sbin/mariadbd"
 MARIADB_INSTALL_DB = "/usr/bin/mariadb-install-db"
@@ -37,7 +39,7 @@ MARIADB_OPTIONS = (
 REDIS_OPTIONS = ("--save", "", "--appendonly", "no")
 
 
-class ServerError(RuntimeError):
+class ServerError(ProcessError):
     """A server could not be started (the message says why, with its log's tail)."""
 
 
@@ -52,32 +54,6 @@ class Servers:
     def pid(self, name: str) -> int | None:
         proc = self.processes.get(name)
         return proc.pid if proc else None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ServerError(f"{what} exited with {proc.returncode}:\n{_tail(log)}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise ServerError(f"{what} did not listen on port {port} within {timeout:.0f}s:\n{_tail(log)}")
 
 
 def _as_root() -> bool:
@@ -99,13 +75,12 @@ def start_mariadb(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         output = install.stdout.decode()[-2000:] + install.stderr.decode()[-2000:]
         raise ServerError(f"mariadb-install-db failed:\n{output}")
     port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = spawn(
         [MARIADBD, "--no-defaults", f"--datadir={datadir}", f"--socket={sock}", f"--port={port}",
          "--bind-address=127.0.0.1", f"--pid-file={workdir / 'mariadb.pid'}", f"--log-error={log}",
          f"--tmpdir={workdir}", *MARIADB_OPTIONS, *user],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    _wait_port(port, proc, log, "mariadbd")
+    wait_port(port, 60, proc, "mariadbd", log)
     import MySQLdb
 
     deadline = time.monotonic() + 30
@@ -134,44 +109,18 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         raise ServerError(f"{REDIS_SERVER} is missing: install redis-server (`make test` does), or set REDIS_URL")
     port = free_port()
     log = workdir / "redis.log"
-    proc = subprocess.Popen(  # noqa: S603
+    proc = spawn(
         [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
          "--logfile", str(log), "--daemonize", "no", *REDIS_OPTIONS],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
-    _wait_port(port, proc, log, "redis-server")
+    wait_port(port, 60, proc, "redis-server", log)
     return proc, f"redis://127.0.0.1:{port}/0"
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def check_database_url(url: str) -> None:
-    """A given DATABASE_URL must be MySQL/MariaDB, and its database is emptied: it must say so."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"mysql", "mysql2", "mysqlgis", "mariadb"}:
-        raise ServerError(f"the benchmark needs MySQL/MariaDB; DATABASE_URL is {parts.scheme}://…")
-    name = parts.path.lstrip("/")
-    if "bench" not in name:
-        raise ServerError(
-            f"DATABASE_URL names the database {name!r}: the benchmark empties its tables, so it only "
-            "uses a database whose name contains 'bench'"
-        )
 
 
 @contextmanager
 def servers(*, database_url: str | None = None, redis_url: str | None = None,
             workdir: Path | None = None) -> Iterator[Servers]:
     """Yield the servers' URLs, starting whichever was not given; stop what was started."""
-    if database_url:
-        check_database_url(database_url)
     tmp = Path(tempfile.mkdtemp(prefix="jobs-bench-", dir=workdir))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
@@ -182,5 +131,40 @@ def servers(*, database_url: str | None = None, redis_url: str | None = None,
         yield Servers(database_url=database_url, redis_url=redis_url, processes=procs, started=list(procs))
     finally:
         for proc in procs.values():
-            stop(proc)
+            stop(proc, timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def relaunch(servers: Servers, name: str, workdir: Path) -> None:
+    """Start server ``name`` again with the command line it ran with (same datadir and port)."""
+    old = servers.processes[name]
+    if old.poll() is None:
+        raise ServerError(f"{name} is still running")
+    new = spawn(cast(list[str], old.args))
+    # ``servers()`` stops whatever this dict holds when the run ends.
+    servers.processes[name] = new
+    url = servers.database_url if name == "mariadb" else servers.redis_url
+    wait_port(urlsplit(url).port or 0, 120, new, name, workdir / "missing.log")
+
+
+def connect(database_url: str) -> Any:
+    """A fresh MySQLdb connection to ``database_url`` (autocommit)."""
+    import MySQLdb
+
+    parts = urlsplit(database_url)
+    conn = MySQLdb.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+                           user=unquote(parts.username or ""), password=unquote(parts.password or ""),
+                           database=parts.path.lstrip("/"), charset="utf8mb4", connect_timeout=5)
+    conn.autocommit(True)
+    return conn
+
+
+def query(database_url: str, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    """Run one statement on a fresh connection; its rows."""
+    conn = connect(database_url)
+    try:
+        cur = conn.cursor()
+        cur.execute(sql, params)
+        return list(cur.fetchall())
+    finally:
+        conn.close()
