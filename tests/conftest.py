@@ -1,4 +1,5 @@
-"""Real servers for the suite: MariaDB and Redis started by pytest-mysql/pytest-redis.
+"""The fixtures every test folder shares: real servers (MariaDB and Redis started by
+pytest-mysql/pytest-redis), tenants, worker processes, a daphne server and SSE clients.
 
 The MariaDB pass (``JOBS_TEST_DB=mariadb``) fails loudly when a server cannot start:
 there is no skip and no fake.
@@ -6,12 +7,6 @@ there is no skip and no fake.
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,12 +15,11 @@ import pytest
 from pytest_mysql import factories as mysql_factories
 from pytest_redis import factories as redis_factories
 
-from deploy import procs
-from tests.redis_settings import use_redis
-
-ROOT = Path(__file__).resolve().parent.parent
-BACKEND = os.environ.get("JOBS_TEST_DB", "sqlite")
-USE_REDIS = BACKEND == "mariadb" or os.environ.get("JOBS_TEST_REDIS") == "1"
+from tests.support import BACKEND, ROOT, USE_REDIS
+from tests.support.processes import DaphneServer, Workers
+from tests.support.redis import use_redis
+from tests.support.runtime import InProcessWorker
+from tests.support.sse import Stream
 
 mysql_proc = mysql_factories.mysql_proc()
 redis_proc = redis_factories.redis_proc()
@@ -98,59 +92,6 @@ def worker_env(servers: dict[str, Any], transactional_db: None) -> dict[str, str
     return env
 
 
-class Workers:
-    """``manage.py runworkers`` subprocesses started by a test, stopped at its end."""
-
-    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
-        self.env = env
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = procs.spawn([sys.executable, str(ROOT / "manage.py"), "runworkers", *args],
-                           env={**self.env, **(env or {})}, log=self.tmp_path / f"workers-{len(self.procs)}.log")
-        self.procs.append(proc)
-        return proc
-
-    def log(self, index: int = 0) -> str:
-        return (self.tmp_path / f"workers-{index}.log").read_text(errors="replace")
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # every supervisor drains at once
-        for proc in self.procs:
-            procs.stop(proc, timeout=30)
-
-
-class DaphneServer:
-    """``daphne engine_site.asgi:application`` on 127.0.0.1 with a test database's environment."""
-
-    def __init__(self, env: dict[str, str], log: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.port = procs.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log
-        self.proc = procs.daphne(self.port, env={**env, "LOG_LEVEL": "INFO", **(extra_env or {})}, log=log)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def healthy(self) -> bool:
-        if self.proc.poll() is not None:
-            pytest.fail(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
-        try:
-            with urllib.request.urlopen(f"{self.url}/api/health", timeout=10) as resp:  # noqa: S310 (127.0.0.1)
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
-
-    def wait_healthy(self) -> None:
-        wait_for(self.healthy, timeout=60, interval=0.2, what="daphne to answer /api/health")
-
-    def stop(self) -> None:
-        procs.stop(self.proc, timeout=15)
-
-
 @pytest.fixture
 def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     w = Workers(worker_env, tmp_path)
@@ -158,24 +99,41 @@ def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     w.stop_all()
 
 
-def wait_for(
-    predicate: Callable[[], Any], *, timeout: float = 60, interval: float = 0.1, what: str = "condition"
-) -> Any:
-    """Poll ``predicate`` until truthy; fail the test with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 @pytest.fixture
 def inprocess_worker(transactional_db: None, servers: dict[str, Any]) -> Iterator[Any]:
-    from tests.runtime import InProcessWorker
-
     worker = InProcessWorker()
     yield worker
     worker.stop()
+
+
+#: The test daphne's heartbeat, seconds (short, so that streams notice a closed client fast).
+STREAM_HEARTBEAT_SECONDS = 1
+
+
+@pytest.fixture
+def daphne(worker_env: dict[str, str], tmp_path: Path) -> Iterator[DaphneServer]:
+    server = DaphneServer(worker_env, tmp_path / "daphne.log", {
+        "JOBS_SSE_HEARTBEAT_SECONDS": str(STREAM_HEARTBEAT_SECONDS), "JOBS_SSE_REVERIFY_SECONDS": "1",
+        "JOBS_API_KEY_CACHE_SECONDS": "0",
+    })
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
+
+
+
+@pytest.fixture
+def streams() -> Iterator[Callable[..., Stream]]:
+    opened: list[Stream] = []
+
+    def open_stream(port: int, path: str, headers: dict[str, str] | None = None) -> Stream:
+        s = Stream(port, path, headers)
+        opened.append(s)
+        s.wait(lambda s: s.status is not None, timeout=30, what=f"the response to {path}")
+        return s
+
+    yield open_stream
+    for s in opened:
+        s.close()

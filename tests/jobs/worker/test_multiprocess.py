@@ -1,0 +1,141 @@
+"""Real worker processes (``manage.py runworkers``) against MariaDB + Redis."""
+
+import os
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.db.models import Count
+
+from jobs.lifecycle import FINISHED, Status
+from jobs.models import Task, WorkerProcess
+from jobs.services.enqueue import enqueue, enqueue_many
+from tenants.models import Tenant
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def enqueue_records(tenant, n: int, log: Path, **payload) -> list[int]:
+    ids = []
+    for start in range(0, n, 1000):
+        batch = enqueue_many([{"type": "record", "payload": {"log": str(log), **payload}}] * min(1000, n - start),
+                             tenant=tenant)
+        ids.extend(e.task.pk for e in batch)
+    return ids
+
+
+def starts(log: Path) -> Counter:
+    return Counter(int(line.split()[1]) for line in log.read_text().splitlines() if line.startswith("start"))
+
+
+def status_counts() -> dict[str, int]:
+    return dict(Task.objects.values_list("status").annotate(n=Count("id")).order_by())
+
+
+def test_three_processes_drain_every_task_exactly_once(tenant, workers, tmp_path):
+    log = tmp_path / "runs.log"
+    ids = enqueue_records(tenant, 3000, log)
+    proc = workers.start("--processes", "3", "--threads", "4", "--burst")
+    assert proc.wait(timeout=240) == 0, workers.log()
+    assert status_counts() == {Status.COMPLETED: 3000}
+    assert set(Task.objects.values_list("attempts", flat=True)) == {1}
+    runs = starts(log)
+    assert set(runs) == set(ids)
+    assert max(runs.values()) == 1, "a task ran twice"
+    # All three processes took part.
+    assert len(set(Task.objects.values_list("worker", flat=True))) == 3
+
+
+def test_kill_9_of_a_worker_process_loses_nothing_and_reruns_only_its_tasks(tenant, workers, tmp_path):
+    log = tmp_path / "runs.log"
+    ids = enqueue_records(tenant, 3000, log, sleep_ms=5)
+    workers.start("--processes", "3", "--threads", "4")
+    wait_for(lambda: WorkerProcess.objects.count() == 3, what="three worker processes")
+    wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() >= 600, what="the drain to get going")
+    victim = WorkerProcess.objects.order_by("pid").first()
+    held_before = set(Task.objects.filter(worker=victim.pk, status=Status.RUNNING).values_list("pk", flat=True))
+    os.kill(victim.pid, signal.SIGKILL)
+
+    wait_for(lambda: Task.objects.filter(status__in=FINISHED).count() == 3000, timeout=180, what="the drain to end")
+    assert status_counts() == {Status.COMPLETED: 3000}, "every task completed; none lost, none left running"
+    # The supervisor replaced the dead process.
+    wait_for(lambda: WorkerProcess.objects.count() == 3 and victim.pk not in
+             set(WorkerProcess.objects.values_list("pk", flat=True)), what="a replacement process")
+
+    runs = starts(log)
+    assert set(runs) == set(ids)
+    rerun = {task_id for task_id, n in runs.items() if n > 1}
+    lost = {t.pk for t in Task.objects.all() if any(e.get("worker") == victim.pk for e in t.errors)}
+    assert rerun <= lost, "only tasks the killed process held ran more than once"
+    assert lost, "the killed process held tasks (it was mid-drain)"
+    for task in Task.objects.filter(pk__in=lost):
+        assert task.attempts == 2 and task.errors[0]["type"] == "WorkerLost"
+    assert held_before & lost or not held_before
+
+
+def test_a_lost_host_is_rescued_by_another_instance_within_the_lease(tenant, workers, tmp_path):
+    log = tmp_path / "runs.log"
+    enqueue_records(tenant, 400, log, sleep_ms=20)
+    doomed = workers.start("--processes", "1", "--threads", "4", env={"INSTANCE_ID": "doomed"})
+    wait_for(lambda: Task.objects.filter(status=Status.RUNNING, worker__startswith="doomed:").exists(),
+             what="the doomed instance to hold tasks")
+    survivor = workers.start("--processes", "1", "--threads", "4", env={"INSTANCE_ID": "survivor"})
+    # The whole instance disappears at once: supervisor and children, no clean-up at all.
+    os.killpg(doomed.pid, signal.SIGKILL)
+    doomed.wait()
+    killed_at = time.monotonic()
+    wait_for(lambda: not Task.objects.filter(status=Status.RUNNING, worker__startswith="doomed:").exists(),
+             timeout=30, what="the lapsed leases to be rescued")
+    rescue_seconds = time.monotonic() - killed_at
+    wait_for(lambda: Task.objects.filter(status__in=FINISHED).count() == 400, timeout=120, what="the drain")
+    assert status_counts() == {Status.COMPLETED: 400}
+    rescued = [t for t in Task.objects.all() if any(e["type"] == "WorkerLost" for e in t.errors)]
+    assert rescued and all(t.errors[0]["worker"].startswith("doomed:") for t in rescued)
+    assert all(t.worker.startswith("survivor:") for t in rescued)
+    assert rescue_seconds < 30
+    assert survivor.poll() is None
+
+
+def test_a_quiet_tenant_is_served_within_a_round_of_a_noisy_ones_backlog(workers):
+    noisy = Tenant.objects.create(name="Noisy", slug="noisy")
+    quiet = Tenant.objects.create(name="Quiet", slug="quiet")
+    for _ in range(5):
+        enqueue_many([{"type": "sleep", "payload": {"seconds": 0.002}}] * 1000, tenant=noisy)
+    workers.start("--processes", "3", "--threads", "4")
+    wait_for(lambda: Task.objects.filter(tenant=noisy, status=Status.COMPLETED).count() >= 100,
+             interval=0.02, what="the noisy backlog to start draining")
+    quiet_tasks = [e.task for e in enqueue_many([{"type": "sleep", "payload": {"seconds": 0.002}}] * 50,
+                                                tenant=quiet)]
+    backlog = Task.objects.filter(tenant=noisy, status=Status.PENDING).count()
+    assert backlog > 1000, "the noisy tenant still had a real backlog when the quiet one arrived"
+    wait_for(lambda: not Task.objects.filter(tenant=quiet).exclude(status=Status.COMPLETED).exists(),
+             timeout=120, what="the quiet tenant's tasks")
+    arrived = min(t.created_at for t in quiet_tasks)
+    last_quiet_start = max(Task.objects.filter(tenant=quiet).values_list("started_at", flat=True))
+    noisy_between = Task.objects.filter(tenant=noisy, started_at__gt=arrived,
+                                        started_at__lte=last_quiet_start).count()
+    assert noisy_between < 500, f"noisy tenant ran {noisy_between} tasks before the quiet one was served"
+
+
+def test_sigterm_drains_running_tasks_and_exits_zero(tenant, workers, tmp_path):
+    log = tmp_path / "runs.log"
+    task = enqueue("record", tenant=tenant, payload={"log": str(log), "sleep_ms": 1500})
+    proc = workers.start("--processes", "1", "--threads", "2", "--drain-timeout", "20")
+    wait_for(lambda: log.exists(), what="the task to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, workers.log()
+    task.refresh_from_db()
+    assert task.status == Status.COMPLETED and task.attempts == 1
+    assert not WorkerProcess.objects.exists()
+
+
+def test_enqueue_wakes_an_idle_worker_process_across_processes(tenant, workers):
+    # A 30 s poll: only the Redis wake-up can start the task within the wait below.
+    workers.start("--processes", "1", "--threads", "2", env={"JOBS_TEST_POLL_SECONDS": "30"})
+    wait_for(lambda: WorkerProcess.objects.exists(), what="the worker process")
+    time.sleep(1)
+    task = enqueue("noop", tenant=tenant)
+    wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=10, what="the wake-up")

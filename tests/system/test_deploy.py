@@ -1,0 +1,184 @@
+"""Deployment: the compose file, production settings (`check --deploy`), and the Prometheus endpoint."""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deploy import procs
+from deploy.topology import http_request
+from jobs.services.enqueue import enqueue
+from tests.support import ROOT
+from tests.support.waiting import wait_for
+
+DOCKER_COMPOSE = "/usr/bin/docker-compose"
+ENGINE_SERVICES = {"web1", "web2", "web3", "worker1", "worker2", "worker3"}
+SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? -?[0-9.e+-]+$')
+
+
+def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a production instance: PRODUCTION=1 with a real SECRET_KEY and ALLOWED_HOSTS."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH", "TEST_DB_SOCKET", "TEST_DB_NAME", "DEBUG"}
+           and not k.startswith("JOBS_")}
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "engine_site.settings",
+        "PRODUCTION": "1",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "jobs.example.com,127.0.0.1",
+        "VAR_DIR": str(tmp_path / "var"),
+        "PYTHONPATH": str(ROOT),
+    })
+    env.update(extra)
+    return env
+
+
+def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# -- docker-compose.yml ---------------------------------------------------------------------------------
+
+
+def test_docker_compose_config_is_valid_and_describes_the_topology() -> None:
+    if not Path(DOCKER_COMPOSE).exists():
+        pytest.fail(f"{DOCKER_COMPOSE} is missing: `make test` installs it (scripts/setup-system.sh test)",
+                    pytrace=False)
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "MYSQL_ROOT_PASSWORD"}}
+    done = subprocess.run([DOCKER_COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "config"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    config: dict[str, Any] = yaml.safe_load(done.stdout)
+    services = config["services"]
+    assert {"mysql", "redis", "migrate", "nginx", *ENGINE_SERVICES} <= set(services)
+
+    for name in ENGINE_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["INSTANCE_ID"] == name, "each instance has its own id"
+        assert environment["PRODUCTION"] == "1"
+        assert environment["LOG_FORMAT"] == "json"
+        assert environment["SECRET_KEY"], "a SECRET_KEY (from the environment, else the placeholder)"
+        assert environment["DATABASE_URL"].startswith("mysql://") and "@mysql:" in environment["DATABASE_URL"]
+        assert environment["REDIS_URL"].startswith("redis://redis:")
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("worker1", "worker2", "worker3"):
+        assert services[name]["command"][:3] == ["python", "manage.py", "runworkers"]
+    assert services["migrate"]["command"][:3] == ["python", "manage.py", "migrate"]
+
+    # nginx mounts deploy/nginx.conf, whose upstream is exactly the web services.
+    assert any(str(v).startswith(str(ROOT / "deploy" / "nginx.conf")) or "deploy/nginx.conf" in str(v)
+               for v in services["nginx"]["volumes"])
+    upstream = re.findall(r"^\s*server\s+([\w.-]+):(\d+)", (ROOT / "deploy" / "nginx.conf").read_text(), re.M)
+    assert {host for host, _ in upstream} == {"web1", "web2", "web3"}
+    assert {port for _, port in upstream} == {"8000"}
+
+
+# -- production settings ----------------------------------------------------------------------------------
+
+
+def test_check_deploy_is_clean_under_production_settings(tmp_path: Path) -> None:
+    env = production_env(tmp_path)
+    done = manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "System check identified no issues" in done.stdout
+
+    shown = manage(env, "shell", "-c", "from django.conf import settings as s; import json; print(json.dumps("
+                   "[s.DEBUG, s.LOGGING['handlers']['console']['formatter'], s.SECURE_SSL_REDIRECT]))")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout.strip().splitlines()[-1]) == [False, "json", True]
+
+
+def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> None:
+    env = production_env(tmp_path)
+    del env["SECRET_KEY"]
+    done = manage(env, "check")
+    assert done.returncode != 0
+    assert "SECRET_KEY must be set" in done.stderr
+
+
+# -- /metrics ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_metrics_endpoint_exposes_prometheus_text(client: Any, tenant: Any, settings: Any) -> None:
+    enqueue("noop", tenant=tenant)
+    enqueue("noop", tenant=tenant)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    text = response.content.decode()
+    assert 'jobs_queue_depth{status="pending",tenant="acme",type="noop"} 2' in text
+    for name, kind in (("jobs_queue_depth", "gauge"), ("jobs_tasks_finished_total", "counter"),
+                       ("jobs_worker_processes", "gauge"), ("jobs_worker_slots", "gauge")):
+        assert f"# TYPE {name} {kind}" in text and f"# HELP {name} " in text
+    for line in text.splitlines():
+        assert line.startswith("# ") or SAMPLE.match(line), f"not a Prometheus sample: {line!r}"
+
+    settings.METRICS_TOKEN = "scrape-me"  # noqa: S105  (a test token)
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One daphne instance exactly as production runs it (PRODUCTION=1, JSON logs), on its own SQLite file."""
+    tmp = tmp_path_factory.mktemp("production")
+    env = production_env(tmp, INSTANCE_ID="web-smoke", LOG_LEVEL="INFO")
+    migrated = manage(env, "migrate", "--noinput", timeout=600)
+    assert migrated.returncode == 0, migrated.stderr
+    port = procs.free_port()
+    log = tmp / "daphne.log"
+    proc = procs.daphne(port, env=env, log=log)
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"daphne exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            return request(port, "/api/health")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, timeout=90, interval=0.2, what="the production instance")
+        yield {"port": port, "log": log}
+    finally:
+        procs.stop(proc, timeout=15)
+
+
+def request(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    return http_request(port, "GET", path, headers=headers, timeout=15)
+
+
+def test_a_production_instance_serves_metrics_static_files_and_json_logs(production_server: dict[str, Any]) -> None:
+    port = production_server["port"]
+    behind_tls = {"X-Forwarded-Proto": "https"}  # what a TLS-terminating proxy sends
+
+    status, headers, body = request(port, "/metrics", behind_tls)
+    assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "# TYPE jobs_queue_depth gauge" in body.decode()
+    # Plain HTTP is redirected to HTTPS, except the health checks load balancers use.
+    status, headers, _ = request(port, "/metrics")
+    assert status == 301 and headers["location"].startswith("https://")
+    assert request(port, "/api/health")[0] == 200
+
+    status, headers, css = request(port, "/static/dashboard/console.css", behind_tls)
+    assert status == 200 and headers["content-type"].startswith("text/css") and css
+    assert "max-age" in headers.get("cache-control", ""), "served by WhiteNoise"
+
+    status, _, page = request(port, "/no/such/page", behind_tls)
+    assert status == 404 and b"URLconf" not in page, "DEBUG is off: no technical 404 page"
+
+    entries = [json.loads(line) for line in production_server["log"].read_text().splitlines()
+               if line.startswith("{")]
+    assert entries, "JSON log lines"
+    assert {e["instance"] for e in entries} == {"web-smoke"}
+    assert {"time", "level", "logger", "message", "instance", "pid"} <= set(entries[0])
