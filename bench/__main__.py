@@ -9,19 +9,9 @@ import argparse
 import os
 import sys
 
-from jobs.cli import positive_int
+from jobs.cli import positive_float, positive_int
 
 from .options import ENV_OPTIONS, SCENARIOS, Options
-
-
-def positive_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than zero (got {raw})")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:

@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from jobs import shapes
 from jobs.conf import conf
 from jobs.lifecycle import Event as TaskEvent
 from jobs.lifecycle import Status
@@ -95,24 +96,24 @@ def render_counters() -> str:
 def workers_context(now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     processes = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).order_by("instance", "hostname", "pid"))
-    tenant_ids: set[int] = {s["tenant_id"] for p in processes for s in (p.slots or [])
-                            if isinstance(s, dict) and isinstance(s.get("tenant_id"), int)}
+    decoded = {p.pk: shapes.slots(p.slots) for p in processes}
+    tenant_ids: set[int] = {s["tenant_id"] for ss in decoded.values() for s in ss if s["tenant_id"] is not None}
     slugs: dict[Any, str] = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "slug")) \
         if tenant_ids else {}
     instances: dict[str, list[dict[str, Any]]] = defaultdict(list)
     busy_total = slots_total = 0
     for process in processes:
         slots = []
-        for index, slot in enumerate(s for s in (process.slots or []) if isinstance(s, dict)):
-            task_id = slot.get("task_id")
-            started = parse_datetime(slot["started_at"]) if slot.get("started_at") else None
+        for slot in decoded[process.pk]:
+            task_id = slot["task_id"]
+            started = shapes.slot_started(slot)
             slots.append({
-                "slot": slot.get("slot", index),
+                "slot": slot["slot"],
                 "busy": task_id is not None,
                 "task_id": task_id,
                 "url": reverse("dashboard:task", args=[task_id]) if task_id is not None else None,
-                "type": slot.get("type"),
-                "tenant": slugs.get(slot.get("tenant_id"), slot.get("tenant_id")),
+                "type": slot["type"],
+                "tenant": slugs.get(slot["tenant_id"], slot["tenant_id"]),
                 "started_at": started,
                 "running": formatting.duration_ms((now - started).total_seconds() * 1000) if started else None,
             })
@@ -142,11 +143,7 @@ def render_workers() -> str:
 def _error_text(value: Any) -> str:
     if value is None or value == "":
         return ""
-    if isinstance(value, Mapping):
-        kind, message = value.get("type"), value.get("message")
-        text = f"{kind}: {message}" if kind and message else str(message or kind or "")
-    else:
-        text = str(value)
+    text = shapes.error_text(value) if isinstance(value, Mapping) else str(value)
     return text if len(text) <= 300 else text[:299] + "…"
 
 

@@ -1,35 +1,53 @@
-"""argparse ``type=`` validators shared by the engine's commands."""
+"""argparse ``type=`` validators shared by the engine's commands (and the development tooling's)."""
 
 import argparse
 import json
 from typing import Any
 
 
-def positive_int(raw: str) -> int:
+def _integer(raw: str, low: int, high: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else "zero or more" if low == 0 else f"at least {low}"
+        raise argparse.ArgumentTypeError(f"must be {bound} (got {value})")
     return value
 
 
-def non_negative_float(raw: str) -> float:
+def _number(raw: str, *, allow_zero: bool) -> float:
     try:
         value = float(raw)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-    if value < 0 or value != value:
-        raise argparse.ArgumentTypeError(f"must be zero or more (got {raw})")
+    if value != value or value < 0 or (value == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be {'zero or more' if allow_zero else 'more than zero'} (got {raw})")
     return value
+
+
+def positive_int(raw: str) -> int:
+    return _integer(raw, 1)
+
+
+def non_negative_int(raw: str) -> int:
+    return _integer(raw, 0)
+
+
+def port_number(raw: str) -> int:
+    return _integer(raw, 1, 65535)
+
+
+def positive_float(raw: str) -> float:
+    return _number(raw, allow_zero=False)
+
+
+def non_negative_float(raw: str) -> float:
+    return _number(raw, allow_zero=True)
 
 
 def priority(raw: str) -> int:
-    value = positive_int(raw)
-    if value > 5:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 5 (got {value})")
-    return value
+    return _integer(raw, 1, 5)
 
 
 def json_object(raw: str) -> dict[str, Any]:

@@ -42,6 +42,11 @@ class Section:
     def keys(cls) -> set[str]:
         return {f.name for f in fields(cls)}  # type: ignore[arg-type]
 
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The built-in default of key ``name`` (what model fields declare, so no value is typed twice)."""
+        return next(f.default for f in fields(cls) if f.name == name)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True, slots=True)
 class EngineConf(Section):

@@ -29,8 +29,9 @@ SPEC_FIELDS = {
 MAX_RETRIES = 100
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_DELAY_SECONDS = 366 * 86400
-MAX_QUEUE_CHARS = 64
-MAX_KEY_CHARS = 255
+#: The column widths: the table is the truth.
+MAX_QUEUE_CHARS: int = Task._meta.get_field("queue").max_length  # type: ignore[assignment]
+MAX_KEY_CHARS: int = Task._meta.get_field("idempotency_key").max_length  # type: ignore[assignment]
 
 #: MySQL/MariaDB refuse JSON documents nested deeper than 32 levels (JSON_VALID fails).
 MAX_PAYLOAD_DEPTH = 30

@@ -8,30 +8,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jobs.cli import positive_int
+from jobs.cli import non_negative_int, port_number, positive_int
 
 from ..procs import ProcessError, port_is_free
 from .cluster import Topology
 from .config import FAST_TIMINGS
 
 DEFAULT_NGINX_PORT = 8080
-
-
-def non_negative_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more (got {value})")
-    return value
-
-
-def port_number(raw: str) -> int:
-    value = positive_int(raw)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be at most 65535 (got {value})")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
+from ..conf import EngineConf
 from ..lifecycle import FINISHED, Status
 
 
@@ -65,15 +66,17 @@ class Task(models.Model):
     """One unit of work; the table is the queue."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="tasks")
-    queue = models.CharField(max_length=64, default="default")
+    queue = models.CharField(max_length=64, default=EngineConf.default("DEFAULT_QUEUE"))
     type = models.CharField(max_length=100)
-    priority = models.PositiveSmallIntegerField(default=3, help_text="1 (lowest) … 5 (most urgent)")
+    priority = models.PositiveSmallIntegerField(default=EngineConf.default("DEFAULT_PRIORITY"),
+                                                help_text="1 (lowest) … 5 (most urgent)")
     payload = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Runs started so far")
-    max_retries = models.PositiveIntegerField(default=3, help_text="Retries after the first run")
+    max_retries = models.PositiveIntegerField(default=EngineConf.default("DEFAULT_MAX_RETRIES"),
+                                              help_text="Retries after the first run")
     run_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
-    timeout = models.PositiveIntegerField(default=300, help_text="Seconds per run")
+    timeout = models.PositiveIntegerField(default=EngineConf.default("DEFAULT_TIMEOUT"), help_text="Seconds per run")
     # NULL, not "": a tenant has any number of tasks without a key, and one per key.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     worker = models.CharField(  # noqa: DJ001 — NULL means "never claimed"

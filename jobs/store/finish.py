@@ -26,7 +26,7 @@ from ..lifecycle import FINISHED, Event, Status
 from ..models import Task, TaskQuerySet
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
-from ..shapes import ErrorEntry
+from ..shapes import ErrorEntry, error_text
 from . import effects
 from .outbox import change
 from .rollups import Finished
@@ -144,7 +144,7 @@ def _event(o: Outcome) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     errors = o.fields.get("errors")
     if errors and o.status != Status.COMPLETED:
-        extra["error"] = f"{errors[-1]['type']}: {errors[-1]['message']}"[:300]
+        extra["error"] = error_text(errors[-1])[:300]
     return change(o.task, EVENTS[Status(o.status)], o.status, **extra)
 
 

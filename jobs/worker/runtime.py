@@ -31,12 +31,8 @@ from .watchdog import Watchdog
 logger = logging.getLogger(__name__)
 
 
-def instance_name() -> str:
-    return settings.INSTANCE_ID or socket.gethostname()
-
-
 def new_worker_id() -> str:
-    return f"{instance_name()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{settings.INSTANCE_NAME}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class WorkerRuntime:
@@ -100,7 +96,7 @@ class WorkerRuntime:
         WorkerProcess.objects.update_or_create(
             pk=self.worker_id,
             defaults={
-                "instance": instance_name(),
+                "instance": settings.INSTANCE_NAME,
                 "hostname": socket.gethostname(),
                 "pid": os.getpid(),
                 "queues": ",".join(self.options.queues),
