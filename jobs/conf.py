@@ -19,6 +19,8 @@ class Section:
     """Base of an app's configuration dataclass (``@dataclass(frozen=True, slots=True)``)."""
 
     __slots__ = ()
+    #: Keys that must be above zero (a zero would make a loop spin or a limit refuse everything).
+    positive: ClassVar[tuple[str, ...]] = ()
     #: Every section defined so far, so that a JOBS key no section owns can be reported.
     registry: ClassVar[list[type["Section"]]] = []
 
@@ -36,6 +38,7 @@ class Section:
             value = getattr(self, f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
                 problems.append(f"JOBS['{f.name}'] must not be negative (got {value!r})")
+        problems += [f"JOBS['{name}'] must be positive" for name in self.positive if getattr(self, name) <= 0]
         return problems
 
     @classmethod
@@ -50,6 +53,9 @@ class Section:
 
 @dataclass(frozen=True, slots=True)
 class EngineConf(Section):
+    positive = ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH",
+                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS")
+
     #: Queue used when an enqueue names none.
     DEFAULT_QUEUE: str = "default"
     #: Priority used when an enqueue names none (1 lowest … 5 most urgent).
@@ -119,13 +125,6 @@ class EngineConf(Section):
             problems.append("JOBS['DEFAULT_PRIORITY'] must be between 1 and 5")
         if self.HEARTBEAT_SECONDS <= 0 or self.HEARTBEAT_SECONDS * 2 > self.LEASE_SECONDS:
             problems.append("JOBS['HEARTBEAT_SECONDS'] must be positive and at most half of LEASE_SECONDS")
-        for name in ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH"):
-            if getattr(self, name) <= 0:
-                problems.append(f"JOBS['{name}'] must be positive")
-        # Worker runtime internals: zero would make a thread spin.
-        for name in ("CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS"):
-            if getattr(self, name) <= 0:
-                problems.append(f"JOBS['{name}'] must be positive")
         if self.WAKEUP_RETRY_MAX_SECONDS < self.WAKEUP_RETRY_SECONDS:
             problems.append("JOBS['WAKEUP_RETRY_MAX_SECONDS'] must be at least WAKEUP_RETRY_SECONDS")
         return problems

@@ -12,6 +12,8 @@ from jobs.conf import Section, current
 
 @dataclass(frozen=True, slots=True)
 class TenantsConf(Section):
+    positive = ("API_RATE_WINDOW_SECONDS",)
+
     #: API submissions accepted per tenant per window (a batch of N costs N); per tenant in the admin.
     API_RATE_LIMIT: int = 10_000
     #: Length of the rate limiter's sliding window, seconds.
@@ -22,13 +24,6 @@ class TenantsConf(Section):
     RATE_LIMIT_SWEEP_SECONDS: float = 60.0
     #: Seconds a verified API key is trusted without a query (revocation delay).
     API_KEY_CACHE_SECONDS: float = 10.0
-
-    def validate(self) -> list[str]:
-        """Return a message for each value that cannot work."""
-        problems = Section.validate(self)
-        if self.API_RATE_WINDOW_SECONDS <= 0:
-            problems.append("JOBS['API_RATE_WINDOW_SECONDS'] must be positive")
-        return problems
 
 
 def conf() -> TenantsConf:

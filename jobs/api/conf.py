@@ -11,17 +11,12 @@ from ..conf import Section, current
 
 @dataclass(frozen=True, slots=True)
 class ApiConf(Section):
+    positive = ("API_MAX_BODY_BYTES",)
+
     #: Largest accepted request body, bytes (413 above it).
     API_MAX_BODY_BYTES: int = 16 * 1024 * 1024
     #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
     DEMO_MODE: bool = False
-
-    def validate(self) -> list[str]:
-        """Return a message for each value that cannot work."""
-        problems = Section.validate(self)
-        if self.API_MAX_BODY_BYTES <= 0:
-            problems.append("JOBS['API_MAX_BODY_BYTES'] must be positive")
-        return problems
 
 
 def api_conf() -> ApiConf:

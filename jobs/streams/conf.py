@@ -11,6 +11,8 @@ from ..conf import Section, current
 
 @dataclass(frozen=True, slots=True)
 class StreamsConf(Section):
+    positive = ("SSE_POLL_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_IDS", "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE")
+
     # -- the hub (jobs/streams/hub.py) and its watermark
     #: Poll interval of the hub while someone is subscribed, seconds.
     SSE_POLL_SECONDS: float = 0.25
@@ -55,14 +57,6 @@ class StreamsConf(Section):
     def heartbeat_seconds(self) -> float:
         """The heartbeat interval, never below 50 ms (a zero would spin)."""
         return max(0.05, self.SSE_HEARTBEAT_SECONDS)
-
-    def validate(self) -> list[str]:
-        """Return a message for each value that cannot work."""
-        problems = Section.validate(self)
-        for name in ("SSE_POLL_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_IDS", "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE"):
-            if getattr(self, name) <= 0:
-                problems.append(f"JOBS['{name}'] must be positive")
-        return problems
 
 
 def streams_conf() -> StreamsConf:
