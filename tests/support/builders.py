@@ -29,6 +29,13 @@ def add_task(tenant: Tenant, type: str = "noop", *, status: str = Status.PENDING
     return Task.objects.create(tenant=tenant, type=type, status=status, **fields)
 
 
+def set_status(task: Task, status: str, **fields: Any) -> Task:
+    """Force ``task``'s status (and any other columns), then read it back."""
+    Task.objects.filter(pk=task.pk).update(status=status, **fields)
+    task.refresh_from_db()
+    return task
+
+
 def error_entry(attempt: int, kind: str, message: str, *, worker: str = "host-a:100:w",
                 at: datetime | None = None) -> dict[str, Any]:
     return {"attempt": attempt, "at": (at or timezone.now()).isoformat(), "type": kind, "message": message,

@@ -6,12 +6,17 @@ from typing import Any
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from jobs.models import Task
+
 VIEW_PERMS = ["jobs.view_task", "tenants.view_tenant", "tenants.view_apikey"]
 
 OPERATOR_PERMS = [*VIEW_PERMS, "jobs.change_task", "tenants.change_tenant", "tenants.add_apikey",
                   "tenants.change_apikey"]
 
 HTMX = {"HX-Request": "true"}
+
+PAGES = ["/", "/tasks/", "/dead-letter/", "/analytics/", "/types/", "/tenants/", "/live/counters/",
+         "/live/workers/", "/live/feed/", "/live/chart/"]
 
 PASSWORD = "console-test-pw"  # noqa: S105 — a throwaway test account
 
@@ -51,3 +56,8 @@ def query_string(url: str) -> dict[str, str]:
     from urllib.parse import parse_qsl, urlsplit
 
     return dict(parse_qsl(urlsplit(url.replace("&amp;", "&")).query))
+
+
+def statuses(*tasks: Task) -> list[str]:
+    """The stored status of each task, read afresh."""
+    return [Task.objects.get(pk=t.pk).status for t in tasks]

@@ -1,4 +1,4 @@
-"""Deployment: the compose file, production settings (`check --deploy`), and the Prometheus endpoint."""
+"""Deployment: the compose file, production settings (`check --deploy`), and a production instance."""
 
 import json
 import os
@@ -15,13 +15,11 @@ import yaml
 
 from deploy import procs
 from deploy.topology import http_request
-from jobs.services.enqueue import enqueue
 from tests.support import ROOT
 from tests.support.waiting import wait_for
 
 DOCKER_COMPOSE = "/usr/bin/docker-compose"
 ENGINE_SERVICES = {"web1", "web2", "web3", "worker1", "worker2", "worker3"}
-SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(\\.|[^"\\])*",?)*\})? -?[0-9.e+-]+$')
 
 
 def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -103,29 +101,6 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> Non
     done = manage(env, "check")
     assert done.returncode != 0
     assert "SECRET_KEY must be set" in done.stderr
-
-
-# -- /metrics ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.django_db
-def test_metrics_endpoint_exposes_prometheus_text(client: Any, tenant: Any, settings: Any) -> None:
-    enqueue("noop", tenant=tenant)
-    enqueue("noop", tenant=tenant)
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    text = response.content.decode()
-    assert 'jobs_queue_depth{status="pending",tenant="acme",type="noop"} 2' in text
-    for name, kind in (("jobs_queue_depth", "gauge"), ("jobs_tasks_finished_total", "counter"),
-                       ("jobs_worker_processes", "gauge"), ("jobs_worker_slots", "gauge")):
-        assert f"# TYPE {name} {kind}" in text and f"# HELP {name} " in text
-    for line in text.splitlines():
-        assert line.startswith("# ") or SAMPLE.match(line), f"not a Prometheus sample: {line!r}"
-
-    settings.METRICS_TOKEN = "scrape-me"  # noqa: S105  (a test token)
-    assert client.get("/metrics").status_code == 401
-    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me"}).status_code == 200
 
 
 @pytest.fixture(scope="module")

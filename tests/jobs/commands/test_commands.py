@@ -1,13 +1,9 @@
-"""The management commands: success paths in-process, bad input through the real CLI."""
+"""The task commands (enqueue, requeue, cancel, prune): success paths in-process, bad input through the real CLI."""
 
-import subprocess
-import sys
 from datetime import timedelta
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
@@ -15,69 +11,8 @@ from jobs.lifecycle import Status
 from jobs.models import Task
 from jobs.services.enqueue import enqueue
 from tenants.models import Tenant
-from tests.support import ROOT
-
-
-def run(*args: str, **options: Any) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out, stderr=StringIO(), **options)
-    return out.getvalue()
-
-
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
-
-
-def assert_clean_failure(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert proc.returncode != 0, proc.stdout
-    assert "Traceback" not in proc.stderr, proc.stderr
-    for fragment in fragments:
-        assert fragment in proc.stderr, proc.stderr
-
-
-def set_status(task: Task, status: str, **fields: Any) -> Task:
-    Task.objects.filter(pk=task.pk).update(status=status, **fields)
-    task.refresh_from_db()
-    return task
-
-
-# --------------------------------------------------------------------------- create_tenant
-
-
-@pytest.mark.django_db
-def test_create_tenant() -> None:
-    out = run("create_tenant", "Initech Corp", "--weight", "3")
-    tenant = Tenant.objects.get(slug="initech-corp")
-    assert (tenant.name, tenant.weight, tenant.active) == ("Initech Corp", 3, True)
-    assert "initech-corp" in out
-    assert f"id {tenant.pk}" in out
-
-
-@pytest.mark.django_db
-def test_create_tenant_with_explicit_slug_and_default_weight() -> None:
-    run("create_tenant", "Initech", "--slug", "ini")
-    assert Tenant.objects.get(slug="ini").weight == 1
-
-
-@pytest.mark.django_db
-def test_create_tenant_if_missing_is_quiet_about_an_existing_slug(tenant: Tenant) -> None:
-    out = run("create_tenant", "Acme", "--if-missing", "--weight", "5")
-    assert "exists" in out
-    assert Tenant.objects.count() == 1
-    tenant.refresh_from_db()
-    assert tenant.weight == 1
-
-
-@pytest.mark.django_db
-def test_create_tenant_without_letters_or_digits() -> None:
-    with pytest.raises(CommandError, match="name"):
-        run("create_tenant", "!!!")
-    assert not Tenant.objects.exists()
-
-
-# --------------------------------------------------------------------------- enqueue
+from tests.support.builders import set_status
+from tests.support.commands import assert_clean_failure, manage, run
 
 
 @pytest.mark.django_db
@@ -121,9 +56,6 @@ def test_enqueue_invalid_option_in_process_raises_command_error(tenant: Tenant) 
     with pytest.raises(CommandError, match="max_retries"):
         run("enqueue", "noop", "--tenant", "acme", "--max-retries", "-1")
     assert not Task.objects.exists()
-
-
-# --------------------------------------------------------------------------- requeue / cancel
 
 
 @pytest.mark.django_db
@@ -212,9 +144,6 @@ def test_cancel_reports_finished_and_missing_tasks_but_cancels_the_rest(tenant: 
     assert Task.objects.get(pk=done.pk).status == Status.COMPLETED
 
 
-# --------------------------------------------------------------------------- prune
-
-
 @pytest.mark.django_db
 def test_prune_deletes_only_old_finished_tasks(tenant: Tenant) -> None:
     now = timezone.now()
@@ -249,9 +178,6 @@ def test_prune_defaults_to_the_retention(tenant: Tenant, settings: Any) -> None:
     assert not Task.objects.filter(pk=old.pk).exists()
 
 
-# --------------------------------------------------------------------------- the real CLI, bad input
-
-
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
@@ -282,30 +208,6 @@ def test_enqueue_through_the_cli_succeeds(worker_env: dict[str, str], tenant: Te
     assert proc.returncode == 0, proc.stderr
     assert "enqueued 3 noop task(s)" in proc.stdout
     assert list(Task.objects.values_list("priority", flat=True)) == [4, 4, 4]
-
-
-def test_create_tenant_duplicate_slug_fails_cleanly(worker_env: dict[str, str], tenant: Tenant) -> None:
-    proc = manage(worker_env, "create_tenant", "Another Acme", "--slug", "acme")
-    assert_clean_failure(proc, "'acme' already exists")
-    assert list(Tenant.objects.values_list("name", flat=True)) == ["Acme"]
-
-
-def test_create_tenant_name_too_long_fails_cleanly(worker_env: dict[str, str]) -> None:
-    proc = manage(worker_env, "create_tenant", "n" * 300)
-    assert_clean_failure(proc)
-    assert not Tenant.objects.exists()
-
-
-def test_create_tenant_invalid_slug_fails_cleanly(worker_env: dict[str, str]) -> None:
-    proc = manage(worker_env, "create_tenant", "Bob", "--slug", "not a slug!")
-    assert_clean_failure(proc, "slug")
-    assert not Tenant.objects.exists()
-
-
-def test_create_tenant_weight_zero_fails_cleanly(worker_env: dict[str, str]) -> None:
-    proc = manage(worker_env, "create_tenant", "Initech", "--weight", "0")
-    assert_clean_failure(proc, "--weight", "at least 1")
-    assert not Tenant.objects.exists()
 
 
 def test_requeue_pending_task_fails_cleanly(worker_env: dict[str, str], tenant: Tenant) -> None:

@@ -1,4 +1,4 @@
-"""The worker runtime, in-process: results, retries, cancel, timeouts, drain, recovery."""
+"""The worker runtime, in-process: results, retries, cancel, timeouts, drain, priority, recovery, wake-ups."""
 
 import os
 import socket
@@ -8,15 +8,12 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from django.db.models import Q
 from django.utils import timezone
 
 from jobs.lifecycle import Status
 from jobs.models import Task, WorkerProcess
-from jobs.retry import backoff_delay
-from jobs.services import control, maintenance
+from jobs.services import control
 from jobs.services.enqueue import enqueue, enqueue_many
-from jobs.store import finish as outcomes
 from jobs.worker.options import WorkerOptions
 from jobs.worker.supervisor import Supervisor
 from tests.support.waiting import wait_for
@@ -68,24 +65,6 @@ def test_failing_task_retries_with_backoff_then_dead_letters_then_requeues(tenan
     task.refresh_from_db()
     assert task.status == Status.FAILED
     assert len(task.errors) == 6, "requeue keeps the history of earlier attempts"
-
-
-def test_backoff_grows_exponentially_with_bounded_jitter_and_cap():
-    for attempt in range(1, 8):
-        delays = [backoff_delay(attempt, base=1.0, cap=1000) for _ in range(200)]
-        nominal = 2 ** (attempt - 1)
-        assert min(delays) >= nominal * 0.75 and max(delays) <= nominal * 1.25
-        assert len(set(delays)) > 1, "jitter spreads retries"
-    assert backoff_delay(30, base=1.0, cap=60) <= 60
-
-
-def test_retry_outcome_goes_through_scheduled_until_attempts_run_out(tenant):
-    task = enqueue("fail", tenant=tenant, max_retries=1)
-    task.attempts = 1
-    first = outcomes.failed(task, RuntimeError("x"), worker="w")
-    assert first.status == Status.SCHEDULED and first.fields["run_at"] > timezone.now()
-    task.attempts = 2
-    assert outcomes.failed(task, RuntimeError("x"), worker="w").status == Status.FAILED
 
 
 def test_flaky_task_succeeds_on_a_later_attempt(tenant, inprocess_worker):
@@ -219,58 +198,6 @@ def test_startup_recovery_rescues_tasks_of_this_hosts_dead_workers(tenant):
     assert list(WorkerProcess.objects.values_list("id", flat=True)) == ["host:alive:1"]
 
 
-def test_expired_leases_are_rescued_or_dead_lettered(tenant):
-    past = timezone.now() - timedelta(seconds=1)
-    retry = enqueue("noop", tenant=tenant, max_retries=1)
-    exhausted = enqueue("noop", tenant=tenant, max_retries=1)
-    fresh = enqueue("noop", tenant=tenant)
-    Task.objects.filter(pk=retry.pk).update(status=Status.RUNNING, worker="w1", attempts=1, lease_expires_at=past)
-    Task.objects.filter(pk=exhausted.pk).update(status=Status.RUNNING, worker="w1", attempts=2,
-                                                lease_expires_at=past)
-    Task.objects.filter(pk=fresh.pk).update(status=Status.RUNNING, worker="w2", attempts=1,
-                                            lease_expires_at=timezone.now() + timedelta(minutes=1))
-    assert maintenance.rescue_expired() == 2
-    statuses = dict(Task.objects.values_list("pk", "status"))
-    assert statuses == {retry.pk: Status.PENDING, exhausted.pk: Status.FAILED, fresh.pk: Status.RUNNING}
-
-
-def test_completion_writes_are_fenced_against_stale_attempts_and_cancellation(tenant):
-    task = enqueue("noop", tenant=tenant)
-    Task.objects.filter(pk=task.pk).update(status=Status.RUNNING, worker="w1", attempts=2)
-    task.refresh_from_db()
-    stale = outcomes.Outcome(task.pk, 1, Status.COMPLETED, {"status": Status.COMPLETED, "result": "stale"})
-    assert outcomes.write([stale], fence=Q(worker="w1")) == 0
-    other_worker = outcomes.succeeded(task, "zombie")
-    assert outcomes.write([other_worker], fence=Q(worker="w0")) == 0
-    Task.objects.filter(pk=task.pk).update(cancel_requested=True)
-    assert outcomes.write([outcomes.succeeded(task, "late")], fence=Q(worker="w1")) == 1
-    task.refresh_from_db()
-    assert task.status == Status.CANCELLED and task.finished_at is not None
-    # A finished task can never be overwritten.
-    assert outcomes.write([outcomes.succeeded(task, "again")], fence=Q(worker="w1")) == 0
-
-
-def test_due_scheduled_tasks_are_promoted(tenant):
-    due = enqueue("noop", tenant=tenant, delay_seconds=60)
-    later = enqueue("noop", tenant=tenant, delay_seconds=3600)
-    Task.objects.filter(pk=due.pk).update(run_at=timezone.now() - timedelta(seconds=1))
-    assert maintenance.promote_due() == 1
-    assert Task.objects.get(pk=due.pk).status == Status.PENDING
-    assert Task.objects.get(pk=later.pk).status == Status.SCHEDULED
-
-
-def test_prune_deletes_only_old_finished_tasks_in_batches(tenant):
-    old = timezone.now() - timedelta(days=30)
-    created = [e.task for e in enqueue_many([{"type": "noop"}] * 7, tenant=tenant)]
-    for task, status in zip(created, [Status.COMPLETED] * 3 + [Status.FAILED, Status.CANCELLED, Status.PENDING,
-                                                              Status.COMPLETED], strict=True):
-        Task.objects.filter(pk=task.pk).update(status=status, finished_at=old if status != Status.PENDING else None)
-    Task.objects.filter(pk=created[-1].pk).update(finished_at=timezone.now())  # recent: kept
-    assert maintenance.prune(older_than_seconds=86400, batch=2) == 5
-    assert set(Task.objects.values_list("pk", flat=True)) == {created[5].pk, created[6].pk}
-    assert maintenance.prune(older_than_seconds=86400, batch=2) == 0
-
-
 def test_an_idle_worker_wakes_on_enqueue_not_at_its_poll_interval(tenant, inprocess_worker, settings):
     settings.JOBS = {**settings.JOBS, "POLL_SECONDS": 30.0}
     inprocess_worker.start(threads=1)
@@ -279,41 +206,6 @@ def test_an_idle_worker_wakes_on_enqueue_not_at_its_poll_interval(tenant, inproc
     task = enqueue("noop", tenant=tenant)
     # Far inside the 30 s poll interval: only the wake-up can have started it.
     wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=10, what="the wake-up")
-
-
-def test_every_state_change_lands_in_the_event_outbox(tenant, inprocess_worker):
-    from jobs.models import Event
-
-    ok = enqueue("noop", tenant=tenant)
-    bad = enqueue("fail", tenant=tenant, max_retries=1)
-    waiting = enqueue("noop", tenant=tenant, delay_seconds=3600)
-    control.cancel(waiting.pk)
-    inprocess_worker.burst(threads=2)
-    changes = [c for e in Event.objects.filter(tenant=tenant).order_by("id") for c in e.changes]
-    by_task: dict[int, list[str]] = {}
-    for c in changes:
-        by_task.setdefault(c["task"], []).append(c["event"])
-    assert by_task[ok.pk] == ["task.created", "task.started", "task.completed"]
-    # Promotion (the retry came due) is a transition too, and says so.
-    assert by_task[bad.pk] == ["task.created", "task.started", "task.retrying", "task.promoted", "task.started",
-                              "task.failed"]
-    assert by_task[waiting.pk] == ["task.created", "task.cancelled"]
-    failed = next(c for c in changes if c["event"] == "task.failed")
-    assert failed["error"].startswith("DemoFailure") and failed["attempt"] == 2
-
-
-def test_old_events_and_throughput_buckets_are_pruned(tenant, settings):
-    from jobs.models import Event, ThroughputBucket
-
-    settings.JOBS = {**settings.JOBS, "EVENT_RETENTION_SECONDS": 60}
-    old = timezone.now() - timedelta(hours=2)
-    Event.objects.create(tenant=tenant, changes=[], created_at=old)
-    recent = Event.objects.create(tenant=tenant, changes=[])
-    ThroughputBucket.objects.create(tenant=tenant, bucket=timezone.now() - timedelta(days=2), completed=1)
-    kept_bucket = ThroughputBucket.objects.create(tenant=tenant, bucket=timezone.now(), completed=1)
-    assert maintenance.prune_side_tables() == 2
-    assert list(Event.objects.values_list("pk", flat=True)) == [recent.pk]
-    assert list(ThroughputBucket.objects.values_list("pk", flat=True)) == [kept_bucket.pk]
 
 
 def test_a_reaped_live_worker_registers_itself_again(tenant, inprocess_worker):

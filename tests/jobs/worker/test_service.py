@@ -50,10 +50,17 @@ def test_a_service_waits_the_delay_its_step_returns_and_notify_cuts_it_short() -
         service.join(5)
 
 
-def test_stop_ends_the_wait_at_once_and_tears_down() -> None:
-    service = Recorder(delay=30)
+@pytest.mark.parametrize(("fail", "error_delay", "what"), [
+    pytest.param(0, None, "the first step", id="wait"),
+    pytest.param(1, 30, "the failing step", id="back-off"),
+])
+def test_stop_ends_the_wait_or_the_back_off_at_once_and_tears_down(fail: int, error_delay: float | None,
+                                                                  what: str) -> None:
+    service = Recorder(delay=30, fail=fail)
+    if error_delay is not None:
+        service.error_delay = error_delay
     service.start()
-    wait_for(lambda: service.steps, timeout=5, what="the first step")
+    wait_for(lambda: service.steps, timeout=5, what=what)
     started = time.monotonic()
     service.stop()
     service.join(5)
@@ -81,17 +88,6 @@ def test_a_database_error_backs_off_whatever_news_arrives_and_warns_once(caplog)
     assert all(gap >= 0.3 * 0.9 for gap in gaps[:3]), gaps
     warnings = [r for r in caplog.records if "database error" in r.getMessage()]
     assert len(warnings) == 1, "repeats are muted"
-
-
-def test_stop_ends_a_back_off_early() -> None:
-    service = Recorder(delay=30, fail=1)
-    service.error_delay = 30
-    service.start()
-    wait_for(lambda: service.steps, timeout=5, what="the failing step")
-    started = time.monotonic()
-    service.stop()
-    service.join(5)
-    assert not service.is_alive() and time.monotonic() - started < 2
 
 
 def test_cancel_reaches_the_handler_through_its_context() -> None:

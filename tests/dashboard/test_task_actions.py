@@ -1,0 +1,93 @@
+"""One task in the console: its detail page, and cancel and retry from the list or the detail."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from jobs.lifecycle import Status
+from tenants.models import Tenant
+from tests.support.builders import add_task, error_entry, failed_task
+from tests.support.console import HTMX, html, statuses
+
+pytestmark = pytest.mark.django_db
+
+
+def test_operator_cancels_and_retries(operator: Any, tenant: Tenant) -> None:
+    pending = add_task(tenant)
+    running = add_task(tenant, status=Status.RUNNING, attempts=1, worker="host-a:1:w",
+                       started_at=timezone.now(), lease_expires_at=timezone.now() + timedelta(seconds=20))
+    failed = failed_task(tenant, "send_email", ("SMTPError", "down"))
+    response = operator.post(f"/tasks/{pending.pk}/cancel/", {"next": "/tasks/?status=pending"})
+    assert response.status_code == 302 and response["Location"] == "/tasks/?status=pending"
+    response = operator.post(f"/tasks/{running.pk}/cancel/", {"next": "https://evil.example/"})
+    assert response["Location"] == f"/tasks/{running.pk}/"  # only local redirects
+    operator.post(f"/tasks/{failed.pk}/retry/")
+    pending.refresh_from_db()
+    running.refresh_from_db()
+    failed.refresh_from_db()
+    assert pending.status == Status.CANCELLED and pending.finished_at is not None
+    assert running.status == Status.RUNNING and running.cancel_requested
+    assert failed.status == Status.PENDING and failed.attempts == 0 and len(failed.errors) == 1
+
+
+def test_invalid_transition_is_reported_and_changes_nothing(operator: Any, tenant: Tenant) -> None:
+    done = add_task(tenant, status=Status.COMPLETED, finished_at=timezone.now())
+    response = operator.post(f"/tasks/{done.pk}/cancel/", follow=True)
+    assert f"Task {done.pk} is completed: it cannot be cancelled." in html(response)
+    response = operator.post(f"/tasks/{done.pk}/retry/", follow=True)
+    assert "it cannot be retried" in html(response)
+    assert statuses(done) == [Status.COMPLETED]
+    assert operator.post("/tasks/999999999/cancel/").status_code == 404
+
+
+def test_htmx_actions_return_the_updated_row_or_panel(operator: Any, tenant: Tenant) -> None:
+    pending = add_task(tenant)
+    failed = failed_task(tenant, "send_email", ("SMTPError", "down"))
+    response = operator.post(f"/tasks/{pending.pk}/cancel/", {"next": "/tasks/"},
+                             headers={**HTMX, "HX-Target": f"task-row-{pending.pk}"})
+    body = html(response)
+    assert response.status_code == 200 and "<html" not in body
+    assert f'<tr id="task-row-{pending.pk}"' in body and 'badge s-cancelled">cancelled' in body
+    assert 'id="messages"' in body and 'hx-swap-oob="true"' in body and f"Task {pending.pk} cancelled." in body
+    assert f"/tasks/{pending.pk}/cancel/" not in body  # nothing left to cancel
+    response = operator.post(f"/tasks/{failed.pk}/retry/", headers={**HTMX, "HX-Target": "task-detail"})
+    body = html(response)
+    assert 'id="task-detail"' in body and 'badge s-pending">pending' in body and "requeued" in body
+    assert statuses(pending, failed) == [Status.CANCELLED, Status.PENDING]
+
+
+def test_task_detail(viewer: Any, tenant: Tenant) -> None:
+    finished = timezone.now()
+    task = add_task(
+        tenant, "send_email", status=Status.COMPLETED, attempts=3, payload={"to": "a@example.com"},
+        result={"delivered": True}, worker="host-b:7:w", created_at=finished - timedelta(milliseconds=1750),
+        started_at=finished - timedelta(milliseconds=250), finished_at=finished,
+        errors=[error_entry(1, "SMTPError", "mailbox <full>", worker="host-a:100:w"),
+                error_entry(2, "TimeoutError", "took too long", worker="host-c:5:w")],
+    )
+    response = viewer.get(f"/tasks/{task.pk}/")
+    body = html(response)
+    assert response.status_code == 200 and "<html" in body
+    assert "&quot;to&quot;: &quot;a@example.com&quot;" in body and "&quot;delivered&quot;: true" in body
+    assert "Attempt 1 failed" in body and "host-a:100:w" in body and "mailbox &lt;full&gt;" in body
+    assert "Attempt 2 failed" in body and "host-c:5:w" in body and "TimeoutError" in body
+    assert "Attempt 3 completed" in body and "host-b:7:w" in body
+    assert re.search(r'data-metric="queue-wait">1\.5 s<', body)
+    assert re.search(r'data-metric="execution">250 ms<', body)
+    assert "<details><summary>Traceback</summary>" in body
+    panel = viewer.get(f"/tasks/{task.pk}/", headers={**HTMX, "HX-Target": "detail-panel"})
+    assert 'id="task-detail"' in html(panel) and "<html" not in html(panel)
+    assert viewer.get("/tasks/999999999/").status_code == 404
+
+
+def test_running_task_shows_its_lease(viewer: Any, tenant: Tenant) -> None:
+    now = timezone.now()
+    task = add_task(tenant, status=Status.RUNNING, attempts=1, worker="host-a:1:w",
+                    started_at=now - timedelta(seconds=5), lease_expires_at=now + timedelta(seconds=15),
+                    created_at=now - timedelta(seconds=6))
+    body = html(viewer.get(f"/tasks/{task.pk}/"))
+    assert re.search(r'data-metric="lease">until <time[^>]*>[^<]*</time> \(1[45](\.\d)? s left\)', body), body
+    assert "running for 5" in body and "Attempt 1 running" in body
