@@ -42,7 +42,8 @@ class Section:
         return problems
 
     @classmethod
-    def keys(cls) -> set[str]:
+    def names(cls) -> set[str]:
+        """The keys this section owns."""
         return {f.name for f in fields(cls)}  # type: ignore[arg-type]
 
     @classmethod
@@ -174,7 +175,7 @@ def problems(section: type[Section]) -> list[str]:
 
 def unknown_keys() -> set[str]:
     """Keys of ``settings.JOBS`` that no section owns (typos; environment values are not checked)."""
-    known = set().union(*(s.keys() for s in Section.registry))
+    known = set().union(*(s.names() for s in Section.registry))
     return set(getattr(settings, "JOBS", {}) or {}) - known
 
 

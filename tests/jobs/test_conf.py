@@ -3,7 +3,6 @@
 import pytest
 
 from jobs import checks
-
 from jobs.api.conf import ApiConf, api_conf
 from jobs.conf import EngineConf, conf, problems, unknown_keys
 from jobs.streams.conf import StreamsConf, streams_conf
@@ -25,7 +24,7 @@ def test_environment_values_are_typed_and_the_setting_wins_over_them(settings) -
     settings.JOBS_ENV = {"RESCUE_SECONDS": "42", "PRUNE_BATCH": "12", "SSE_BATCH": "7", "DEMO_MODE": "yes",
                          "API_RATE_LIMIT": "9"}
     # The test settings' JOBS sets RESCUE_SECONDS: the setting wins over the environment.
-    assert conf().RESCUE_SECONDS == settings.JOBS["RESCUE_SECONDS"]
+    assert settings.JOBS["RESCUE_SECONDS"] == conf().RESCUE_SECONDS
     assert conf().PRUNE_BATCH == 12 and isinstance(conf().PRUNE_BATCH, int)
     assert streams_conf().SSE_BATCH == 7
     assert api_conf().DEMO_MODE is True
@@ -40,7 +39,7 @@ def test_every_section_owns_its_keys_in_the_one_namespace(settings) -> None:
     assert streams_conf().SSE_GAP_SECONDS == 8 and api_conf().API_MAX_BODY_BYTES == 1000
     assert tenants_conf().API_KEY_CACHE_SECONDS == 0
     sections = [EngineConf, ApiConf, StreamsConf, TenantsConf]
-    owned = [key for section in sections for key in section.keys()]
+    owned = [key for section in sections for key in section.names()]
     assert len(owned) == len(set(owned)), "no key belongs to two sections"
 
 
