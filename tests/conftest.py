@@ -60,6 +60,17 @@ def django_db_modify_db_settings(servers: dict[str, Any]) -> None:
     use_redis(settings, servers["redis_url"])
 
 
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.mariadb)])
+def limiter_backend(request: pytest.FixtureRequest, settings: Any) -> str:
+    """Run the test on the rate limiter's in-process fallback (both passes) and on real Redis (MariaDB pass)."""
+    if request.param == "redis":
+        use_redis(settings, request.getfixturevalue("servers")["redis_url"])
+        assert settings.REDIS_URL
+    else:
+        use_redis(settings, None)
+    return str(request.param)
+
+
 @pytest.fixture
 def tenant(db: None) -> Any:
     from tenants.models import Tenant

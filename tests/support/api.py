@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from django.test import Client
@@ -9,7 +10,7 @@ from django.test import Client
 from tenants import keys
 from tenants.models import ApiKey, Tenant
 
-#: Large enough that no test outside test_api_ratelimit.py ever meets it.
+#: Large enough that no test outside the test_ratelimit*.py files ever meets it.
 GENEROUS_LIMIT = 1_000_000
 
 PROBLEM = "application/problem+json"
@@ -68,3 +69,8 @@ def ids_of(response: Any) -> list[int]:
 
 def api_key_row(caller: Caller) -> ApiKey:
     return ApiKey.objects.get(pk=caller.key.pk)
+
+
+def when(value: str) -> datetime:
+    """An ISO 8601 timestamp from an answer, as a datetime."""
+    return datetime.fromisoformat(value)

@@ -18,18 +18,9 @@ from tenants.ratelimit.memory import limiter as in_memory
 from tenants.ratelimit.redis import keys_of
 from tests.support.redis import use_redis
 
+# test_precise_across_4_processes spawns processes that import this module before Django's apps are ready:
+# it must not import the models, even indirectly (tests.support.api and tests.support.ratelimit do).
 DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.mariadb)])
-def backend(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Run the test against the in-memory fallback and (in the MariaDB pass) real Redis."""
-    if request.param == "redis":
-        use_redis(settings, request.getfixturevalue("servers")["redis_url"])
-        assert settings.REDIS_URL
-    else:
-        use_redis(settings, None)
-    return str(request.param)
 
 
 @pytest.fixture
@@ -43,7 +34,7 @@ def fresh_limiter_state() -> None:
     ratelimit.reset()
 
 
-def test_admits_up_to_the_limit_and_rejects_the_next(backend, key):
+def test_admits_up_to_the_limit_and_rejects_the_next(limiter_backend, key):
     for i in range(5):
         d = acquire(key, 1, limit=5, window=60)
         assert d.allowed and d.remaining == 4 - i and d.token and d.limit == 5 and not d.degraded
@@ -52,7 +43,7 @@ def test_admits_up_to_the_limit_and_rejects_the_next(backend, key):
     assert not d.allowed and d.remaining == 0 and d.token is None and not d.degraded
 
 
-def test_costs_weigh_and_a_rejected_request_is_not_charged(backend, key):
+def test_costs_weigh_and_a_rejected_request_is_not_charged(limiter_backend, key):
     d = acquire(key, 40, limit=100, window=60)
     assert d.allowed and d.remaining == 60
     d = acquire(key, 61, limit=100, window=60)
@@ -62,20 +53,20 @@ def test_costs_weigh_and_a_rejected_request_is_not_charged(backend, key):
     assert not acquire(key, 1, limit=100, window=60).allowed
 
 
-def test_a_cost_above_the_limit_never_fits(backend, key):
+def test_a_cost_above_the_limit_never_fits(limiter_backend, key):
     d = acquire(key, 101, limit=100, window=30)
     assert not d.allowed and d.retry_after == 30 and d.token is None
     # Nothing was charged: the whole capacity is still there.
     assert acquire(key, 100, limit=100, window=30).allowed
 
 
-def test_cost_zero_is_allowed_without_a_charge(backend, key):
+def test_cost_zero_is_allowed_without_a_charge(limiter_backend, key):
     acquire(key, 30, limit=100, window=60)
     d = acquire(key, 0, limit=100, window=60)
     assert d.allowed and d.token is None and d.remaining == 70
 
 
-def test_reset_and_retry_after_are_plausible(backend, key):
+def test_reset_and_retry_after_are_plausible(limiter_backend, key):
     window = 10.0
     d = acquire(key, 50, limit=100, window=window)
     assert 0 < d.reset <= window
@@ -90,7 +81,7 @@ def test_reset_and_retry_after_are_plausible(backend, key):
     assert d.reset >= d.retry_after
 
 
-def test_the_window_slides(backend, key):
+def test_the_window_slides(limiter_backend, key):
     assert acquire(key, 10, limit=10, window=1.0).allowed
     d = acquire(key, 1, limit=10, window=1.0)
     assert not d.allowed and 0 < d.retry_after <= 1.0
@@ -99,7 +90,7 @@ def test_the_window_slides(backend, key):
     assert d.allowed and d.remaining == 0
 
 
-def test_the_window_slides_charge_by_charge(backend, key):
+def test_the_window_slides_charge_by_charge(limiter_backend, key):
     assert acquire(key, 6, limit=10, window=2.0).allowed
     time.sleep(1.0)
     assert acquire(key, 4, limit=10, window=2.0).allowed
@@ -109,7 +100,7 @@ def test_the_window_slides_charge_by_charge(backend, key):
     assert not acquire(key, 1, limit=10, window=2.0).allowed
 
 
-def test_refund_restores_capacity(backend, key):
+def test_refund_restores_capacity(limiter_backend, key):
     d = acquire(key, 70, limit=100, window=60)
     assert d.token
     assert not acquire(key, 50, limit=100, window=60).allowed
@@ -122,7 +113,7 @@ def test_refund_restores_capacity(backend, key):
     assert not acquire(key, 1, limit=100, window=60).allowed
 
 
-def test_refund_of_an_unknown_key_or_token_is_harmless(backend, key):
+def test_refund_of_an_unknown_key_or_token_is_harmless(limiter_backend, key):
     refund(key, "5:nonexistent")
     acquire(key, 5, limit=10, window=60)
     refund(key, "5:nonexistent")
@@ -130,13 +121,13 @@ def test_refund_of_an_unknown_key_or_token_is_harmless(backend, key):
     assert not acquire(key, 1, limit=10, window=60).allowed
 
 
-def test_keys_are_independent(backend, key):
+def test_keys_are_independent(limiter_backend, key):
     assert acquire(key + "-a", 10, limit=10, window=60).allowed
     assert acquire(key + "-b", 10, limit=10, window=60).allowed
     assert not acquire(key + "-a", 1, limit=10, window=60).allowed
 
 
-def test_precise_under_16_threads(backend, key):
+def test_precise_under_16_threads(limiter_backend, key):
     barrier = threading.Barrier(16)
     admitted: list[int] = []
     lock = threading.Lock()

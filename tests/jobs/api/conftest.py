@@ -4,17 +4,24 @@
 Django test ``Client`` that sends that key. Every caller's tenant gets a generous rate
 limit unless a test asks otherwise, and every test starts from clean limiter and key-cache
 state (both are process-wide and keyed by ids the database reuses between tests).
+``world`` gives the isolation tests two tenants' tasks; ``api_tenant``, ``api_keys`` and
+``task_ids`` are the rows the schema tests call the API with.
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
+from jobs.lifecycle import Status
+from jobs.models import Task, WorkerProcess
 from tenants import keys, ratelimit
 from tenants.models import Tenant
 from tenants.ratelimit.redis import KEY_PREFIX
 from tests.support.api import GENEROUS_LIMIT, Caller, MakeApi
+from tests.support.isolation import World
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +83,60 @@ def operator_api(make_api: MakeApi) -> Caller:
 @pytest.fixture
 def demo_mode(settings: Any) -> None:
     settings.JOBS = {**settings.JOBS, "DEMO_MODE": True}
+
+
+@pytest.fixture
+def world(api: Caller, other_api: Caller) -> World:
+    """Tenant A's two tasks and tenant B's six (one in every state), through ``api`` and ``other_api``."""
+    return World(api, other_api)
+
+
+# --- the schema tests' rows: a tenant, its keys, tasks in every status and a live worker
+
+
+@pytest.fixture
+def api_tenant(db: None) -> Tenant:
+    # A limit no run reaches: 429s would hide everything else.
+    return Tenant.objects.create(name="Schema Co", slug="schema-co", rate_limit=1_000_000_000)
+
+
+@pytest.fixture
+def api_keys(api_tenant: Tenant) -> dict[str, str]:
+    keys.forget()
+    _, tenant_key = keys.issue(api_tenant, name="schemathesis")
+    _, operator_key = keys.issue(api_tenant, name="schemathesis-operator", operator=True)
+    return {"tenant": tenant_key, "operator": operator_key}
+
+
+@pytest.fixture
+def task_ids(api_tenant: Tenant) -> list[int]:
+    """Tasks of the key's tenant in every status, one of another tenant, and a live worker."""
+    now = timezone.now()
+    other = Tenant.objects.create(name="Other Co", slug="other-co")
+    error = {"at": now.isoformat(), "type": "RuntimeError", "message": "boom", "worker": "host:2:def"}
+    rows = [
+        Task(tenant=api_tenant, type="noop", status=Status.PENDING, idempotency_key="schema-pending",
+             payload={"n": 1, "nested": {"list": [1, "two", None]}}),
+        Task(tenant=api_tenant, type="sleep", status=Status.SCHEDULED, run_at=now + timedelta(hours=1),
+             payload={"seconds": 1}),
+        Task(tenant=api_tenant, type="record", status=Status.RUNNING, attempts=1, worker="host:1:abc",
+             started_at=now - timedelta(seconds=3), lease_expires_at=now + timedelta(seconds=20)),
+        Task(tenant=api_tenant, type="noop", status=Status.COMPLETED, attempts=1, worker="host:1:abc",
+             result={"ok": True}, started_at=now - timedelta(seconds=5), finished_at=now - timedelta(seconds=4)),
+        Task(tenant=api_tenant, type="fail", status=Status.FAILED, attempts=2, max_retries=1, worker="host:2:def",
+             errors=[{**error, "attempt": 1, "traceback": "Traceback …"}, {**error, "attempt": 2}],
+             started_at=now - timedelta(seconds=9), finished_at=now - timedelta(seconds=8)),
+        Task(tenant=api_tenant, type="noop", status=Status.CANCELLED, finished_at=now),
+        Task(tenant=other, type="noop", status=Status.PENDING),
+    ]
+    for row in rows:
+        row.save()
+    WorkerProcess.objects.create(
+        id="host:1:abc", instance="host", hostname="host", pid=1, queues="default,bulk", threads=2,
+        slots=[
+            {"slot": 0, "task_id": rows[2].pk, "type": "record", "tenant_id": api_tenant.pk,
+             "started_at": (now - timedelta(seconds=3)).isoformat()},
+            {"slot": 1, "task_id": None, "type": None, "tenant_id": None, "started_at": None},
+        ],
+    )
+    return [row.pk for row in rows]

@@ -1,5 +1,4 @@
-"""API keys: the create/revoke commands, hashing at rest, both headers, revocation,
-and last-used bookkeeping without a write per request."""
+"""API keys: the create/revoke commands, hashing at rest, both headers, revocation, last-used at most once a minute."""
 
 import hashlib
 import json

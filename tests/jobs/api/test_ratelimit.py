@@ -1,50 +1,23 @@
-"""Rate limiting over the API: cost-weighted (a batch of N costs N), per tenant, 429 with
-Retry-After and RateLimit-* headers, nothing charged for a rejected request, and precise
-under concurrent requests (on Redis and on the in-process fallback)."""
+"""Rate limiting over the API: cost-weighted, per tenant, 429 with Retry-After and RateLimit-* headers, refunds."""
 
 import json
-import threading
 import time
 from typing import Any
 
 import pytest
-from django.db import connections
 from django.test import Client
 
 from jobs.models import Task
 from tenants import keys
 from tenants.models import Tenant
-from tests.support.api import Caller, MakeApi, assert_problem
+from tests.support.api import MakeApi, assert_problem
 from tests.support.builders import make_task
+from tests.support.ratelimit import assert_429, limited, noops, remaining
 from tests.support.redis import use_redis
 
 pytestmark = pytest.mark.django_db
 
 DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-
-
-def limited(make_api: MakeApi, limit: int | None, window: int | None = 60, slug: str = "limited") -> Caller:
-    return make_api(slug, rate_limit=limit, rate_window=window)
-
-
-def noops(n: int) -> list[dict[str, Any]]:
-    return [{"type": "noop"}] * n
-
-
-def remaining(response: Any) -> int:
-    return int(response["RateLimit-Remaining"])
-
-
-def assert_429(response: Any, limit: int) -> dict[str, Any]:
-    body = assert_problem(response, 429)
-    assert body["type"].endswith("/rate-limited")
-    retry = int(response["Retry-After"])
-    assert retry >= 1
-    assert body["retry_after"] == retry
-    assert response["RateLimit-Limit"] == str(limit)
-    assert response["RateLimit-Remaining"] == "0"
-    assert int(response["RateLimit-Reset"]) >= 0
-    return body
 
 
 # =========================================================================== admission and headers
@@ -258,86 +231,3 @@ def test_redis_down_and_failing_open_admits(make_api: MakeApi, settings: Any) ->
     assert response.status_code == 201
     assert_429(caller.batch(noops(101)), 100)  # what can never fit is still refused
     assert Task.objects.count() == 3
-
-
-# =========================================================================== precision under concurrency
-
-
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.mariadb)])
-def limiter(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Run on the in-process fallback (both passes) and on real Redis (MariaDB pass)."""
-    if request.param == "redis":
-        use_redis(settings, request.getfixturevalue("servers")["redis_url"])
-        assert settings.REDIS_URL
-    else:
-        use_redis(settings, None)
-    return str(request.param)
-
-
-def hammer(raw_key: str, path: str, body: dict[str, Any], rounds: int, threads: int) -> list[tuple[int, Any]]:
-    """``threads`` clients POST ``body`` ``rounds`` times each, all released at once; (status, response) pairs."""
-    barrier = threading.Barrier(threads)
-    results: list[tuple[int, Any]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    payload = json.dumps(body)
-
-    def run() -> None:
-        client = Client(headers={"X-API-Key": raw_key})
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(rounds):
-                response = client.post(path, payload, content_type="application/json")
-                with lock:
-                    results.append((response.status_code, response))
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-        finally:
-            connections.close_all()
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert not any(w.is_alive() for w in workers)
-    assert not errors, errors
-    assert len(results) == rounds * threads
-    return results
-
-
-@pytest.mark.django_db(transaction=True)
-def test_parallel_batches_never_admit_more_than_the_limit(make_api: MakeApi, limiter: str) -> None:
-    caller = make_api("burst", rate_limit=100, rate_window=3600)
-    results = hammer(caller.raw, "/api/tasks/batch", {"tasks": noops(7)}, rounds=3, threads=10)
-    statuses = [status for status, _ in results]
-    assert set(statuses) <= {201, 429}, statuses
-    admitted = [r for status, r in results if status == 201]
-    assert all(r.json()["created"] == 7 for r in admitted)
-    assert all(int(r["Retry-After"]) >= 1 for status, r in results if status == 429)
-    admitted_cost = 7 * len(admitted)
-    assert Task.objects.filter(tenant=caller.tenant).count() == admitted_cost
-    assert 100 - 6 <= admitted_cost <= 100
-
-
-@pytest.mark.django_db(transaction=True)
-def test_parallel_singles_are_admitted_exactly_up_to_the_limit(make_api: MakeApi, limiter: str) -> None:
-    caller = make_api("burst", rate_limit=40, rate_window=3600)
-    results = hammer(caller.raw, "/api/tasks", {"type": "noop"}, rounds=6, threads=12)
-    statuses = [status for status, _ in results]
-    assert statuses.count(201) == 40 and statuses.count(429) == 72 - 40
-    assert Task.objects.filter(tenant=caller.tenant).count() == 40
-    assert sorted(remaining(r) for status, r in results if status == 201) == list(range(40))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_parallel_submissions_of_one_idempotency_key_create_and_charge_once(make_api: MakeApi) -> None:
-    caller = make_api("burst", rate_limit=50, rate_window=3600)
-    results = hammer(caller.raw, "/api/tasks", {"type": "noop", "idempotency_key": "once"}, rounds=2, threads=8)
-    statuses = sorted(status for status, _ in results)
-    assert statuses == [200] * 15 + [201]
-    assert len({r.json()["id"] for _, r in results}) == 1
-    assert Task.objects.filter(tenant=caller.tenant).count() == 1
-    # Losers of the race were refunded: only the winner's charge is in the window.
-    assert remaining(caller.submit()) == 50 - 2

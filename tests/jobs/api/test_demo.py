@@ -1,0 +1,42 @@
+"""POST /api/demo/seed and /api/demo/clear: off unless demo mode, operator keys only."""
+
+import pytest
+
+from jobs.api.conf import api_conf
+from jobs.models import Task, TaskStat, ThroughputBucket
+from tests.support.api import Caller, assert_problem
+from tests.support.builders import finish, make_task
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/api/demo/seed", "/api/demo/clear"])
+def test_demo_endpoints_are_off_unless_demo_mode(operator_api: Caller, path: str) -> None:
+    assert not api_conf().DEMO_MODE
+    assert_problem(operator_api.post(path), 404)
+    assert not Task.objects.exists()
+
+
+def test_demo_seed_and_clear(operator_api: Caller, demo_mode: None) -> None:
+    response = operator_api.post("/api/demo/seed")
+    assert response.status_code == 201
+    assert response.json() == {"created": 50}
+    seeded = Task.objects.filter(tenant=operator_api.tenant)
+    assert seeded.count() == 50
+    assert set(seeded.values_list("type", flat=True)) <= {"send_email", "resize_image", "generate_report",
+                                                           "call_webhook"}
+    assert all(1 <= p <= 5 for p in seeded.values_list("priority", flat=True))
+    finish(seeded.first(), "completed", wait_ms=5, exec_ms=5)
+    response = operator_api.post("/api/demo/clear")
+    assert response.status_code == 200
+    assert response.json() == {"deleted": 50}
+    assert not Task.objects.exists()
+    assert not TaskStat.objects.exists() and not ThroughputBucket.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/demo/seed", "/api/demo/clear"])
+def test_demo_endpoints_refuse_tenant_keys(api: Caller, demo_mode: None, path: str) -> None:
+    make_task(api.tenant)
+    body = assert_problem(api.post(path), 403)
+    assert body["type"].endswith("/operator-only")
+    assert Task.objects.count() == 1

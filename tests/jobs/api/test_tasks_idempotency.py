@@ -1,0 +1,55 @@
+"""Idempotency keys on POST /api/tasks and the batch: replays, header or body, exact matching."""
+
+import pytest
+
+from jobs.models import Task
+from tests.support.api import Caller, assert_problem
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_idempotency_key_in_the_body_replays_the_original_with_200(api: Caller) -> None:
+    first = api.submit(payload={"n": 1}, idempotency_key="order-1")
+    assert first.status_code == 201
+    again = api.submit(payload={"n": 2}, priority=5, idempotency_key="order-1")
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert again.json()["payload"] == {"n": 1}
+    assert Task.objects.count() == 1
+
+
+def test_the_idempotency_key_header_works_too(api: Caller) -> None:
+    first = api.post("/api/tasks", {"type": "noop"}, HTTP_IDEMPOTENCY_KEY="hdr-1")
+    assert first.status_code == 201
+    assert first.json()["idempotency_key"] == "hdr-1"
+    assert api.post("/api/tasks", {"type": "noop"}, HTTP_IDEMPOTENCY_KEY="hdr-1").json()["id"] == first.json()["id"]
+    # The same key in the body or in both places names the same task.
+    replay = api.submit(idempotency_key="hdr-1")
+    assert (replay.status_code, replay.json()["id"]) == (200, first.json()["id"])
+    both = api.post("/api/tasks", {"type": "noop", "idempotency_key": "hdr-1"}, HTTP_IDEMPOTENCY_KEY="hdr-1")
+    assert (both.status_code, both.json()["id"]) == (200, first.json()["id"])
+    assert Task.objects.count() == 1
+
+
+def test_a_header_and_a_body_key_that_differ_are_400(api: Caller) -> None:
+    response = api.post("/api/tasks", {"type": "noop", "idempotency_key": "a"}, HTTP_IDEMPOTENCY_KEY="b")
+    assert_problem(response, 400, "idempotency_key")
+    assert_problem(api.post("/api/tasks", {"type": "noop"}, HTTP_IDEMPOTENCY_KEY=""), 400, "idempotency_key")
+    assert not Task.objects.exists()
+
+
+def test_idempotency_keys_are_case_sensitive(api: Caller) -> None:
+    a = api.submit(idempotency_key="Order-A")
+    b = api.submit(idempotency_key="order-a")
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert a.json()["id"] != b.json()["id"]
+
+
+def test_idempotency_keys_differing_only_in_trailing_spaces_are_distinct(api: Caller) -> None:
+    a = api.submit(idempotency_key="order-9")
+    b = api.submit(idempotency_key="order-9 ")
+    assert (a.status_code, b.status_code) == (201, 201)
+    assert b.json()["idempotency_key"] == "order-9 "
+    batch = api.batch([{"type": "noop", "idempotency_key": "x"}, {"type": "noop", "idempotency_key": "x "}])
+    assert batch.status_code == 201, batch.content
+    assert batch.json()["created"] == 2
