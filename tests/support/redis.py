@@ -4,6 +4,9 @@ from typing import Any
 
 from engine_site.settings import caches_for
 
+#: A Redis URL where nothing listens (port 1): every connection is refused at once.
+DOWN_URL = "redis://127.0.0.1:1/0"
+
 
 def use_redis(settings: Any, url: str | None) -> None:
     """Set REDIS_URL and the CACHES built from it (the shared Redis client is the default cache's pool)."""

@@ -2,36 +2,20 @@
 
 import logging
 import multiprocessing
-import socket
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from jobs.notify import redis as shared_redis
-from tenants import ratelimit
 from tenants.ratelimit import Decision, RateLimiterUnavailable, acquire, refund
 from tenants.ratelimit.memory import limiter as in_memory
 from tenants.ratelimit.redis import keys_of
-from tests.support.redis import use_redis
+from tests.support.redis import DOWN_URL, use_redis
 
 # test_precise_across_4_processes spawns processes that import this module before Django's apps are ready:
 # it must not import the models, even indirectly (tests.support.api and tests.support.ratelimit do).
-DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
-
-
-@pytest.fixture
-def key() -> str:
-    return f"test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture(autouse=True)
-def fresh_limiter_state() -> None:
-    """Each test starts with a closed breaker and an unsuppressed warning."""
-    ratelimit.reset()
 
 
 def test_admits_up_to_the_limit_and_rejects_the_next(limiter_backend, key):
@@ -255,15 +239,6 @@ def test_redis_down_fails_closed_when_configured(settings, key):
         with pytest.raises(RateLimiterUnavailable):
             acquire(key, 1, limit=100, window=60)
     assert time.monotonic() - started < 2
-
-
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A TCP port that accepts connections and never answers: a hung Redis."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
 
 
 def test_a_hung_redis_costs_one_short_timeout_then_the_breaker_answers(settings, key, silent_server):

@@ -13,11 +13,10 @@ from tenants.models import Tenant
 from tests.support.api import MakeApi, assert_problem
 from tests.support.builders import make_task
 from tests.support.ratelimit import assert_429, limited, noops, remaining
-from tests.support.redis import use_redis
+from tests.support.redis import DOWN_URL, use_redis
 
 pytestmark = pytest.mark.django_db
 
-DOWN_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
 # =========================================================================== admission and headers
