@@ -4,7 +4,11 @@ Nothing here changes a status: every transition lives in ``jobs.store`` (the sta
 the allowed transitions in ``jobs.lifecycle``).
 """
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -50,13 +54,21 @@ class TaskQuerySet(models.QuerySet["Task"]):
     def ready_tenant_ids(self, queues: list[str] | None = None) -> list[int]:
         return list(self.ready_tenants(queues).values_list("pk", flat=True))
 
-    def cancel_requested_among(self, *, worker: str, ids: list[int]) -> list[int]:
-        if not ids:
-            return []
-        return list(
-            self.filter(id__in=ids, worker=worker, status=Status.RUNNING, cancel_requested=True)
-            .values_list("id", flat=True)
-        )
+    def holding(self, worker: str, runs: Iterable[tuple[int, int]]) -> "TaskQuerySet":
+        """The runs (task id, claim token) that ``worker`` still holds: running, on that claim."""
+        by_run: dict[int, list[int]] = defaultdict(list)
+        for pk, run in runs:
+            by_run[run].append(pk)
+        if not by_run:
+            return self.none()
+        fence = reduce(or_, (Q(pk__in=ids, run=run) for run, ids in by_run.items()))
+        return self.filter(fence, worker=worker, status=Status.RUNNING)
+
+    def held_runs(self, worker: str, runs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        return set(self.holding(worker, runs).values_list("pk", "run"))
+
+    def cancel_requested_among(self, worker: str, runs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+        return set(self.holding(worker, runs).filter(cancel_requested=True).values_list("pk", "run"))
 
     def prunable(self, older_than: datetime) -> "TaskQuerySet":
         return self.filter(finished_at__lt=older_than, status__in=FINISHED)
@@ -73,6 +85,9 @@ class Task(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Runs started so far")
+    #: The claim token: one more on every claim, never reset (not even by a requeue), so a
+    #: run's writes can be fenced on it and a stale run can never pass for a newer one.
+    run = models.PositiveBigIntegerField(default=0, help_text="Claims so far: the current run's fence token")
     max_retries = models.PositiveIntegerField(default=EngineConf.default("DEFAULT_MAX_RETRIES"),
                                               help_text="Retries after the first run")
     run_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")

@@ -44,6 +44,16 @@ class Outcome:
     fields: dict[str, Any] = field(default_factory=dict)
     #: The task as claimed (tenant, type, priority, timestamps), for the rollups.
     task: Task | None = None
+    #: The claim token of the run this outcome ends (the task's, when not given).
+    run: int | None = None
+    #: The handler had been told of a cancellation when it returned (so a success is not "too late").
+    cancel_seen: bool = False
+    #: Set by ``write``: a cancel arrived after the handler had returned successfully.
+    cancel_too_late: bool = False
+
+    def __post_init__(self) -> None:
+        if self.run is None and self.task is not None:
+            self.run = self.task.run
 
 
 def jsonable(value: Any) -> Any:
@@ -145,6 +155,8 @@ def _event(o: Outcome) -> dict[str, Any]:
     errors = o.fields.get("errors")
     if errors and o.status != Status.COMPLETED:
         extra["error"] = error_text(errors[-1])[:300]
+    if o.cancel_too_late:
+        extra["cancel_too_late"] = True
     return change(o.task, EVENTS[Status(o.status)], o.status, **extra)
 
 
@@ -158,10 +170,12 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     if not outcomes:
         return 0
     now = timezone.now()
-    by_attempt: dict[int, list[int]] = defaultdict(list)
+    # The fence: the run this outcome ends must still be the task's current claim.
+    by_run: dict[tuple[int, int | None], list[int]] = defaultdict(list)
     for o in outcomes:
-        by_attempt[o.attempt].append(o.task_id)
-    condition = reduce(or_, (Q(pk__in=ids, attempts=attempt) for attempt, ids in by_attempt.items()))
+        by_run[(o.attempt, o.run)].append(o.task_id)
+    condition = reduce(or_, (Q(pk__in=ids, attempts=attempt) & (Q(run=run) if run is not None else Q())
+                             for (attempt, run), ids in by_run.items()))
     qs = Task.objects.filter(pk__in=[o.task_id for o in outcomes], status=Status.RUNNING).filter(condition)
     if fence is not None:
         qs = qs.filter(fence)
@@ -171,8 +185,14 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
         if not batch:
             return 0
         for o in batch:
-            if live[o.task_id]:
-                # Cancellation wins over whatever the handler returned.
+            if live[o.task_id] and o.status == Status.COMPLETED and not o.cancel_seen:
+                # The handler had returned before anyone told it: its side effects are done, and a
+                # "cancelled" task would be retried into running twice. The cancel came too late.
+                o.fields["finished_at"] = now
+                o.fields["cancel_requested"] = False
+                o.cancel_too_late = True
+            elif live[o.task_id]:
+                # Cancellation wins over a failure, a retry, or a run that saw it and returned.
                 o.status = Status.CANCELLED
                 o.fields.update(status=Status.CANCELLED, finished_at=now, lease_expires_at=None)
                 o.fields.pop("run_at", None)
@@ -199,7 +219,7 @@ def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
     with transaction.atomic():
         tasks = list(
             qs.order_by("id").select_for_update(skip_locked=True)
-            .only("id", "tenant_id", "type", "priority", "attempts", "max_retries", "errors", "worker",
+            .only("id", "tenant_id", "type", "priority", "attempts", "run", "max_retries", "errors", "worker",
                   "created_at", "started_at")[:batch]
         )
         results = []

@@ -59,6 +59,7 @@ def claim(
             status=Status.RUNNING,
             worker=worker,
             attempts=F("attempts") + 1,
+            run=F("run") + 1,
             started_at=now,
             lease_expires_at=lease,
             cancel_requested=False,
@@ -67,6 +68,7 @@ def claim(
             task.status = Status.RUNNING
             task.worker = worker
             task.attempts += 1
+            task.run += 1
             task.started_at = now
             task.lease_expires_at = lease
             task.cancel_requested = False
@@ -88,11 +90,11 @@ def promote_due(now: datetime, limit: int = 1000) -> int:
     return n
 
 
-def renew_leases(*, worker: str, ids: list[int], lease_seconds: float) -> int:
-    """Extend the leases ``worker`` holds; one statement per heartbeat."""
-    if not ids:
+def renew_leases(*, worker: str, runs: list[tuple[int, int]], lease_seconds: float) -> int:
+    """Extend the leases of the runs ``worker`` holds (task id, claim token); one statement per heartbeat."""
+    if not runs:
         return 0
-    return Task.objects.filter(id__in=ids, worker=worker, status=Status.RUNNING).update(
+    return Task.objects.holding(worker, runs).update(
         lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
     )
 
@@ -170,12 +172,12 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
     return total
 
 
-def release(*, worker: str, ids: list[int]) -> int:
-    """Hand unfinished tasks back without counting the attempt (graceful shutdown)."""
-    if not ids:
+def release(*, worker: str, runs: list[tuple[int, int]]) -> int:
+    """Hand unfinished runs (task id, claim token) back without counting the attempt (graceful shutdown)."""
+    if not runs:
         return 0
     with transaction.atomic():
-        rows = list(Task.objects.filter(id__in=ids, worker=worker, status=Status.RUNNING).select_for_update()
+        rows = list(Task.objects.holding(worker, runs).select_for_update()
                     .only("pk", "tenant_id", "type", "attempts"))
         n = Task.objects.filter(pk__in=[t.pk for t in rows]).update(
             status=Status.PENDING,

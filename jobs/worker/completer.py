@@ -10,6 +10,7 @@ from django.db.utils import DatabaseError
 
 from ..conf import conf
 from ..store import finish as outcomes
+from .pool import RunKey
 from .service import Service
 
 logger = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Completer(Service):
         #: Outcomes handed over and not yet taken for writing.
         self.unwritten: list[outcomes.Outcome] = []
         #: Taken for writing but not yet committed: still unwritten for everyone asking.
-        self.inflight: list[int] = []
+        self.inflight: list[RunKey] = []
         self.written = 0
 
     def add(self, outcome: outcomes.Outcome) -> None:
@@ -39,10 +40,10 @@ class Completer(Service):
             self.unwritten.append(outcome)
         self.notify()
 
-    def unwritten_ids(self) -> list[int]:
-        """Tasks whose outcome is not committed yet (their leases must still be renewed)."""
+    def unwritten_runs(self) -> list[RunKey]:
+        """Runs whose outcome is not committed yet (their leases must still be renewed)."""
         with self.lock:
-            return [o.task_id for o in self.unwritten] + self.inflight
+            return [(o.task_id, o.run or 0) for o in self.unwritten] + self.inflight
 
     def step(self) -> float:
         if self.unwritten:
@@ -55,7 +56,7 @@ class Completer(Service):
         """Write everything waiting; on a database error put the rest back and raise."""
         with self.lock:
             taken, self.unwritten = self.unwritten, []
-            self.inflight = [o.task_id for o in taken]
+            self.inflight = [(o.task_id, o.run or 0) for o in taken]
         if not taken:
             return
         fence = Q(worker=self.worker_id)
@@ -81,9 +82,9 @@ class Completer(Service):
                 self.flush()
             except DatabaseError as exc:
                 logger.warning("completer: database error, will retry %d outcome(s): %s",
-                               len(self.unwritten_ids()), exc)
+                               len(self.unwritten_runs()), exc)
                 connection.close()
                 continue
-            if not self.unwritten_ids():
+            if not self.unwritten_runs():
                 return True
         return False

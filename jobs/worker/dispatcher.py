@@ -91,7 +91,7 @@ class Dispatcher(Service):
         return len(tasks)
 
     def _burst_finished(self) -> bool:
-        if self.pool.busy() or self.completer.unwritten_ids():
+        if self.pool.busy() or self.completer.unwritten_runs():
             return False
         if maintenance.promote_due():
             return False

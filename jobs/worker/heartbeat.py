@@ -1,5 +1,6 @@
 """Renew leases, publish this process's slots, and pass cancellations to handlers."""
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -11,6 +12,8 @@ from ..store import transitions
 from .completer import Completer
 from .pool import ExecutorPool
 from .service import Service
+
+logger = logging.getLogger(__name__)
 
 
 class Heartbeat(Service):
@@ -39,8 +42,10 @@ class Heartbeat(Service):
         return min(self.cancel_check_seconds, self.next_beat - time.monotonic())
 
     def beat(self) -> None:
-        held = self.pool.held_ids() + self.completer.unwritten_ids()
-        transitions.renew_leases(worker=self.worker_id, ids=held, lease_seconds=self.lease_seconds)
+        held = set(self.pool.held_runs() + self.completer.unwritten_runs())
+        renewed = transitions.renew_leases(worker=self.worker_id, runs=list(held), lease_seconds=self.lease_seconds)
+        if renewed < len(held):
+            self.give_up(held - Task.objects.held_runs(self.worker_id, held))
         updated = WorkerProcess.objects.filter(pk=self.worker_id).update(
             last_heartbeat=timezone.now(), slots=self.pool.snapshot()
         )
@@ -48,7 +53,15 @@ class Heartbeat(Service):
             # Reaped while the database was unreachable longer than a lease: we are alive, say so.
             self.register()
 
+    def give_up(self, lost: set[tuple[int, int]]) -> None:
+        """Runs whose lease was taken (rescued while this process stalled): stop them; their writes are fenced off."""
+        for execution in self.pool.executions():
+            if execution.key in lost:
+                logger.warning("worker %s: lost the lease of task %s (run %s); cancelling that run",
+                               self.worker_id, *execution.key)
+                execution.ctx.cancel()
+
     def check_cancellations(self) -> None:
-        executions = {e.task.pk: e for e in self.pool.executions()}
-        for task_id in Task.objects.cancel_requested_among(worker=self.worker_id, ids=list(executions)):
-            executions[task_id].ctx.cancel()
+        executions = {e.key: e for e in self.pool.executions()}
+        for key in Task.objects.cancel_requested_among(self.worker_id, executions):
+            executions[key].ctx.cancel()

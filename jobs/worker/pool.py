@@ -21,6 +21,10 @@ from ..store import finish as outcomes
 
 logger = logging.getLogger(__name__)
 
+#: A run of a task: (task id, claim token). The same task may be held twice by one process
+#: (a lapsed lease rescued, then re-claimed here); only the current run may write or renew.
+RunKey = tuple[int, int]
+
 
 @dataclass(slots=True, eq=False)
 class Execution:
@@ -31,6 +35,10 @@ class Execution:
     started_at: Any = None
     deadline: float = 0.0
     abandoned: bool = False
+
+    @property
+    def key(self) -> "RunKey":
+        return (self.task.pk, self.task.run)
 
 
 @dataclass(slots=True)
@@ -61,7 +69,7 @@ class ExecutorPool:
         self.inbox: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_cond = threading.Condition(self.lock)
-        self.held: dict[int, Execution] = {}  # claimed and not finished, by task id
+        self.held: dict[RunKey, Execution] = {}  # claimed and not finished, by run
         self.slots = [Slot() for _ in range(threads)]
         self.abandoned_threads = 0
         self.accepting = True
@@ -94,7 +102,7 @@ class ExecutorPool:
         with self.lock:
             return bool(self.held)
 
-    def held_ids(self) -> list[int]:
+    def held_runs(self) -> list[RunKey]:
         with self.lock:
             return list(self.held)
 
@@ -114,7 +122,7 @@ class ExecutorPool:
         )
         execution = Execution(task=task, ctx=ctx)
         with self.lock:
-            self.held[task.pk] = execution
+            self.held[execution.key] = execution
         self.inbox.put(execution)
 
     def _work(self, index: int, generation: int) -> None:
@@ -142,7 +150,7 @@ class ExecutorPool:
                 # always accounts for it (burst mode's "all done?" check, the lease renewals).
                 self.report(outcome)
                 self.slots[index].execution = None
-                self.held.pop(execution.task.pk, None)
+                self.held.pop(execution.key, None)
                 if not self.held:
                     self.idle_cond.notify_all()
             self.on_free()
@@ -153,6 +161,7 @@ class ExecutorPool:
             task_type = registry.get(task.type)
             result = task_type.func(task.payload, execution.ctx)
             outcome = outcomes.succeeded(task, result)
+            outcome.cancel_seen = execution.ctx.cancelled
         except BaseException as exc:  # noqa: BLE001 — a handler must never kill its thread
             outcome = outcomes.failed(task, exc, worker=self.worker_id)
         finally:
@@ -166,12 +175,12 @@ class ExecutorPool:
         outcome = outcomes.failed(task, TaskTimeout(f"exceeded its timeout of {task.timeout}s"),
                                   worker=self.worker_id, with_traceback=False)
         with self.lock:
-            if execution.abandoned or self.held.get(task.pk) is not execution:
+            if execution.abandoned or self.held.get(execution.key) is not execution:
                 return False
             # As in ``_work``: the completer has the outcome before the task leaves ``held``.
             self.report(outcome)
             execution.abandoned = True
-            self.held.pop(execution.task.pk, None)
+            self.held.pop(execution.key, None)
             if execution.slot >= 0:
                 slot = self.slots[execution.slot]
                 slot.generation += 1
@@ -192,7 +201,7 @@ class ExecutorPool:
             for execution in list(self.held.values()):
                 if execution.slot < 0:
                     execution.abandoned = True
-                    self.held.pop(execution.task.pk)
+                    self.held.pop(execution.key)
                     unstarted.append(execution)
             if not self.held:
                 self.idle_cond.notify_all()

@@ -124,7 +124,7 @@ class WorkerRuntime:
         self.dispatcher.join(timeout=10)
         WorkerProcess.objects.filter(pk=self.worker_id).update(state="stopping")
         unstarted = self.pool.stop_accepting()
-        released = transitions.release(worker=self.worker_id, ids=[e.task.pk for e in unstarted])
+        released = transitions.release(worker=self.worker_id, runs=[e.key for e in unstarted])
         left = [] if self.pool.wait_idle(self.drain_seconds) else self.pool.abandon_all()
         if left:
             logger.warning("worker %s: %d task(s) still running after the %ss drain; releasing them",
@@ -133,7 +133,7 @@ class WorkerRuntime:
             service.stop()
         self.completer.join(timeout=5)
         self.completer.drain(timeout=10)
-        released += transitions.release(worker=self.worker_id, ids=[e.task.pk for e in left])
+        released += transitions.release(worker=self.worker_id, runs=[e.key for e in left])
         self.pool.shutdown()
         WorkerProcess.objects.filter(pk=self.worker_id).delete()
         if released:

@@ -58,8 +58,75 @@ def test_completion_writes_are_fenced_against_stale_attempts_and_cancellation(te
     other_worker = outcomes.succeeded(task, "zombie")
     assert outcomes.write([other_worker], fence=Q(worker="w0")) == 0
     Task.objects.filter(pk=task.pk).update(cancel_requested=True)
-    assert outcomes.write([outcomes.succeeded(task, "late")], fence=Q(worker="w1")) == 1
+    # A cancel the handler saw before it returned wins over its result.
+    seen = outcomes.succeeded(task, "late")
+    seen.cancel_seen = True
+    assert outcomes.write([seen], fence=Q(worker="w1")) == 1
     task.refresh_from_db()
     assert task.status == Status.CANCELLED and task.finished_at is not None
     # A finished task can never be overwritten.
     assert outcomes.write([outcomes.succeeded(task, "again")], fence=Q(worker="w1")) == 0
+
+
+def _running(task: Task, *, worker: str = "w1") -> Task:
+    """Claim ``task`` as the dispatcher would (its claim token moves on)."""
+    from jobs.store import transitions
+
+    Task.objects.filter(pk=task.pk).update(status=Status.PENDING)
+    (claimed,) = transitions.claim(worker=worker, asks={task.tenant_id: 1}, queues=None, lease_seconds=60)
+    assert claimed.pk == task.pk
+    return claimed
+
+
+def test_a_requeued_and_reclaimed_task_refuses_the_old_runs_result(tenant):
+    """ABA: attempts are reset by a requeue, the claim token is not."""
+    from jobs.services import control
+
+    task = enqueue("noop", tenant=tenant, max_retries=0)
+    first = _running(task)
+    assert outcomes.write([outcomes.failed(first, RuntimeError("boom"), worker="w1")], fence=Q(worker="w1")) == 1
+    control.requeue(task.pk)
+    second = _running(task)
+    assert (first.attempts, first.run) == (1, 1) and (second.attempts, second.run) == (1, 2)
+    stale = outcomes.succeeded(first, "stale")
+    assert outcomes.write([stale], fence=Q(worker="w1")) == 0, "same worker, same attempt number: still fenced"
+    assert outcomes.write([outcomes.succeeded(second, "fresh")], fence=Q(worker="w1")) == 1
+    task.refresh_from_db()
+    assert (task.status, task.result, task.run) == (Status.COMPLETED, "fresh", 2)
+
+
+def test_a_run_whose_lease_was_rescued_cannot_write_over_the_rerun_by_the_same_worker(tenant):
+    task = enqueue("noop", tenant=tenant)
+    first = _running(task)
+    Task.objects.filter(pk=task.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert maintenance.rescue_expired() == 1
+    second = _running(task)
+    assert second.attempts == 2 and second.run == first.run + 1
+    assert outcomes.write([outcomes.succeeded(first, "zombie")], fence=Q(worker="w1")) == 0
+    task.refresh_from_db()
+    assert task.status == Status.RUNNING and task.result is None
+    assert outcomes.write([outcomes.succeeded(second, "rerun")], fence=Q(worker="w1")) == 1
+
+
+def test_a_cancel_that_arrives_after_a_successful_return_comes_too_late(tenant):
+    from jobs.models import Event
+
+    task = _running(enqueue("noop", tenant=tenant))
+    Task.objects.filter(pk=task.pk).update(cancel_requested=True)
+    assert outcomes.write([outcomes.succeeded(task, "done")], fence=Q(worker="w1")) == 1
+    task.refresh_from_db()
+    assert (task.status, task.result, task.cancel_requested) == (Status.COMPLETED, "done", False)
+    last = Event.objects.filter(tenant=tenant).order_by("-id").first()
+    assert last is not None
+    assert last.changes[-1]["event"] == "task.completed" and last.changes[-1]["cancel_too_late"] is True
+
+
+def test_a_cancel_still_wins_over_a_failed_or_retrying_run(tenant):
+    retrying = _running(enqueue("noop", tenant=tenant, max_retries=3))
+    failing = _running(enqueue("noop", tenant=tenant, max_retries=0))
+    Task.objects.filter(pk__in=[retrying.pk, failing.pk]).update(cancel_requested=True)
+    batch = [outcomes.failed(t, RuntimeError("x"), worker="w1") for t in (retrying, failing)]
+    assert [o.status for o in batch] == [Status.SCHEDULED, Status.FAILED]
+    assert outcomes.write(batch, fence=Q(worker="w1")) == 2
+    assert set(Task.objects.filter(pk__in=[retrying.pk, failing.pk]).values_list("status", flat=True)) == {
+        Status.CANCELLED}

@@ -100,22 +100,23 @@ def test_cancel_reaches_the_handler_through_its_context() -> None:
 def test_unwritten_outcomes_stay_unwritten_through_a_failed_write(monkeypatch: pytest.MonkeyPatch) -> None:
     completer = Completer(worker_id="w")
     for task_id in (1, 2, 3):
-        completer.add(outcomes.Outcome(task_id, 1, Status.COMPLETED, {"status": Status.COMPLETED}))
-    seen_while_writing: list[list[int]] = []
+        completer.add(outcomes.Outcome(task_id, 1, Status.COMPLETED, {"status": Status.COMPLETED}, run=task_id + 10))
+    runs = [(1, 11), (2, 12), (3, 13)]
+    seen_while_writing: list[list[tuple[int, int]]] = []
 
     def failing_write(chunk: list[outcomes.Outcome], *, fence: object) -> int:
-        seen_while_writing.append(completer.unwritten_ids())
+        seen_while_writing.append(completer.unwritten_runs())
         raise OperationalError("database went away")
 
     monkeypatch.setattr(outcomes, "write", failing_write)
     with pytest.raises(OperationalError):
         completer.flush()
-    assert seen_while_writing == [[1, 2, 3]], "taken for writing is still unwritten"
-    assert completer.unwritten_ids() == [1, 2, 3] and completer.written == 0
+    assert seen_while_writing == [runs], "taken for writing is still unwritten"
+    assert completer.unwritten_runs() == runs and completer.written == 0
 
     monkeypatch.setattr(outcomes, "write", lambda chunk, *, fence: len(chunk))
     assert completer.drain(timeout=5)
-    assert completer.unwritten_ids() == [] and completer.written == 3
+    assert completer.unwritten_runs() == [] and completer.written == 3
 
 
 def test_worker_tunables_are_engine_settings_with_their_old_defaults_and_checks(settings) -> None:

@@ -1,0 +1,33 @@
+"""Claim tokens in a running worker: a run whose lease was taken stops, and only the current run lands."""
+
+import logging
+
+import pytest
+
+from jobs.lifecycle import Status
+from jobs.models import Task
+from jobs.services.enqueue import enqueue
+from jobs.store import finish
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_rescued_run_reclaimed_by_the_same_process_is_stopped_and_only_the_new_run_lands(
+        tenant, inprocess_worker, caplog):
+    caplog.set_level(logging.WARNING, logger="jobs.worker.heartbeat")
+    task = enqueue("sleep", tenant=tenant, payload={"seconds": 3})
+    inprocess_worker.start(threads=2)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, run=1).exists(), what="the first run")
+    # The process stalls past its lease (a VM pause, a long GC): another instance rescues the task…
+    assert finish.rescue(Task.objects.running().filter(pk=task.pk), reason="worker {worker} stalled", batch=10) == 1
+    # …and this very process claims it again while its first run is still sleeping.
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, run=2).exists(), what="the re-claim")
+    wait_for(lambda: "lost the lease" in caplog.text, timeout=20, what="the heartbeat to notice the lost lease")
+    wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=30, what="the second run")
+    task.refresh_from_db()
+    assert (task.run, task.attempts) == (2, 2)
+    # The first run was cancelled by its heartbeat and its outcome fenced off: the result is the second run's.
+    assert task.result == {"slept": 3.0, "cancelled": False}
+    assert [e["type"] for e in task.errors] == ["WorkerLost"]
+    assert inprocess_worker.runtime is not None and inprocess_worker.runtime.pool.held_runs() == []
