@@ -7,12 +7,14 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
 from django.db import connection, connections
 from django.db.utils import DatabaseError
+from django.utils import timezone
 
 from ..conf import conf
 from ..models import WorkerProcess
@@ -66,9 +68,15 @@ class Supervisor:
                 os.kill(child.process.pid, signal.SIGTERM)
 
     def recover_host(self) -> None:
-        """Startup recovery: rescue tasks of this host's worker processes that are gone."""
+        """Startup recovery: rescue tasks of this host's worker processes that are gone.
+
+        A process counts as gone only when its pid is not alive here *and* its heartbeat is
+        stale: containers that share a hostname but not a pid namespace see each other's
+        rows, and must never take a live neighbour's tasks.
+        """
         hostname = socket.gethostname()
-        for worker in WorkerProcess.objects.filter(hostname=hostname):
+        stale = timezone.now() - timedelta(seconds=2 * conf().HEARTBEAT_SECONDS)
+        for worker in WorkerProcess.objects.filter(hostname=hostname, last_heartbeat__lt=stale):
             if not _pid_alive(worker.pid):
                 n = maintenance.rescue_worker(worker.pk)
                 logger.warning("supervisor: recovered %d task(s) of dead worker %s", n, worker.pk)

@@ -178,24 +178,30 @@ def test_priority_five_runs_before_one_then_fifo(tenant, inprocess_worker, tmp_p
 
 def test_startup_recovery_rescues_tasks_of_this_hosts_dead_workers(tenant):
     dead_pid = 4_000_000  # above pid_max: never alive
+    long_ago = timezone.now() - timedelta(minutes=1)
     WorkerProcess.objects.create(id="host:dead:1", instance="host", hostname=socket.gethostname(),
-                                 pid=dead_pid, threads=1)
+                                 pid=dead_pid, threads=1, last_heartbeat=long_ago)
     WorkerProcess.objects.create(id="host:alive:1", instance="host", hostname=socket.gethostname(),
-                                 pid=os.getpid(), threads=1)
+                                 pid=os.getpid(), threads=1, last_heartbeat=long_ago)
+    # Same hostname, a pid this host does not have, a fresh heartbeat: another container's live process.
+    WorkerProcess.objects.create(id="host:neighbour:1", instance="host", hostname=socket.gethostname(),
+                                 pid=dead_pid, threads=1)
     future = timezone.now() + timedelta(minutes=5)
     lost = enqueue("noop", tenant=tenant)
     kept = enqueue("noop", tenant=tenant)
-    Task.objects.filter(pk=lost.pk).update(status=Status.RUNNING, worker="host:dead:1", attempts=1,
-                                           lease_expires_at=future)
-    Task.objects.filter(pk=kept.pk).update(status=Status.RUNNING, worker="host:alive:1", attempts=1,
-                                           lease_expires_at=future)
+    neighbours = enqueue("noop", tenant=tenant)
+    for task, worker in ((lost, "host:dead:1"), (kept, "host:alive:1"), (neighbours, "host:neighbour:1")):
+        Task.objects.filter(pk=task.pk).update(status=Status.RUNNING, worker=worker, attempts=1,
+                                               lease_expires_at=future)
     Supervisor(processes=1, options=WorkerOptions()).recover_host()
     lost.refresh_from_db()
     kept.refresh_from_db()
+    neighbours.refresh_from_db()
     assert lost.status == Status.PENDING and lost.attempts == 1
     assert lost.errors[-1]["type"] == "WorkerLost" and lost.errors[-1]["worker"] == "host:dead:1"
     assert kept.status == Status.RUNNING, "a live process keeps its tasks"
-    assert list(WorkerProcess.objects.values_list("id", flat=True)) == ["host:alive:1"]
+    assert neighbours.status == Status.RUNNING, "a hostname alone is not a verdict: its heartbeat is fresh"
+    assert sorted(WorkerProcess.objects.values_list("id", flat=True)) == ["host:alive:1", "host:neighbour:1"]
 
 
 def test_an_idle_worker_wakes_on_enqueue_not_at_its_poll_interval(tenant, inprocess_worker, settings):
