@@ -71,7 +71,8 @@ class ExecutorPool:
         self.idle_cond = threading.Condition(self.lock)
         self.held: dict[RunKey, Execution] = {}  # claimed and not finished, by run
         self.slots = [Slot() for _ in range(threads)]
-        self.abandoned_threads = 0
+        #: Threads given up on (timeouts) whose handler may still be running.
+        self.abandoned: list[threading.Thread] = []
         self.accepting = True
         self.prefetch = threads * c.PREFETCH_PER_THREAD
         self.fast_seconds = c.FAST_TASK_SECONDS
@@ -89,6 +90,16 @@ class ExecutorPool:
             target=self._work, args=(index, generation), name=f"executor-{index}.{generation}", daemon=True
         )
         slot.thread.start()
+
+    def abandoned_alive(self) -> int:
+        """Abandoned threads still running their handler: only those hold CPU, memory and a connection.
+
+        A cooperative handler that stopped when told (its run timed out) frees its thread; it
+        must not push the process towards a recycle.
+        """
+        with self.lock:
+            self.abandoned = [t for t in self.abandoned if t.is_alive()]
+            return len(self.abandoned)
 
     def free_slots(self) -> int:
         """How many more tasks to claim: idle threads, plus a prefetch while tasks are fast."""
@@ -185,7 +196,8 @@ class ExecutorPool:
                 slot = self.slots[execution.slot]
                 slot.generation += 1
                 slot.execution = None
-                self.abandoned_threads += 1
+                if slot.thread is not None:
+                    self.abandoned.append(slot.thread)
                 self._start_thread(execution.slot)
             if not self.held:
                 self.idle_cond.notify_all()

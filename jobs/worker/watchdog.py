@@ -31,7 +31,7 @@ class Watchdog(Service):
                 continue
             task = execution.task
             logger.warning("task %s (%s) exceeded its %ss timeout", task.pk, task.type, task.timeout)
-            if self.pool.abandoned_threads >= self.max_abandoned:
-                logger.warning("%d threads abandoned to timeouts: recycling this process",
-                               self.pool.abandoned_threads)
+            alive = self.pool.abandoned_alive()
+            if alive >= self.max_abandoned:
+                logger.warning("%d threads abandoned to timeouts are still running: recycling this process", alive)
                 self.on_exhausted()

@@ -31,3 +31,16 @@ def test_a_rescued_run_reclaimed_by_the_same_process_is_stopped_and_only_the_new
     assert task.result == {"slept": 3.0, "cancelled": False}
     assert [e["type"] for e in task.errors] == ["WorkerLost"]
     assert inprocess_worker.runtime is not None and inprocess_worker.runtime.pool.held_runs() == []
+
+
+def test_timeouts_of_handlers_that_stop_when_told_never_recycle_the_process(tenant, inprocess_worker, settings):
+    settings.JOBS = {**settings.JOBS, "MAX_ABANDONED_THREADS": 2}
+    # ``sleep`` wakes on cancellation: each timed-out thread ends at once, so nothing stays abandoned.
+    tasks = [enqueue("sleep", tenant=tenant, payload={"seconds": 60}, timeout_seconds=1, max_retries=0)
+             for _ in range(3)]
+    runtime = inprocess_worker.start(threads=1)
+    wait_for(lambda: Task.objects.filter(pk__in=[t.pk for t in tasks], status=Status.FAILED).count() == 3,
+             timeout=30, what="three timeouts")
+    assert all(t.errors[-1]["type"] == "TaskTimeout" for t in Task.objects.filter(pk__in=[t.pk for t in tasks]))
+    assert runtime.pool.abandoned_alive() == 0
+    assert not runtime.stopping.is_set() and runtime.exit_code == 0, "three timeouts > 2 allowed, yet no recycle"

@@ -125,10 +125,12 @@ def test_timeout_fails_the_attempt_frees_the_slot_and_voids_the_late_result(tena
     slow.refresh_from_db()
     assert slow.status == Status.FAILED
     assert slow.errors[-1]["type"] == "TaskTimeout"
+    pool = inprocess_worker.runtime.pool
+    assert pool.abandoned_alive() == 1, "the stubborn handler still holds its thread"
     time.sleep(3)  # let the abandoned thread finish its sleep: its result must not land
     slow.refresh_from_db()
     assert slow.status == Status.FAILED and slow.result is None
-    assert inprocess_worker.runtime.pool.abandoned_threads == 1
+    wait_for(lambda: pool.abandoned_alive() == 0, timeout=10, what="the abandoned thread to end")
 
 
 def test_graceful_stop_lets_running_tasks_finish(tenant, inprocess_worker, tmp_path):
