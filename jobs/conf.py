@@ -55,7 +55,7 @@ class Section:
 @dataclass(frozen=True, slots=True)
 class EngineConf(Section):
     positive = ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH",
-                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS")
+                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS", "ERROR_HISTORY")
 
     #: Queue used when an enqueue names none.
     DEFAULT_QUEUE: str = "default"
@@ -112,8 +112,12 @@ class EngineConf(Section):
     PRUNE_SECONDS: float = 300.0
     #: Graceful shutdown: how long running tasks may take to finish, seconds.
     DRAIN_SECONDS: float = 30.0
+    #: A task keeps its first error entry and this many of the latest (``Task.errors_dropped`` counts the rest).
+    ERROR_HISTORY: int = 20
     #: Largest accepted payload, bytes of JSON.
     MAX_PAYLOAD_BYTES: int = 64 * 1024
+    #: Largest result a handler may return, bytes of JSON (a larger one fails the attempt).
+    MAX_RESULT_BYTES: int = 64 * 1024
     #: Largest bulk enqueue, tasks.
     MAX_BATCH: int = 1000
     #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).

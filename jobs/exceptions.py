@@ -41,6 +41,10 @@ class PermanentError(Exception):
     """Raised by a handler: fail the task now, without retrying."""
 
 
+class ResultTooLarge(PermanentError):
+    """Recorded for a run whose result is over ``JOBS['MAX_RESULT_BYTES']`` (the attempt fails, not retried)."""
+
+
 class TaskCancelled(Exception):
     """Raised inside a handler (via ``ctx.raise_if_cancelled()``) when an operator cancelled it."""
 

@@ -73,3 +73,29 @@ def slots(raw: Any) -> list[Slot]:
 def slot_started(slot: Slot) -> datetime | None:
     """When the slot's current run started."""
     return parse_datetime(slot["started_at"]) if slot["started_at"] else None
+
+
+#: Fields of an error entry are cut to these lengths (a handler's exception text is not ours to trust).
+ENTRY_LIMITS = {"type": 200, "exception_path": 300, "message": 2000, "worker": 120, "traceback": 4000}
+
+
+def bounded_entry(entry: ErrorEntry) -> ErrorEntry:
+    """``entry`` with every text field within ``ENTRY_LIMITS`` (tracebacks keep their end: the raise)."""
+    out = dict(entry)
+    for name, limit in ENTRY_LIMITS.items():
+        value = out.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            out[name] = value[-limit:] if name == "traceback" else value[:limit]
+    return cast(ErrorEntry, out)
+
+
+def append_error(errors: Any, entry: ErrorEntry, *, keep: int) -> tuple[list[ErrorEntry], int]:
+    """The history with ``entry`` added, and how many entries that dropped from its middle.
+
+    Kept: the first entry and the latest ``keep``, so a task that fails forever cannot grow
+    its row until no UPDATE can carry it.
+    """
+    history = [*error_entries(errors), bounded_entry(entry)]
+    if len(history) <= keep + 1:
+        return history, 0
+    return [history[0], *history[-keep:]], len(history) - keep - 1

@@ -100,7 +100,10 @@ class Task(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     result = models.JSONField(null=True, blank=True)
-    errors = models.JSONField(default=list, blank=True, help_text="One entry per failed attempt")
+    errors = models.JSONField(default=list, blank=True,
+                              help_text="The first and the latest failed attempts (JOBS['ERROR_HISTORY'])")
+    errors_dropped = models.PositiveIntegerField(
+        default=0, help_text="Entries dropped from the middle of the history: failed attempts = len(errors) + this")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -88,7 +88,9 @@ class StatusListField(forms.Field):
     def validate(self, value: list[str]) -> None:
         bad = [v for v in value if v not in Status.values]
         if bad:
-            raise forms.ValidationError(f"unknown status {bad[0]!r}; one of {', '.join(Status.values)}")
+            # The value goes in as a parameter: a '%' in it must not reach the message's formatting.
+            raise forms.ValidationError("unknown status %(value)r; one of %(choices)s",
+                                        params={"value": bad[0], "choices": ", ".join(Status.values)})
 
 
 class StatusFilter(django_filters.Filter):

@@ -21,12 +21,12 @@ from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
 from ..conf import conf
-from ..exceptions import TaskCancelled, WorkerLost
+from ..exceptions import ResultTooLarge, TaskCancelled, WorkerLost
 from ..lifecycle import FINISHED, Event, Status
 from ..models import Task, TaskQuerySet
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
-from ..shapes import ErrorEntry, error_text
+from ..shapes import ErrorEntry, append_error, error_text
 from . import effects
 from .outbox import change
 from .rollups import Finished
@@ -56,19 +56,31 @@ class Outcome:
             self.run = self.task.run
 
 
-def jsonable(value: Any) -> Any:
-    """Return ``value`` if it survives a JSON round trip, else its ``repr``."""
+def jsonable(value: Any) -> tuple[Any, int]:
+    """``value`` if it survives a JSON round trip (else its ``repr``), and its size in bytes."""
     try:
-        json.dumps(value, allow_nan=False)
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError):
-        return {"repr": repr(value)[:1000]}
-    return value
+        value = {"repr": repr(value)[:1000]}
+        encoded = json.dumps(value, ensure_ascii=False)
+    try:
+        return value, len(encoded.encode())
+    except UnicodeEncodeError:  # a lone surrogate: no database can store it
+        value = {"repr": repr(value)[:1000]}
+        return value, len(json.dumps(value).encode())
 
 
 def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcome:
+    """The outcome of a run that returned ``result``; a result over the limit fails the attempt instead."""
+    value, size = jsonable(result)
+    limit = conf().MAX_RESULT_BYTES
+    if size > limit:
+        # One fat row must never wedge a completer batch (nor slow every read of the task).
+        return failed(task, ResultTooLarge(f"the result is {size} bytes, over JOBS['MAX_RESULT_BYTES'] = {limit}"),
+                      worker=task.worker or "", now=now, with_traceback=False)
     return Outcome(task.pk, task.attempts, Status.COMPLETED, {
         "status": Status.COMPLETED,
-        "result": jsonable(result),
+        "result": value,
         "finished_at": now or timezone.now(),
         "lease_expires_at": None,
     }, task)
@@ -92,10 +104,14 @@ def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None 
            with_traceback: bool = True) -> Outcome:
     """The outcome of a failed attempt: retry later (``scheduled``) or dead-letter (``failed``)."""
     now = now or timezone.now()
-    errors = [*(task.errors or []), error_entry(task, exc, worker=worker, now=now, with_traceback=with_traceback)]
+    entry = error_entry(task, exc, worker=worker, now=now, with_traceback=with_traceback)
+    errors, dropped = append_error(task.errors, entry, keep=conf().ERROR_HISTORY)
+    history: dict[str, Any] = {"errors": errors}
+    if dropped:
+        history["errors_dropped"] = task.errors_dropped + dropped
     if isinstance(exc, TaskCancelled):
         return Outcome(task.pk, task.attempts, Status.CANCELLED, {
-            "status": Status.CANCELLED, "errors": errors, "finished_at": now, "lease_expires_at": None,
+            "status": Status.CANCELLED, **history, "finished_at": now, "lease_expires_at": None,
         }, task)
     task_type: TaskType | None = registry.get(task.type) if task.type in registry else None
     if should_retry(exc, attempt=task.attempts, max_retries=task.max_retries, task_type=task_type):
@@ -103,12 +119,12 @@ def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None 
         base = task_type.backoff if task_type and task_type.backoff is not None else c.RETRY_BASE_DELAY
         return Outcome(task.pk, task.attempts, Status.SCHEDULED, {
             "status": Status.SCHEDULED,
-            "errors": errors,
+            **history,
             "run_at": next_run_at(now, task.attempts, base=base, cap=c.RETRY_MAX_DELAY),
             "lease_expires_at": None,
         }, task)
     return Outcome(task.pk, task.attempts, Status.FAILED, {
-        "status": Status.FAILED, "errors": errors, "finished_at": now, "lease_expires_at": None,
+        "status": Status.FAILED, **history, "finished_at": now, "lease_expires_at": None,
     }, task)
 
 
@@ -219,8 +235,8 @@ def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
     with transaction.atomic():
         tasks = list(
             qs.order_by("id").select_for_update(skip_locked=True)
-            .only("id", "tenant_id", "type", "priority", "attempts", "run", "max_retries", "errors", "worker",
-                  "created_at", "started_at")[:batch]
+            .only("id", "tenant_id", "type", "priority", "attempts", "run", "max_retries", "errors", "errors_dropped",
+                  "worker", "created_at", "started_at")[:batch]
         )
         results = []
         for task in tasks:
