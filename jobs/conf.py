@@ -112,6 +112,8 @@ class EngineConf(Section):
     PRUNE_SECONDS: float = 300.0
     #: Graceful shutdown: how long running tasks may take to finish, seconds.
     DRAIN_SECONDS: float = 30.0
+    #: Runs of one task that may be lost with their worker (crashed, lease lapsed) before it is dead-lettered.
+    MAX_LOST: int = 3
     #: A task keeps its first error entry and this many of the latest (``Task.errors_dropped`` counts the rest).
     ERROR_HISTORY: int = 20
     #: Largest accepted payload, bytes of JSON.

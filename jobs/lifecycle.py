@@ -73,8 +73,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("cancel", WAITING, Status.CANCELLED, Event.CANCELLED, "at once"),
     Transition("request cancel", (Status.RUNNING,), Status.RUNNING, Event.CANCEL_REQUESTED,
                "a flag: the run's fenced end records cancelled"),
-    Transition("rescue", (Status.RUNNING,), Status.PENDING, Event.RESCUED, "lease lapsed: worker lost"),
-    Transition("rescue", (Status.RUNNING,), Status.FAILED, Event.FAILED, "lost, retries exhausted"),
+    Transition("rescue", (Status.RUNNING,), Status.PENDING, Event.RESCUED, "worker lost (no retry used)"),
+    Transition("rescue", (Status.RUNNING,), Status.SCHEDULED, Event.RESCUED, "worker lost again: back-off"),
+    Transition("rescue", (Status.RUNNING,), Status.FAILED, Event.FAILED, "more than max_lost runs lost"),
     Transition("release", (Status.RUNNING,), Status.PENDING, Event.RELEASED, "shutdown drain: attempt not counted"),
     Transition("requeue", (Status.FAILED, Status.CANCELLED), Status.PENDING, Event.REQUEUED, "operator"),
 )

@@ -26,6 +26,8 @@ class TaskType:
     priority: int | None = None
     #: Internal types (e.g. ``django_task``) cannot be enqueued over the HTTP API.
     internal: bool = False
+    #: Runs that may be lost with their worker before the task is dead-lettered; ``None`` takes ``JOBS['MAX_LOST']``.
+    max_lost: int | None = None
 
 
 class Registry:
@@ -66,6 +68,7 @@ def task(
     queue: str | None = None,
     priority: int | None = None,
     internal: bool = False,
+    max_lost: int | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated ``func(payload, ctx)`` as a task type."""
 
@@ -81,6 +84,7 @@ def task(
                 queue=queue,
                 priority=priority,
                 internal=internal,
+                max_lost=max_lost,
             )
         )
         return func

@@ -85,6 +85,7 @@ class Task(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Runs started so far")
+    lost = models.PositiveIntegerField(default=0, help_text="Runs lost with their worker (not charged as retries)")
     #: The claim token: one more on every claim, never reset (not even by a requeue), so a
     #: run's writes can be fenced on it and a stale run can never pass for a newer one.
     run = models.PositiveBigIntegerField(default=0, help_text="Claims so far: the current run's fence token")

@@ -11,12 +11,12 @@ from django.utils import timezone
 
 from ..conf import conf
 from ..models import Event, Task, ThroughputBucket, WorkerProcess
-from ..store import finish, transitions
+from ..store import rescue, transitions
 
 
 def rescue_expired(batch: int = 500) -> int:
     """Return tasks whose lease lapsed (their worker died or hung) to the queue."""
-    return finish.rescue(
+    return rescue.rescue(
         Task.objects.expired(timezone.now()),
         reason="worker {worker} stopped renewing its lease",
         batch=batch,
@@ -26,7 +26,7 @@ def rescue_expired(batch: int = 500) -> int:
 def rescue_worker(worker_id: str, batch: int = 500) -> int:
     """Return every task a known-dead worker process held, without waiting for its leases."""
     total = 0
-    while n := finish.rescue(
+    while n := rescue.rescue(
         Task.objects.running().filter(worker=worker_id),
         reason="worker {worker} died",
         batch=batch,

@@ -1,5 +1,5 @@
 """How a run ends: one fenced UPDATE per batch of outcomes (complete, retry, fail,
-cancel), and the rescue of runs whose worker was lost.
+cancel); ``rescue.py`` builds the outcomes of runs whose worker was lost.
 
 The fence (``status = 'running' AND attempts = n`` plus the holder) means a zombie
 worker, a timed-out thread or a task cancelled mid-run never overwrites a newer state.
@@ -21,9 +21,9 @@ from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
 from ..conf import conf
-from ..exceptions import ResultTooLarge, TaskCancelled, WorkerLost
+from ..exceptions import ResultTooLarge, TaskCancelled
 from ..lifecycle import FINISHED, Event, Status
-from ..models import Task, TaskQuerySet
+from ..models import Task
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
 from ..shapes import ErrorEntry, append_error, error_text
@@ -50,6 +50,8 @@ class Outcome:
     cancel_seen: bool = False
     #: Set by ``write``: a cancel arrived after the handler had returned successfully.
     cancel_too_late: bool = False
+    #: The event to record, when the resulting status alone does not say it (a rescue).
+    event: Event | None = None
 
     def __post_init__(self) -> None:
         if self.run is None and self.task is not None:
@@ -100,27 +102,35 @@ def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, w
     return entry
 
 
+def error_history(task: Task, entry: ErrorEntry) -> dict[str, Any]:
+    """The fields that record ``entry`` in the task's bounded history."""
+    errors, dropped = append_error(task.errors, entry, keep=conf().ERROR_HISTORY)
+    history: dict[str, Any] = {"errors": errors}
+    if dropped:
+        history["errors_dropped"] = task.errors_dropped + dropped
+    return history
+
+
 def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None = None,
            with_traceback: bool = True) -> Outcome:
     """The outcome of a failed attempt: retry later (``scheduled``) or dead-letter (``failed``)."""
     now = now or timezone.now()
     entry = error_entry(task, exc, worker=worker, now=now, with_traceback=with_traceback)
-    errors, dropped = append_error(task.errors, entry, keep=conf().ERROR_HISTORY)
-    history: dict[str, Any] = {"errors": errors}
-    if dropped:
-        history["errors_dropped"] = task.errors_dropped + dropped
+    history = error_history(task, entry)
     if isinstance(exc, TaskCancelled):
         return Outcome(task.pk, task.attempts, Status.CANCELLED, {
             "status": Status.CANCELLED, **history, "finished_at": now, "lease_expires_at": None,
         }, task)
     task_type: TaskType | None = registry.get(task.type) if task.type in registry else None
-    if should_retry(exc, attempt=task.attempts, max_retries=task.max_retries, task_type=task_type):
+    # Runs lost with their worker were not the task's fault: they use none of its retries.
+    charged = task.attempts - task.lost
+    if should_retry(exc, attempt=charged, max_retries=task.max_retries, task_type=task_type):
         c = conf()
         base = task_type.backoff if task_type and task_type.backoff is not None else c.RETRY_BASE_DELAY
         return Outcome(task.pk, task.attempts, Status.SCHEDULED, {
             "status": Status.SCHEDULED,
             **history,
-            "run_at": next_run_at(now, task.attempts, base=base, cap=c.RETRY_MAX_DELAY),
+            "run_at": next_run_at(now, charged, base=base, cap=c.RETRY_MAX_DELAY),
             "lease_expires_at": None,
         }, task)
     return Outcome(task.pk, task.attempts, Status.FAILED, {
@@ -173,7 +183,7 @@ def _event(o: Outcome) -> dict[str, Any]:
         extra["error"] = error_text(errors[-1])[:300]
     if o.cancel_too_late:
         extra["cancel_too_late"] = True
-    return change(o.task, EVENTS[Status(o.status)], o.status, **extra)
+    return change(o.task, o.event or EVENTS[Status(o.status)], o.status, **extra)
 
 
 def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
@@ -227,31 +237,3 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
                       for o in batch if o.status in FINISHED and o.task is not None),
         )
     return len(batch)
-
-
-def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
-    """Fail the current attempt of each task in ``qs`` as lost; retry or dead-letter it."""
-    now = timezone.now()
-    with transaction.atomic():
-        tasks = list(
-            qs.order_by("id").select_for_update(skip_locked=True)
-            .only("id", "tenant_id", "type", "priority", "attempts", "run", "max_retries", "errors", "errors_dropped",
-                  "worker", "created_at", "started_at")[:batch]
-        )
-        results = []
-        for task in tasks:
-            outcome = failed(
-                task, WorkerLost(reason.format(worker=task.worker)), worker=task.worker or "", now=now,
-                with_traceback=False,
-            )
-            if outcome.status == Status.SCHEDULED:
-                # A lost worker is rarely the task's fault: back to the queue at once.
-                outcome.status = Status.PENDING
-                outcome.fields["status"] = Status.PENDING
-                outcome.fields.pop("run_at", None)
-            outcome.fields["worker"] = None
-            results.append(outcome)
-        written = write(results)
-    if written:
-        logger.warning("rescued %d task(s): %s", written, reason.format(worker="(various)"))
-    return written

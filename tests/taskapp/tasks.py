@@ -64,3 +64,8 @@ def cooperative(payload: dict[str, Any], ctx: TaskContext) -> str:
     while time.monotonic() < deadline and not ctx.cancelled:
         time.sleep(0.02)
     return "saw cancellation" if ctx.cancelled else "ran to the end"
+
+
+@task("hardy", max_lost=5)
+def hardy(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """A type that may lose more runs with their worker than the default allows."""

@@ -40,7 +40,8 @@ def test_expired_leases_are_rescued_or_dead_lettered(tenant):
     exhausted = enqueue("noop", tenant=tenant, max_retries=1)
     fresh = enqueue("noop", tenant=tenant)
     Task.objects.filter(pk=retry.pk).update(status=Status.RUNNING, worker="w1", attempts=1, lease_expires_at=past)
-    Task.objects.filter(pk=exhausted.pk).update(status=Status.RUNNING, worker="w1", attempts=2,
+    # A lost run uses no retry: only a task that lost more than MAX_LOST (3) runs is dead-lettered.
+    Task.objects.filter(pk=exhausted.pk).update(status=Status.RUNNING, worker="w1", attempts=4, lost=3,
                                                 lease_expires_at=past)
     Task.objects.filter(pk=fresh.pk).update(status=Status.RUNNING, worker="w2", attempts=1,
                                             lease_expires_at=timezone.now() + timedelta(minutes=1))

@@ -7,7 +7,7 @@ import pytest
 from jobs.lifecycle import Status
 from jobs.models import Task
 from jobs.services.enqueue import enqueue
-from jobs.store import finish
+from jobs.store import rescue
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ def test_a_rescued_run_reclaimed_by_the_same_process_is_stopped_and_only_the_new
     inprocess_worker.start(threads=2)
     wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, run=1).exists(), what="the first run")
     # The process stalls past its lease (a VM pause, a long GC): another instance rescues the task…
-    assert finish.rescue(Task.objects.running().filter(pk=task.pk), reason="worker {worker} stalled", batch=10) == 1
+    assert rescue.rescue(Task.objects.running().filter(pk=task.pk), reason="worker {worker} stalled", batch=10) == 1
     # …and this very process claims it again while its first run is still sleeping.
     wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, run=2).exists(), what="the re-claim")
     wait_for(lambda: "lost the lease" in caplog.text, timeout=20, what="the heartbeat to notice the lost lease")
