@@ -108,10 +108,10 @@ class Supervisor:
                     self._rescue(child.worker_id)
                 if self.stopping or (self.options.burst and code == 0):
                     continue
-                if code != EXIT_RECYCLE:
-                    crash_times = [t for t in crash_times if time.monotonic() - t < 60] + [time.monotonic()]
-                    if len(crash_times) > 5:
-                        time.sleep(min(30.0, 2 ** (len(crash_times) - 5)))  # crash loop: back off
+                # A crash loop, or a recycle loop (tasks that time out and never stop), backs off.
+                now = time.monotonic()
+                crash_times = [t for t in crash_times if now - t < 60] + [now]
+                time.sleep(restart_delay(len(crash_times)))
                 self.restarts += 1
                 self.children.append(self._spawn())
         return 0
@@ -130,6 +130,12 @@ class Supervisor:
             logger.warning("supervisor: could not rescue %s now: %s", worker_id, exc)
         finally:
             connection.close()
+
+
+def restart_delay(restarts_last_minute: int) -> float:
+    """Seconds to wait before replacing a worker process: none for the first five restarts in a
+    minute, then doubling up to 30 s (whether it crashed or asked to be recycled)."""
+    return 0.0 if restarts_last_minute <= 5 else min(30.0, 2.0 ** (restarts_last_minute - 5))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,4 +1,5 @@
-"""Claim tokens in a running worker: a run whose lease was taken stops, and only the current run lands."""
+"""Faults in a running worker: a run whose lease was taken stops (only the current run lands);
+timeouts and crash loops never cost capacity for good."""
 
 import logging
 
@@ -44,3 +45,10 @@ def test_timeouts_of_handlers_that_stop_when_told_never_recycle_the_process(tena
     assert all(t.errors[-1]["type"] == "TaskTimeout" for t in Task.objects.filter(pk__in=[t.pk for t in tasks]))
     assert runtime.pool.abandoned_alive() == 0
     assert not runtime.stopping.is_set() and runtime.exit_code == 0, "three timeouts > 2 allowed, yet no recycle"
+
+
+def test_replacing_worker_processes_backs_off_in_a_crash_or_recycle_loop() -> None:
+    from jobs.worker.supervisor import restart_delay
+
+    assert [restart_delay(n) for n in range(1, 6)] == [0.0] * 5
+    assert [restart_delay(n) for n in (6, 7, 8, 20)] == [2.0, 4.0, 8.0, 30.0]
