@@ -33,8 +33,6 @@ from .rollups import Finished
 
 logger = logging.getLogger(__name__)
 
-TRACEBACK_CHARS = 4000
-
 
 @dataclass(slots=True)
 class Outcome:
@@ -89,16 +87,17 @@ def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcom
 
 
 def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, with_traceback: bool) -> ErrorEntry:
+    """The entry for a failed attempt, uncut (``error_history`` bounds it with ``shapes.ENTRY_LIMITS``)."""
     entry: ErrorEntry = {
         "attempt": task.attempts,
         "at": now.isoformat(),
         "type": type(exc).__name__,
         "exception_path": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": str(exc)[:2000],
+        "message": str(exc),
         "worker": worker,
     }
     if with_traceback and exc.__traceback__ is not None:
-        entry["traceback"] = "".join(traceback.format_exception(exc))[-TRACEBACK_CHARS:]
+        entry["traceback"] = "".join(traceback.format_exception(exc))
     return entry
 
 
