@@ -114,6 +114,9 @@ class EngineConf(Section):
     DRAIN_SECONDS: float = 30.0
     #: Runs of one task that may be lost with their worker (crashed, lease lapsed) before it is dead-lettered.
     MAX_LOST: int = 3
+    #: Runs of one task that may be cut off by a drain (still running when DRAIN_SECONDS ended) and
+    #: handed back uncharged; the next one is charged as a failed attempt, so no task loops forever.
+    MAX_INTERRUPTED: int = 2
     #: A task keeps its first error entry and this many of the latest (``Task.errors_dropped`` counts the rest).
     ERROR_HISTORY: int = 20
     #: Largest accepted payload, bytes of JSON.

@@ -55,3 +55,8 @@ class TaskTimeout(Exception):
 
 class WorkerLost(Exception):
     """Recorded for an attempt whose worker process died or stopped renewing its lease."""
+
+
+class Interrupted(Exception):
+    """Recorded for a run still going when its worker's drain ended, once it has been handed back
+    ``JOBS['MAX_INTERRUPTED']`` times already: from then on such runs are charged like a failure."""

@@ -21,12 +21,13 @@ from .registry import registry
 
 SPEC_FIELDS = {
     "type", "payload", "priority", "queue", "delay_seconds", "run_at",
-    "max_retries", "timeout_seconds", "idempotency_key",
+    "max_retries", "max_lost", "timeout_seconds", "idempotency_key",
 }
 
 
 #: The bounds a caller may set (the serializers and the schema repeat none of them).
 MAX_RETRIES = 100
+MAX_LOST = 100
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_DELAY_SECONDS = 366 * 86400
 #: The column widths: the table is the truth.
@@ -122,6 +123,10 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         max_retries = task_type.max_retries
     else:
         max_retries = c.DEFAULT_MAX_RETRIES
+    # NULL keeps the type's (or the conf's) at run time, so changing those applies to waiting tasks.
+    max_lost = spec.get("max_lost")
+    if max_lost is not None:
+        max_lost = int_in("max_lost", max_lost, 0, MAX_LOST)
     timeout = spec.get("timeout_seconds")
     if timeout is not None:
         timeout = int_in("timeout_seconds", timeout, 1, MAX_TIMEOUT_SECONDS)
@@ -168,6 +173,7 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         payload=payload,
         status=Status.SCHEDULED if run_at > now else Status.PENDING,
         max_retries=max_retries,
+        max_lost=max_lost,
         timeout=timeout,
         run_at=run_at,
         idempotency_key=key,

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
+from jobs.conf import conf
 from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Action, Status
 from jobs.models import Task
@@ -96,6 +97,7 @@ def _detail_context(task: Task) -> dict[str, Any]:
         "running_for": running_for,
         "lease_left": lease_left,
         "lease_lapsed": lease_left is not None and lease_left < timedelta(0),
+        "interrupted_limit": conf().MAX_INTERRUPTED,
     }
 
 

@@ -20,6 +20,10 @@ class TaskCreateSerializer(serializers.Serializer[Any]):
         required=False, help_text=f"JSON object given to the handler (≤ {conf().MAX_PAYLOAD_BYTES // 1024} KiB).")
     priority = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="5 is most urgent.")
     max_retries = serializers.IntegerField(required=False, min_value=0, max_value=spec.MAX_RETRIES)
+    max_lost = serializers.IntegerField(
+        required=False, min_value=0, max_value=spec.MAX_LOST,
+        help_text="Runs that may be lost with their worker (crash, lapsed lease) before the task is dead-lettered; "
+                  "lost runs use no retries. Default: the type's, else JOBS['MAX_LOST'].")
     delay_seconds = serializers.FloatField(required=False, min_value=0, max_value=spec.MAX_DELAY_SECONDS)
     run_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; not with delay_seconds.")
     timeout_seconds = serializers.IntegerField(required=False, min_value=1, max_value=spec.MAX_TIMEOUT_SECONDS)
@@ -52,8 +56,8 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         model = Task
         fields = [
             "id", "tenant", "queue", "type", "priority", "payload", "status", "attempts", "max_retries",
-            "run_at", "timeout_seconds", "idempotency_key", "cancel_requested", "result", "last_error",
-            "worker", "created_at", "started_at", "finished_at",
+            "lost", "max_lost", "interrupted", "run_at", "timeout_seconds", "idempotency_key",
+            "cancel_requested", "result", "last_error", "worker", "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
 

@@ -86,6 +86,15 @@ class Task(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0, help_text="Runs started so far")
     lost = models.PositiveIntegerField(default=0, help_text="Runs lost with their worker (not charged as retries)")
+    #: NULL: the type's ``max_lost``, else JOBS['MAX_LOST'].
+    max_lost = models.PositiveIntegerField(null=True, blank=True,
+                                           help_text="Lost runs allowed before the task is dead-lettered")
+    #: A claim handed back before its handler started (prefetched when its worker died) costs
+    #: nothing; a task that has been handed back once records its next start before running, so
+    #: one that kills its worker at once cannot loop uncharged.
+    returned = models.PositiveIntegerField(default=0, help_text="Claims rescued before the run started (not charged)")
+    interrupted = models.PositiveIntegerField(
+        default=0, help_text="Runs still going when their worker's drain ended, handed back (past a bound: charged)")
     #: The claim token: one more on every claim, never reset (not even by a requeue), so a
     #: run's writes can be fenced on it and a stale run can never pass for a newer one.
     run = models.PositiveBigIntegerField(default=0, help_text="Claims so far: the current run's fence token")

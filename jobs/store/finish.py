@@ -1,7 +1,7 @@
 """How a run ends: one fenced UPDATE per batch of outcomes (complete, retry, fail,
 cancel); ``rescue.py`` builds the outcomes of runs whose worker was lost.
 
-The fence (``status = 'running' AND attempts = n`` plus the holder) means a zombie
+The fence (``status = 'running'``, the run's claim token, plus the holder) means a zombie
 worker, a timed-out thread or a task cancelled mid-run never overwrites a newer state.
 A cancellation request wins over whatever the handler returned.
 """
@@ -21,7 +21,7 @@ from django.db.models import Case, F, Field, Q, Value, When
 from django.utils import timezone
 
 from ..conf import conf
-from ..exceptions import ResultTooLarge, TaskCancelled
+from ..exceptions import Interrupted, ResultTooLarge, TaskCancelled
 from ..lifecycle import FINISHED, Event, Status
 from ..models import Task
 from ..registry import TaskType, registry
@@ -84,6 +84,23 @@ def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcom
         "finished_at": now or timezone.now(),
         "lease_expires_at": None,
     }, task)
+
+
+def started(outcome: Outcome, task: Task) -> Outcome:
+    """Make ``outcome`` also record its run's start (attempt count, handler start), in case the
+    completer's batched ``mark_started`` has not landed yet."""
+    outcome.fields["attempts"] = task.attempts
+    outcome.fields["started_at"] = task.started_at
+    return outcome
+
+
+def interrupted(task: Task, *, worker: str, now: datetime | None = None) -> Outcome:
+    """A run cut off by its worker's drain, once the task has been handed back too often: a failed attempt."""
+    limit = conf().MAX_INTERRUPTED
+    exc = Interrupted(f"still running when the drain of {worker} ended, after {limit} earlier such run(s)")
+    outcome = failed(task, exc, worker=worker, now=now, with_traceback=False)
+    outcome.fields["interrupted"] = task.interrupted + 1
+    return started(outcome, task)
 
 
 def error_entry(task: Task, exc: BaseException, *, worker: str, now: datetime, with_traceback: bool) -> ErrorEntry:
@@ -195,12 +212,15 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     if not outcomes:
         return 0
     now = timezone.now()
-    # The fence: the run this outcome ends must still be the task's current claim.
-    by_run: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    # The fence: the run this outcome ends must still be the task's current claim. The claim
+    # token alone says it (never reused, not even by a requeue); attempts are not part of it,
+    # since a run's start may be recorded before its outcome or with it.
+    by_run: dict[int | None, list[int]] = defaultdict(list)
     for o in outcomes:
-        by_run[(o.attempt, o.run)].append(o.task_id)
-    condition = reduce(or_, (Q(pk__in=ids, attempts=attempt) & (Q(run=run) if run is not None else Q())
-                             for (attempt, run), ids in by_run.items()))
+        by_run[o.run].append(o.task_id)
+    # An outcome that names no run cannot be fenced, so it is never written.
+    condition = reduce(or_, (Q(pk__in=ids if run is not None else [], run=run or 0)
+                             for run, ids in by_run.items()))
     qs = Task.objects.filter(pk__in=[o.task_id for o in outcomes], status=Status.RUNNING).filter(condition)
     if fence is not None:
         qs = qs.filter(fence)

@@ -3,7 +3,8 @@
 A lost run is rarely the task's fault: it uses none of the task's ``max_retries`` and its
 type's ``retry_on`` does not apply. A task that keeps losing its worker (a payload that
 crashes the process) is re-run with back-off and dead-lettered once more than its
-``max_lost`` runs were lost, so it cannot take the fleet down forever.
+``max_lost`` runs were lost, so it cannot take the fleet down forever. Only runs that had
+started count: a prefetched claim whose handler never began is handed back uncharged.
 """
 
 import logging
@@ -24,7 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def max_lost(task: Task) -> int:
-    """How many of ``task``'s runs may be lost before it is dead-lettered (its type's, else the conf's)."""
+    """How many of ``task``'s runs may be lost before it is dead-lettered (its own, its type's, else the conf's)."""
+    if task.max_lost is not None:
+        return task.max_lost
     task_type = registry.get(task.type) if task.type in registry else None
     if task_type is not None and task_type.max_lost is not None:
         return task_type.max_lost
@@ -51,6 +54,14 @@ def lost(task: Task, reason: str, *, now: datetime) -> Outcome:
                    {**fields, "status": Status.SCHEDULED, "run_at": run_at}, task, event=Event.RESCUED)
 
 
+def returned(task: Task) -> Outcome:
+    """The outcome of a run rescued before its handler started (prefetched): back to the queue,
+    uncharged and with no error entry. ``returned`` makes the next start record itself first."""
+    return Outcome(task.pk, task.attempts, Status.PENDING,
+                   {"status": Status.PENDING, "returned": task.returned + 1, "worker": None,
+                    "lease_expires_at": None}, task, event=Event.RESCUED)
+
+
 def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
     """Record the current run of each task in ``qs`` as lost; re-run or dead-letter it."""
     now = timezone.now()
@@ -58,9 +69,10 @@ def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
         tasks = list(
             qs.order_by("id").select_for_update(skip_locked=True)
             .only("id", "tenant_id", "type", "priority", "attempts", "run", "lost", "max_retries", "errors",
-                  "errors_dropped", "worker", "created_at", "started_at")[:batch]
+                  "errors_dropped", "worker", "created_at", "started_at", "returned", "max_lost")[:batch]
         )
-        written = write([lost(task, reason, now=now) for task in tasks])
+        # ``started_at`` is set when the handler starts: a run without one never began.
+        written = write([lost(task, reason, now=now) if task.started_at else returned(task) for task in tasks])
     if written:
         logger.warning("rescued %d task(s): %s", written, reason.format(worker="(various)"))
     return written

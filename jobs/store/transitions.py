@@ -6,16 +6,19 @@ operator, the rescuer — can never both win; each records its events and rollup
 ``effects.record`` in the same transaction.
 """
 
+from collections import defaultdict
 from datetime import datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F
+from django.db import models, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from ..conf import conf
 from ..lifecycle import WAITING, Event, Status
 from ..models import Task, TaskQuerySet
 from . import effects
 from .batches import BATCH, id_batches
+from .finish import interrupted, write
 from .outbox import change
 from .rollups import Finished
 
@@ -53,27 +56,44 @@ def claim(
             claimed.extend(qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit])
         if not claimed:
             return []
-        now = timezone.now()
-        lease = now + timedelta(seconds=lease_seconds)
+        lease = timezone.now() + timedelta(seconds=lease_seconds)
+        # Claimed is not started: the attempt is charged, and ``started_at`` set, when the
+        # handler starts (``mark_started``, or the run's outcome). A run handed back before
+        # that — prefetched when its worker died or drained — costs the task nothing.
         Task.objects.filter(id__in=[t.id for t in claimed], status=Status.PENDING).update(
             status=Status.RUNNING,
             worker=worker,
-            attempts=F("attempts") + 1,
             run=F("run") + 1,
-            started_at=now,
+            started_at=None,
             lease_expires_at=lease,
             cancel_requested=False,
         )
         for task in claimed:
             task.status = Status.RUNNING
             task.worker = worker
-            task.attempts += 1
             task.run += 1
-            task.started_at = now
+            task.started_at = None
             task.lease_expires_at = lease
             task.cancel_requested = False
         effects.record(change(t, Event.STARTED, Status.RUNNING, worker=worker) for t in claimed)
     return claimed
+
+
+def mark_started(*, worker: str, starts: list[tuple[int, int, datetime]]) -> int:
+    """Record that the runs (task id, claim token, handler start) began: each is charged one attempt.
+
+    Batched by the completer (one statement for every run that started since its last write).
+    ``started_at IS NULL`` makes it once per run, whichever of this and the outcome lands first.
+    """
+    if not starts:
+        return 0
+    by_time: dict[datetime, list[tuple[int, int]]] = defaultdict(list)
+    for pk, run, at in starts:
+        by_time[at].append((pk, run))
+    started = Case(*(When(Q(pk__in=[pk for pk, _ in keys]), then=Value(at)) for at, keys in by_time.items()),
+                   output_field=models.DateTimeField())
+    return Task.objects.holding(worker, [(pk, run) for pk, run, _ in starts]).filter(started_at=None).update(
+        attempts=F("attempts") + 1, started_at=started)
 
 
 def promote_due(now: datetime, limit: int = 1000) -> int:
@@ -153,6 +173,9 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
             total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
                 status=Status.PENDING,
                 attempts=0,
+                lost=0,
+                returned=0,
+                interrupted=0,
                 run_at=timezone.now(),
                 worker=None,
                 lease_expires_at=None,
@@ -172,19 +195,33 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
     return total
 
 
-def release(*, worker: str, runs: list[tuple[int, int]]) -> int:
-    """Hand unfinished runs (task id, claim token) back without counting the attempt (graceful shutdown)."""
-    if not runs:
-        return 0
+def release(*, worker: str, runs: list[tuple[int, int]], started: tuple[Task, ...] = ()) -> int:
+    """Hand runs back to the queue at shutdown without charging them; return how many.
+
+    ``runs`` (task id, claim token) never started. ``started`` are tasks whose run was still
+    going when the drain ended (their in-memory attempt already counts it): handed back
+    uncharged, at most ``JOBS['MAX_INTERRUPTED']`` times per task — the next such run is
+    charged as a failed attempt (``finish.interrupted``), so a task longer than any drain
+    cannot loop forever.
+    """
+    limit = conf().MAX_INTERRUPTED
+    charged = [t for t in started if t.interrupted >= limit]
+    spared = [t for t in started if t.interrupted < limit]
+    n = write([interrupted(t, worker=worker) for t in charged], fence=Q(worker=worker)) if charged else 0
+    keys = list(runs) + [(t.pk, t.run) for t in spared]
+    if not keys:
+        return n
     with transaction.atomic():
-        rows = list(Task.objects.holding(worker, runs).select_for_update()
-                    .only("pk", "tenant_id", "type", "attempts"))
-        n = Task.objects.filter(pk__in=[t.pk for t in rows]).update(
-            status=Status.PENDING,
-            attempts=F("attempts") - 1,
-            worker=None,
-            lease_expires_at=None,
-            started_at=None,
-        )
+        rows = list(Task.objects.holding(worker, keys).select_for_update()
+                    .only("pk", "tenant_id", "type", "attempts", "interrupted"))
+        back = {"status": Status.PENDING, "worker": None, "lease_expires_at": None, "started_at": None}
+        mine = {t.pk: t for t in spared}
+        Task.objects.filter(pk__in=[r.pk for r in rows if r.pk not in mine]).update(**back)
+        for row in rows:
+            if row.pk in mine:
+                # Its start may or may not have been recorded yet: write the attempts it had when
+                # claimed, whichever it is (at most one row per executor thread).
+                Task.objects.filter(pk=row.pk).update(**back, attempts=mine[row.pk].attempts - 1,
+                                                      interrupted=row.interrupted + 1)
         effects.record(change(t, Event.RELEASED, Status.PENDING) for t in rows)
-    return n
+    return n + len(rows)

@@ -1,8 +1,14 @@
-"""Write outcomes in batches: every few milliseconds or every N rows, one UPDATE each."""
+"""Write outcomes in batches: every few milliseconds or every N rows, one UPDATE each.
+
+Also records runs' starts (their attempts), batched: a start still without an outcome after
+``start_record_seconds`` is written with one statement for all of them. A fast task's outcome
+carries its own start, so it costs no extra statement.
+"""
 
 import logging
 import threading
 import time
+from datetime import datetime
 
 from django.db import connection
 from django.db.models import Q
@@ -10,6 +16,7 @@ from django.db.utils import DatabaseError
 
 from ..conf import conf
 from ..store import finish as outcomes
+from ..store import transitions
 from .pool import RunKey
 from .service import Service
 
@@ -21,6 +28,9 @@ class Completer(Service):
     error_delay = 0.5
     #: The longest an idle completer sleeps between checks, seconds.
     idle_seconds = 0.5
+    #: A started run's start is recorded at the latest this long after it began, seconds. A
+    #: worker killed within it hands the run back uncharged (once: ``ExecutorPool._begin``).
+    start_record_seconds = 0.25
 
     def __init__(self, *, worker_id: str) -> None:
         super().__init__("completer")
@@ -33,7 +43,16 @@ class Completer(Service):
         self.unwritten: list[outcomes.Outcome] = []
         #: Taken for writing but not yet committed: still unwritten for everyone asking.
         self.inflight: list[RunKey] = []
+        #: Starts not recorded yet: run → (handler start, monotonic time handed over).
+        self.starts: dict[RunKey, tuple[datetime, float]] = {}
         self.written = 0
+
+    def started(self, task_id: int, run: int, at: datetime) -> None:
+        with self.lock:
+            first = not self.starts
+            self.starts[(task_id, run)] = (at, time.monotonic())
+        if first:
+            self.notify()  # arm the timer; later starts are written in the same round
 
     def add(self, outcome: outcomes.Outcome) -> None:
         with self.lock:
@@ -50,13 +69,37 @@ class Completer(Service):
             # Let a few more outcomes gather so one statement carries them all.
             time.sleep(self.flush_seconds)
             self.flush()
-        return self.idle_seconds
+        return self.record_starts()
+
+    def record_starts(self, *, force: bool = False) -> float:
+        """Write the starts older than ``start_record_seconds`` (all when ``force``); return the wait to the next."""
+        cutoff = time.monotonic() - (0 if force else self.start_record_seconds)
+        with self.lock:
+            due = [(pk, run, at) for (pk, run), (at, t) in self.starts.items() if t <= cutoff]
+            for pk, run, _ in due:
+                del self.starts[(pk, run)]
+            left = min((t for _, t in self.starts.values()), default=None)
+        try:
+            recorded = transitions.mark_started(worker=self.worker_id, starts=due)
+        except DatabaseError:
+            with self.lock:
+                for pk, run, at in due:
+                    self.starts.setdefault((pk, run), (at, 0.0))
+            raise
+        if recorded < len(due):
+            logger.debug("completer: %d start(s) already ended or taken", len(due) - recorded)
+        if left is None:
+            return self.idle_seconds
+        return max(0.0, min(self.idle_seconds, left + self.start_record_seconds - time.monotonic()))
 
     def flush(self) -> None:
         """Write everything waiting; on a database error put the rest back and raise."""
         with self.lock:
             taken, self.unwritten = self.unwritten, []
             self.inflight = [(o.task_id, o.run or 0) for o in taken]
+            # An outcome records its run's start itself.
+            for key in self.inflight:
+                self.starts.pop(key, None)
         if not taken:
             return
         fence = Q(worker=self.worker_id)

@@ -6,9 +6,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import close_old_connections
+from django.db.utils import DatabaseError
 from django.utils import timezone
 
 from ..conf import conf
@@ -18,6 +20,7 @@ from ..fairness import TenantCache
 from ..models import Task
 from ..registry import registry
 from ..store import finish as outcomes
+from ..store import transitions
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ class Execution:
     ctx: TaskContext
     slot: int = -1
     started: float = 0.0
-    started_at: Any = None
+    started_at: datetime = datetime.min
     deadline: float = 0.0
     abandoned: bool = False
 
@@ -57,6 +60,7 @@ class ExecutorPool:
         threads: int,
         worker_id: str,
         report: Callable[[outcomes.Outcome], None],
+        record_start: Callable[[int, int, datetime], None],
         on_free: Callable[[], None],
         tenants: TenantCache,
     ) -> None:
@@ -64,6 +68,7 @@ class ExecutorPool:
         self.threads = threads
         self.worker_id = worker_id
         self.report = report
+        self.record_start = record_start
         self.on_free = on_free
         self.tenants = tenants
         self.inbox: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
@@ -149,6 +154,19 @@ class ExecutorPool:
                 execution.started_at = timezone.now()
                 execution.deadline = execution.started + execution.task.timeout
                 self.slots[index].execution = execution
+                # Under the lock: a drain that finds the run started also finds its attempt counted.
+                task = execution.task
+                task.attempts += 1
+                task.started_at = execution.started_at
+                execution.ctx.attempt = task.attempts
+            if not self._begin(execution):
+                with self.lock:
+                    self.slots[index].execution = None
+                    self.held.pop(execution.key, None)
+                    if not self.held:
+                        self.idle_cond.notify_all()
+                self.on_free()
+                continue
             outcome = self._run(execution)
             elapsed = time.monotonic() - execution.started
             with self.lock:
@@ -166,6 +184,29 @@ class ExecutorPool:
                     self.idle_cond.notify_all()
             self.on_free()
 
+    def _begin(self, execution: Execution) -> bool:
+        """Have the run's start (its attempt) recorded; False if its claim is already gone.
+
+        The record is batched by the completer. A task handed back before (its worker died
+        before a start was recorded, or it was lost) records it first, with a round trip: if
+        it is what kills its worker, the next loss is then charged and ``max_lost`` ends it.
+        """
+        task, at = execution.task, execution.started_at
+        if not (task.returned or task.lost):
+            self.record_start(task.pk, task.run, at)
+            return True
+        try:
+            started = transitions.mark_started(worker=self.worker_id, starts=[(task.pk, task.run, at)])
+        except DatabaseError as exc:
+            logger.warning("task %s: could not record its start first (%s); recording it batched", task.pk, exc)
+            self.record_start(task.pk, task.run, at)
+            return True
+        finally:
+            close_old_connections()
+        if not started:
+            logger.warning("task %s: its claim (run %s) was taken before it started; not running it", *execution.key)
+        return bool(started)
+
     def _run(self, execution: Execution) -> outcomes.Outcome:
         task = execution.task
         try:
@@ -177,14 +218,14 @@ class ExecutorPool:
             outcome = outcomes.failed(task, exc, worker=self.worker_id)
         finally:
             close_old_connections()
-        return outcome
+        return outcomes.started(outcome, task)
 
     def time_out(self, execution: Execution) -> bool:
         """Fail a run past its deadline and give its slot to a fresh thread; False if it already ended."""
         task = execution.task
         # Python cannot kill a thread: the attempt fails now, its thread is abandoned.
-        outcome = outcomes.failed(task, TaskTimeout(f"exceeded its timeout of {task.timeout}s"),
-                                  worker=self.worker_id, with_traceback=False)
+        outcome = outcomes.started(outcomes.failed(task, TaskTimeout(f"exceeded its timeout of {task.timeout}s"),
+                                                   worker=self.worker_id, with_traceback=False), task)
         with self.lock:
             if execution.abandoned or self.held.get(execution.key) is not execution:
                 return False
@@ -257,6 +298,6 @@ class ExecutorPool:
                     "task_id": e.task.pk if e else None,
                     "type": e.task.type if e else None,
                     "tenant_id": e.task.tenant_id if e else None,
-                    "started_at": e.started_at.isoformat() if e and e.started_at else None,
+                    "started_at": e.started_at.isoformat() if e else None,
                 })
             return rows

@@ -48,6 +48,7 @@ class WorkerRuntime:
         tenants = TenantCache()
         self.completer = Completer(worker_id=self.worker_id)
         self.pool = ExecutorPool(threads=options.threads, worker_id=self.worker_id, report=self.completer.add,
+                                 record_start=self.completer.started,
                                  on_free=self._slot_freed, tenants=tenants)
         self.dispatcher = Dispatcher(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                      tenants=tenants, queues=list(options.queues) or None, burst=options.burst,
@@ -133,7 +134,7 @@ class WorkerRuntime:
             service.stop()
         self.completer.join(timeout=5)
         self.completer.drain(timeout=10)
-        released += transitions.release(worker=self.worker_id, runs=[e.key for e in left])
+        released += transitions.release(worker=self.worker_id, runs=[], started=tuple(e.task for e in left))
         self.pool.shutdown()
         WorkerProcess.objects.filter(pk=self.worker_id).delete()
         if released:

@@ -83,3 +83,19 @@ def slot(index: int, task: Task | None = None, *, running_s: float = 0) -> dict[
     started = timezone.now() - timedelta(seconds=running_s)
     return {"slot": index, "task_id": task.pk, "type": task.type, "tenant_id": task.tenant_id,
             "started_at": started.isoformat()}
+
+
+def claim(task: Task, *, worker: str = "w1", start: bool = True, record: bool = True) -> Task:
+    """Claim ``task`` as the dispatcher would (its claim token moves on); then start its handler
+    as the executor pool does (one more attempt), and have the start recorded (``record``)."""
+    from jobs.store import transitions
+
+    Task.objects.filter(pk=task.pk).update(status=Status.PENDING, run_at=timezone.now())
+    (claimed,) = transitions.claim(worker=worker, asks={task.tenant_id: 1}, queues=None, lease_seconds=60)
+    assert claimed.pk == task.pk
+    if start:
+        claimed.attempts += 1
+        claimed.started_at = timezone.now()
+        if record:
+            assert transitions.mark_started(worker=worker, starts=[(claimed.pk, claimed.run, claimed.started_at)]) == 1
+    return claimed

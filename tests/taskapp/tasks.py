@@ -69,3 +69,10 @@ def cooperative(payload: dict[str, Any], ctx: TaskContext) -> str:
 @task("hardy", max_lost=5)
 def hardy(payload: dict[str, Any], ctx: TaskContext) -> None:
     """A type that may lose more runs with their worker than the default allows."""
+
+
+@task("crash", max_retries=0)
+def crash(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Kill the worker process running it, as a payload that segfaults an extension would."""
+    _log(payload, ctx, "start")
+    os.kill(os.getpid(), 9)

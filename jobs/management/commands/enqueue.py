@@ -20,12 +20,15 @@ class Command(BaseCommand):
         parser.add_argument("--delay", type=non_negative_float, default=None, help="seconds from now")
         parser.add_argument("--queue", default=None)
         parser.add_argument("--max-retries", type=int, default=None)
+        parser.add_argument("--max-lost", type=int, default=None,
+                            help="runs that may be lost with their worker before the task is dead-lettered")
         parser.add_argument("--timeout", type=positive_int, default=None, help="seconds per run")
 
     def handle(self, *args: Any, **options: Any) -> None:
         spec: dict[str, Any] = {"type": options["type"]}
         for option, field in (("payload", "payload"), ("priority", "priority"), ("delay", "delay_seconds"),
-                              ("queue", "queue"), ("max_retries", "max_retries"), ("timeout", "timeout_seconds")):
+                              ("queue", "queue"), ("max_retries", "max_retries"),
+                              ("max_lost", "max_lost"), ("timeout", "timeout_seconds")):
             if options[option] is not None:
                 spec[field] = options[option]
         total, first, last = 0, None, None

@@ -6,15 +6,14 @@ from django.db.models import Q
 from jobs.lifecycle import Status
 from jobs.models import Task
 from jobs.services.enqueue import enqueue
-from jobs.store import finish, transitions
+from jobs.store import finish
+from tests.support.builders import claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _claim(task: Task) -> Task:
-    Task.objects.filter(pk=task.pk).update(status=Status.PENDING)
-    (claimed,) = transitions.claim(worker="w1", asks={task.tenant_id: 1}, queues=None, lease_seconds=60)
-    return claimed
+def _claim(task: Task, *, worker: str = "w1") -> Task:
+    return claim(task, worker=worker)
 
 
 def test_the_error_history_keeps_the_first_and_the_latest_entries_and_counts_the_rest(tenant, settings):

@@ -12,6 +12,7 @@ from jobs.retry import backoff_delay
 from jobs.services import maintenance
 from jobs.services.enqueue import enqueue
 from jobs.store import finish as outcomes
+from tests.support.builders import claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,10 +40,11 @@ def test_expired_leases_are_rescued_or_dead_lettered(tenant):
     retry = enqueue("noop", tenant=tenant, max_retries=1)
     exhausted = enqueue("noop", tenant=tenant, max_retries=1)
     fresh = enqueue("noop", tenant=tenant)
-    Task.objects.filter(pk=retry.pk).update(status=Status.RUNNING, worker="w1", attempts=1, lease_expires_at=past)
+    Task.objects.filter(pk=retry.pk).update(status=Status.RUNNING, worker="w1", attempts=1, started_at=past,
+                                                lease_expires_at=past)
     # A lost run uses no retry: only a task that lost more than MAX_LOST (3) runs is dead-lettered.
     Task.objects.filter(pk=exhausted.pk).update(status=Status.RUNNING, worker="w1", attempts=4, lost=3,
-                                                lease_expires_at=past)
+                                                started_at=past, lease_expires_at=past)
     Task.objects.filter(pk=fresh.pk).update(status=Status.RUNNING, worker="w2", attempts=1,
                                             lease_expires_at=timezone.now() + timedelta(minutes=1))
     assert maintenance.rescue_expired() == 2
@@ -50,12 +52,14 @@ def test_expired_leases_are_rescued_or_dead_lettered(tenant):
     assert statuses == {retry.pk: Status.PENDING, exhausted.pk: Status.FAILED, fresh.pk: Status.RUNNING}
 
 
-def test_completion_writes_are_fenced_against_stale_attempts_and_cancellation(tenant):
+def test_completion_writes_are_fenced_against_stale_runs_and_cancellation(tenant):
     task = enqueue("noop", tenant=tenant)
-    Task.objects.filter(pk=task.pk).update(status=Status.RUNNING, worker="w1", attempts=2)
+    Task.objects.filter(pk=task.pk).update(status=Status.RUNNING, worker="w1", attempts=2, run=2)
     task.refresh_from_db()
-    stale = outcomes.Outcome(task.pk, 1, Status.COMPLETED, {"status": Status.COMPLETED, "result": "stale"})
+    stale = outcomes.Outcome(task.pk, 2, Status.COMPLETED, {"status": Status.COMPLETED, "result": "stale"}, run=1)
     assert outcomes.write([stale], fence=Q(worker="w1")) == 0
+    unfenced = outcomes.Outcome(task.pk, 2, Status.COMPLETED, {"status": Status.COMPLETED, "result": "who?"})
+    assert outcomes.write([unfenced], fence=Q(worker="w1")) == 0
     other_worker = outcomes.succeeded(task, "zombie")
     assert outcomes.write([other_worker], fence=Q(worker="w0")) == 0
     Task.objects.filter(pk=task.pk).update(cancel_requested=True)
@@ -70,13 +74,7 @@ def test_completion_writes_are_fenced_against_stale_attempts_and_cancellation(te
 
 
 def _running(task: Task, *, worker: str = "w1") -> Task:
-    """Claim ``task`` as the dispatcher would (its claim token moves on)."""
-    from jobs.store import transitions
-
-    Task.objects.filter(pk=task.pk).update(status=Status.PENDING)
-    (claimed,) = transitions.claim(worker=worker, asks={task.tenant_id: 1}, queues=None, lease_seconds=60)
-    assert claimed.pk == task.pk
-    return claimed
+    return claim(task, worker=worker)
 
 
 def test_a_requeued_and_reclaimed_task_refuses_the_old_runs_result(tenant):

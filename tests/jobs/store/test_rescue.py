@@ -8,15 +8,14 @@ from django.utils import timezone
 from jobs.lifecycle import Status
 from jobs.models import Event, Task
 from jobs.services.enqueue import enqueue
-from jobs.store import finish, rescue, transitions
+from jobs.store import finish, rescue
+from tests.support.builders import claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _claim(task: Task) -> Task:
-    Task.objects.filter(pk=task.pk).update(status=Status.PENDING, run_at=timezone.now())
-    (claimed,) = transitions.claim(worker="w1", asks={task.tenant_id: 1}, queues=None, lease_seconds=60)
-    return claimed
+def _claim(task: Task, *, worker: str = "w1") -> Task:
+    return claim(task, worker=worker)
 
 
 def _lose(task: Task) -> Task:

@@ -19,7 +19,8 @@ def test_a_rescued_run_reclaimed_by_the_same_process_is_stopped_and_only_the_new
     caplog.set_level(logging.WARNING, logger="jobs.worker.heartbeat")
     task = enqueue("sleep", tenant=tenant, payload={"seconds": 3})
     inprocess_worker.start(threads=2)
-    wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, run=1).exists(), what="the first run")
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, run=1, started_at__isnull=False).exists(),
+             what="the first run's recorded start")
     # The process stalls past its lease (a VM pause, a long GC): another instance rescues the task…
     assert rescue.rescue(Task.objects.running().filter(pk=task.pk), reason="worker {worker} stalled", batch=10) == 1
     # …and this very process claims it again while its first run is still sleeping.
@@ -52,3 +53,18 @@ def test_replacing_worker_processes_backs_off_in_a_crash_or_recycle_loop() -> No
 
     assert [restart_delay(n) for n in range(1, 6)] == [0.0] * 5
     assert [restart_delay(n) for n in (6, 7, 8, 20)] == [2.0, 4.0, 8.0, 30.0]
+
+
+def test_a_runs_start_is_recorded_while_it_runs_and_started_at_is_the_handlers_start(tenant, inprocess_worker):
+    task = enqueue("sleep", tenant=tenant, payload={"seconds": 2})
+    inprocess_worker.start(threads=1)
+    wait_for(lambda: Task.objects.filter(pk=task.pk, status=Status.RUNNING, started_at__isnull=False).exists(),
+             timeout=5, what="the batched start record")
+    task.refresh_from_db()
+    assert task.attempts == 1 and task.run == 1
+    started = task.started_at
+    wait_for(lambda: Task.objects.get(pk=task.pk).status == Status.COMPLETED, timeout=10, what="the run")
+    task.refresh_from_db()
+    # The outcome repeats the same start: one attempt, and the execution time is the handler's.
+    assert task.attempts == 1 and task.started_at == started
+    assert task.execution_time is not None and task.execution_time.total_seconds() >= 2

@@ -10,7 +10,7 @@ import pytest
 from django.db.models import Count
 
 from jobs.lifecycle import FINISHED, Status
-from jobs.models import Task, WorkerProcess
+from jobs.models import Event, Task, WorkerProcess
 from jobs.services.enqueue import enqueue, enqueue_many
 from tenants.models import Tenant
 from tests.support.waiting import wait_for
@@ -18,11 +18,11 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-def enqueue_records(tenant, n: int, log: Path, **payload) -> list[int]:
+def enqueue_records(tenant, n: int, log: Path, *, spec: dict | None = None, **payload) -> list[int]:
     ids = []
     for start in range(0, n, 1000):
-        batch = enqueue_many([{"type": "record", "payload": {"log": str(log), **payload}}] * min(1000, n - start),
-                             tenant=tenant)
+        one = {"type": "record", "payload": {"log": str(log), **payload}, **(spec or {})}
+        batch = enqueue_many([one] * min(1000, n - start), tenant=tenant)
         ids.extend(e.task.pk for e in batch)
     return ids
 
@@ -51,7 +51,8 @@ def test_three_processes_drain_every_task_exactly_once(tenant, workers, tmp_path
 
 def test_kill_9_of_a_worker_process_loses_nothing_and_reruns_only_its_tasks(tenant, workers, tmp_path):
     log = tmp_path / "runs.log"
-    ids = enqueue_records(tenant, 3000, log, sleep_ms=5)
+    # No retry at all: a worker's death must cost none (and prefetched tasks never started).
+    ids = enqueue_records(tenant, 3000, log, spec={"max_retries": 0}, sleep_ms=5)
     workers.start("--processes", "3", "--threads", "4")
     wait_for(lambda: WorkerProcess.objects.count() == 3, what="three worker processes")
     wait_for(lambda: Task.objects.filter(status=Status.COMPLETED).count() >= 600, what="the drain to get going")
@@ -60,7 +61,7 @@ def test_kill_9_of_a_worker_process_loses_nothing_and_reruns_only_its_tasks(tena
     os.kill(victim.pid, signal.SIGKILL)
 
     wait_for(lambda: Task.objects.filter(status__in=FINISHED).count() == 3000, timeout=180, what="the drain to end")
-    assert status_counts() == {Status.COMPLETED: 3000}, "every task completed; none lost, none left running"
+    assert status_counts() == {Status.COMPLETED: 3000}, "every task completed; none dead-lettered, none lost"
     # The supervisor replaced the dead process.
     wait_for(lambda: WorkerProcess.objects.count() == 3 and victim.pk not in
              set(WorkerProcess.objects.values_list("pk", flat=True)), what="a replacement process")
@@ -68,12 +69,44 @@ def test_kill_9_of_a_worker_process_loses_nothing_and_reruns_only_its_tasks(tena
     runs = starts(log)
     assert set(runs) == set(ids)
     rerun = {task_id for task_id, n in runs.items() if n > 1}
-    lost = {t.pk for t in Task.objects.all() if any(e.get("worker") == victim.pk for e in t.errors)}
-    assert rerun <= lost, "only tasks the killed process held ran more than once"
-    assert lost, "the killed process held tasks (it was mid-drain)"
-    for task in Task.objects.filter(pk__in=lost):
-        assert task.attempts == 2 and task.errors[0]["type"] == "WorkerLost"
-    assert held_before & lost or not held_before
+    tasks = list(Task.objects.all())
+    lost = {t.pk for t in tasks if any(e.get("worker") == victim.pk for e in t.errors)}
+    returned = {t.pk for t in tasks if t.returned}
+    assert rerun <= lost | returned, "only tasks the killed process held ran more than once"
+    assert lost | returned, "the killed process held tasks (it was mid-drain)"
+    assert len(lost) <= 4, "at most one started run per executor thread is charged as lost"
+    for task in tasks:
+        if task.pk in lost:
+            assert (task.attempts, task.lost, task.errors[0]["type"]) == (2, 1, "WorkerLost")
+        elif task.pk in returned:
+            # Handed back before a start was recorded: no attempt, no error entry.
+            assert (task.attempts, task.lost, task.errors) == (1, 0, [])
+    assert held_before & (lost | returned) or not held_before
+
+
+def test_a_task_that_kills_its_worker_is_dead_lettered_after_max_lost_and_innocents_are_untouched(
+        tenant, workers, tmp_path):
+    log = tmp_path / "runs.log"
+    killer = enqueue("crash", tenant=tenant, payload={"log": str(log)}, max_lost=2, priority=5)
+    innocents = enqueue_records(tenant, 200, log, sleep_ms=10)
+    workers.start("--processes", "1", "--threads", "1")
+    wait_for(lambda: Task.objects.get(pk=killer.pk).status == Status.FAILED, timeout=90,
+             what="the killer to be dead-lettered")
+    wait_for(lambda: Task.objects.filter(pk__in=innocents, status=Status.COMPLETED).count() == 200, timeout=90,
+             what="the innocents")
+    killer.refresh_from_db()
+    # Its first start may not have been recorded before it struck (handed back uncharged, once);
+    # every later start is recorded first, so each further crash is a lost run: 3 > max_lost = 2.
+    assert killer.lost == 3 and killer.returned <= 1
+    assert [e["type"] for e in killer.errors] == ["WorkerLost"] * 3
+    assert starts(log)[killer.pk] == 3 + killer.returned
+    # The first loss re-runs at once, the second waits (back-off: scheduled), the third dead-letters.
+    rescues = [c["status"] for e in Event.objects.order_by("id") for c in e.changes
+               if c["task"] == killer.pk and c["event"] in ("task.rescued", "task.failed")]
+    assert rescues[-3:] == [Status.PENDING, Status.SCHEDULED, Status.FAILED]
+    assert rescues[:-3] == [Status.PENDING] * killer.returned
+    assert not Task.objects.filter(pk__in=innocents).exclude(errors=[]).exists()
+    assert set(Task.objects.filter(pk__in=innocents).values_list("attempts", "lost")) == {(1, 0)}
 
 
 def test_a_lost_host_is_rescued_by_another_instance_within_the_lease(tenant, workers, tmp_path):
@@ -92,8 +125,10 @@ def test_a_lost_host_is_rescued_by_another_instance_within_the_lease(tenant, wor
     rescue_seconds = time.monotonic() - killed_at
     wait_for(lambda: Task.objects.filter(status__in=FINISHED).count() == 400, timeout=120, what="the drain")
     assert status_counts() == {Status.COMPLETED: 400}
-    rescued = [t for t in Task.objects.all() if any(e["type"] == "WorkerLost" for e in t.errors)]
-    assert rescued and all(t.errors[0]["worker"].startswith("doomed:") for t in rescued)
+    lost = [t for t in Task.objects.all() if any(e["type"] == "WorkerLost" for e in t.errors)]
+    assert all(t.errors[0]["worker"].startswith("doomed:") for t in lost)
+    rescued = lost + list(Task.objects.filter(returned__gt=0))  # prefetched, never started: uncharged
+    assert rescued
     assert all(t.worker.startswith("survivor:") for t in rescued)
     assert rescue_seconds < 30
     assert survivor.poll() is None

@@ -156,6 +156,7 @@ def test_drain_timeout_releases_unfinished_tasks_without_counting_the_attempt(te
     task.refresh_from_db()
     assert task.status == Status.PENDING
     assert task.attempts == 0 and task.errors == [] and task.worker is None
+    assert task.interrupted == 1 and task.started_at is None  # counted: past JOBS['MAX_INTERRUPTED'] it is charged
 
 
 def test_unstarted_claims_are_released_on_stop(tenant, inprocess_worker, tmp_path):
@@ -194,7 +195,7 @@ def test_startup_recovery_rescues_tasks_of_this_hosts_dead_workers(tenant):
     neighbours = enqueue("noop", tenant=tenant)
     for task, worker in ((lost, "host:dead:1"), (kept, "host:alive:1"), (neighbours, "host:neighbour:1")):
         Task.objects.filter(pk=task.pk).update(status=Status.RUNNING, worker=worker, attempts=1,
-                                               lease_expires_at=future)
+                                               started_at=timezone.now(), lease_expires_at=future)
     Supervisor(processes=1, options=WorkerOptions()).recover_host()
     lost.refresh_from_db()
     kept.refresh_from_db()
