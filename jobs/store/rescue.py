@@ -18,7 +18,8 @@ from ..lifecycle import Event, Status
 from ..models import Task, TaskQuerySet
 from ..registry import registry
 from ..retry import next_run_at
-from .finish import Outcome, error_entry, error_history, write
+from . import isolate
+from .finish import Outcome, error_entry, error_history
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,9 @@ def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
             .only("id", "tenant_id", "type", "priority", "attempts", "run", "lost", "max_retries", "errors",
                   "errors_dropped", "worker", "created_at", "started_at")[:batch]
         )
-        written = write([lost(task, reason, now=now) for task in tasks])
+        # Isolated: a row the database refuses must not fail every rescuer's every round.
+        written = isolate.write_all([lost(task, reason, now=now) for task in tasks], max_rows=max(batch, 1),
+                                    max_bytes=conf().MAX_WRITE_BYTES)
     if written:
         logger.warning("rescued %d task(s): %s", written, reason.format(worker="(various)"))
     return written
