@@ -55,7 +55,7 @@ class Section:
 @dataclass(frozen=True, slots=True)
 class EngineConf(Section):
     positive = ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH",
-                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS", "ERROR_HISTORY")
+                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS", "ERROR_HISTORY", "MAX_WRITE_BYTES")
 
     #: Queue used when an enqueue names none.
     DEFAULT_QUEUE: str = "default"
@@ -123,6 +123,9 @@ class EngineConf(Section):
     MAX_PAYLOAD_BYTES: int = 64 * 1024
     #: Largest result a handler may return, bytes of JSON (a larger one fails the attempt).
     MAX_RESULT_BYTES: int = 64 * 1024
+    #: Largest UPDATE the completer and the rescue send, bytes of values (estimated): a batch is cut
+    #: there. Keep it well below the server's max_allowed_packet (MariaDB's default is 16 MiB).
+    MAX_WRITE_BYTES: int = 4 * 1024 * 1024
     #: Largest bulk enqueue, tasks.
     MAX_BATCH: int = 1000
     #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).
@@ -135,6 +138,9 @@ class EngineConf(Section):
             problems.append("JOBS['DEFAULT_PRIORITY'] must be between 1 and 5")
         if self.HEARTBEAT_SECONDS <= 0 or self.HEARTBEAT_SECONDS * 2 > self.LEASE_SECONDS:
             problems.append("JOBS['HEARTBEAT_SECONDS'] must be positive and at most half of LEASE_SECONDS")
+        if self.MAX_RESULT_BYTES > self.MAX_WRITE_BYTES:
+            problems.append("JOBS['MAX_RESULT_BYTES'] must be at most MAX_WRITE_BYTES (such a result could never be "
+                            "written)")
         if self.WAKEUP_RETRY_MAX_SECONDS < self.WAKEUP_RETRY_SECONDS:
             problems.append("JOBS['WAKEUP_RETRY_MAX_SECONDS'] must be at least WAKEUP_RETRY_SECONDS")
         return problems

@@ -45,6 +45,10 @@ class ResultTooLarge(PermanentError):
     """Recorded for a run whose result is over ``JOBS['MAX_RESULT_BYTES']`` (the attempt fails, not retried)."""
 
 
+class UnwritableOutcome(PermanentError):
+    """Recorded for a run whose outcome the database refused to store (the attempt fails, not retried)."""
+
+
 class TaskCancelled(Exception):
     """Raised inside a handler (via ``ctx.raise_if_cancelled()``) when an operator cancelled it."""
 

@@ -19,7 +19,8 @@ from ..lifecycle import Event, Status
 from ..models import Task, TaskQuerySet
 from ..registry import registry
 from ..retry import next_run_at
-from .finish import Outcome, error_entry, error_history, write
+from . import isolate
+from .finish import Outcome, error_entry, error_history
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +72,10 @@ def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
             .only("id", "tenant_id", "type", "priority", "attempts", "run", "lost", "max_retries", "errors",
                   "errors_dropped", "worker", "created_at", "started_at", "returned", "max_lost")[:batch]
         )
-        # ``started_at`` is set when the handler starts: a run without one never began.
-        written = write([lost(task, reason, now=now) if task.started_at else returned(task) for task in tasks])
+        # ``started_at`` is set when the handler starts: a run without one never began. Isolated:
+        # a row the database refuses must not fail every rescuer's every round.
+        written = isolate.write_all([lost(task, reason, now=now) if task.started_at else returned(task)
+                                     for task in tasks], max_rows=max(batch, 1), max_bytes=conf().MAX_WRITE_BYTES)
     if written:
         logger.warning("rescued %d task(s): %s", written, reason.format(worker="(various)"))
     return written

@@ -1,4 +1,4 @@
-"""Write outcomes in batches: every few milliseconds or every N rows, one UPDATE each.
+"""Write outcomes in batches: every few milliseconds or every N rows (or M bytes), one UPDATE each.
 
 Also records runs' starts (their attempts), batched: a start still without an outcome after
 ``start_record_seconds`` is written with one statement for all of them. A fast task's outcome
@@ -16,7 +16,7 @@ from django.db.utils import DatabaseError
 
 from ..conf import conf
 from ..store import finish as outcomes
-from ..store import transitions
+from ..store import isolate, transitions
 from .pool import RunKey
 from .service import Service
 
@@ -37,6 +37,7 @@ class Completer(Service):
         c = conf()
         self.worker_id = worker_id
         self.batch = c.COMPLETE_BATCH
+        self.max_bytes = c.MAX_WRITE_BYTES
         self.flush_seconds = c.COMPLETE_FLUSH_SECONDS
         self.lock = threading.Lock()
         #: Outcomes handed over and not yet taken for writing.
@@ -93,7 +94,11 @@ class Completer(Service):
         return max(0.0, min(self.idle_seconds, left + self.start_record_seconds - time.monotonic()))
 
     def flush(self) -> None:
-        """Write everything waiting; on a database error put the rest back and raise."""
+        """Write everything waiting; on a database error put the rest back and raise.
+
+        Rows the database refuses are isolated by ``isolate.write_chunk`` (recorded as failed, or
+        skipped): only an error about the connection or the server puts outcomes back.
+        """
         with self.lock:
             taken, self.unwritten = self.unwritten, []
             self.inflight = [(o.task_id, o.run or 0) for o in taken]
@@ -105,9 +110,8 @@ class Completer(Service):
         fence = Q(worker=self.worker_id)
         done = 0
         try:
-            while done < len(taken):
-                chunk = taken[done:done + self.batch]
-                self.written += outcomes.write(chunk, fence=fence)
+            for chunk in isolate.chunks(taken, max_rows=self.batch, max_bytes=self.max_bytes):
+                self.written += isolate.write_chunk(chunk, fence=fence)
                 done += len(chunk)
         except DatabaseError:
             with self.lock:

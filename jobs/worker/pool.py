@@ -40,7 +40,7 @@ class Execution:
     abandoned: bool = False
 
     @property
-    def key(self) -> "RunKey":
+    def key(self) -> RunKey:
         return (self.task.pk, self.task.run)
 
 
@@ -162,9 +162,7 @@ class ExecutorPool:
             if not self._begin(execution):
                 with self.lock:
                     self.slots[index].execution = None
-                    self.held.pop(execution.key, None)
-                    if not self.held:
-                        self.idle_cond.notify_all()
+                    self._forget(execution)
                 self.on_free()
                 continue
             outcome = self._run(execution)
@@ -179,17 +177,19 @@ class ExecutorPool:
                 # always accounts for it (burst mode's "all done?" check, the lease renewals).
                 self.report(outcome)
                 self.slots[index].execution = None
-                self.held.pop(execution.key, None)
-                if not self.held:
-                    self.idle_cond.notify_all()
+                self._forget(execution)
             self.on_free()
+
+    def _forget(self, execution: Execution) -> None:  # under the lock
+        self.held.pop(execution.key, None)
+        if not self.held:
+            self.idle_cond.notify_all()
 
     def _begin(self, execution: Execution) -> bool:
         """Have the run's start (its attempt) recorded; False if its claim is already gone.
 
-        The record is batched by the completer. A task handed back before (its worker died
-        before a start was recorded, or it was lost) records it first, with a round trip: if
-        it is what kills its worker, the next loss is then charged and ``max_lost`` ends it.
+        Batched by the completer; a task handed back before (returned or lost) records it first,
+        with a round trip: if it is what kills its worker, the loss is charged and ``max_lost`` ends it.
         """
         task, at = execution.task, execution.started_at
         if not (task.returned or task.lost):
@@ -204,7 +204,7 @@ class ExecutorPool:
         finally:
             close_old_connections()
         if not started:
-            logger.warning("task %s: its claim (run %s) was taken before it started; not running it", *execution.key)
+            logger.warning("task %s: its claim (run %s) was taken before it started", *execution.key)
         return bool(started)
 
     def _run(self, execution: Execution) -> outcomes.Outcome:
@@ -222,8 +222,7 @@ class ExecutorPool:
 
     def time_out(self, execution: Execution) -> bool:
         """Fail a run past its deadline and give its slot to a fresh thread; False if it already ended."""
-        task = execution.task
-        # Python cannot kill a thread: the attempt fails now, its thread is abandoned.
+        task = execution.task  # Python cannot kill a thread: the attempt fails now, its thread is abandoned.
         outcome = outcomes.started(outcomes.failed(task, TaskTimeout(f"exceeded its timeout of {task.timeout}s"),
                                                    worker=self.worker_id, with_traceback=False), task)
         with self.lock:
@@ -232,7 +231,7 @@ class ExecutorPool:
             # As in ``_work``: the completer has the outcome before the task leaves ``held``.
             self.report(outcome)
             execution.abandoned = True
-            self.held.pop(execution.key, None)
+            self._forget(execution)
             if execution.slot >= 0:
                 slot = self.slots[execution.slot]
                 slot.generation += 1
@@ -240,8 +239,6 @@ class ExecutorPool:
                 if slot.thread is not None:
                     self.abandoned.append(slot.thread)
                 self._start_thread(execution.slot)
-            if not self.held:
-                self.idle_cond.notify_all()
         execution.ctx.cancel()  # cooperative handlers can still stop early
         self.on_free()
         return True

@@ -73,3 +73,10 @@ def test_model_defaults_are_the_conf_defaults() -> None:
     for field, key in (("queue", "DEFAULT_QUEUE"), ("priority", "DEFAULT_PRIORITY"),
                        ("max_retries", "DEFAULT_MAX_RETRIES"), ("timeout", "DEFAULT_TIMEOUT")):
         assert Task._meta.get_field(field).default == EngineConf.default(key)
+
+
+def test_a_result_limit_above_the_write_bound_is_refused_at_start_up(settings) -> None:
+    settings.JOBS = {**settings.JOBS, "MAX_RESULT_BYTES": 8 * 2**20, "MAX_WRITE_BYTES": 4 * 2**20}
+    assert any("MAX_RESULT_BYTES'] must be at most MAX_WRITE_BYTES" in msg for msg in _errors("jobs.E002"))
+    settings.JOBS = {**settings.JOBS, "MAX_WRITE_BYTES": 0}
+    assert "JOBS['MAX_WRITE_BYTES'] must be positive" in _errors("jobs.E002")

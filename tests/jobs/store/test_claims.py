@@ -4,6 +4,7 @@ import json
 import threading
 
 import pytest
+from django.utils import timezone
 from django.db import connection, transaction
 
 from jobs.lifecycle import Status
@@ -94,5 +95,6 @@ def test_claim_respects_queue_filter_and_marks_rows_running(tenant):
     claimed = transitions.claim(worker="w", asks={tenant.pk: 10}, queues=["mail"], lease_seconds=30)
     assert {t.queue for t in claimed} == {"mail"} and len(claimed) == 3
     for task in Task.objects.filter(pk__in=[t.pk for t in claimed]):
-        assert (task.status, task.attempts, task.worker) == (Status.RUNNING, 1, "w")
-        assert task.lease_expires_at > task.started_at
+        # Claimed, not started: no attempt charged and no start until the handler begins.
+        assert (task.status, task.attempts, task.run, task.worker, task.started_at) == (Status.RUNNING, 0, 1, "w", None)
+        assert task.lease_expires_at > timezone.now()

@@ -1,14 +1,21 @@
 """Faults in a running worker: a run whose lease was taken stops (only the current run lands);
-timeouts and crash loops never cost capacity for good."""
+timeouts and crash loops never cost capacity for good; a row the database refuses never wedges
+the completer."""
 
 import logging
+from datetime import timedelta
 
 import pytest
+from django.db import OperationalError
+from django.utils import timezone
 
 from jobs.lifecycle import Status
 from jobs.models import Task
+from jobs.services import maintenance
 from jobs.services.enqueue import enqueue
-from jobs.store import rescue
+from jobs.store import finish, rescue, transitions
+from jobs.worker.completer import Completer
+from tests.support.refusals import ANY_END, locked_elsewhere, refused
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,3 +75,50 @@ def test_a_runs_start_is_recorded_while_it_runs_and_started_at_is_the_handlers_s
     # The outcome repeats the same start: one attempt, and the execution time is the handler's.
     assert task.attempts == 1 and task.started_at == started
     assert task.execution_time is not None and task.execution_time.total_seconds() >= 2
+
+
+def _claimed(tenant, n: int) -> list[Task]:
+    for _ in range(n):
+        enqueue("noop", tenant=tenant)
+    return sorted(transitions.claim(worker="w1", asks={tenant.pk: n}, queues=None, lease_seconds=60),
+                  key=lambda t: t.pk)
+
+
+def test_the_completer_isolates_refused_rows_and_keeps_nothing_unwritten(tenant):
+    tasks = _claimed(tenant, 4)
+    completer = Completer(worker_id="w1")
+    with refused(tasks[1].pk), refused(tasks[3].pk, ANY_END):
+        for task in tasks:
+            completer.add(finish.succeeded(task, task.pk))
+        completer.flush()  # no error: nothing to retry
+        assert completer.unwritten_runs() == [], "the refused runs are not retried forever"
+    statuses = dict(Task.objects.values_list("pk", "status"))
+    assert [statuses[t.pk] for t in tasks] == [Status.COMPLETED, Status.FAILED, Status.COMPLETED, Status.RUNNING]
+    assert Task.objects.get(pk=tasks[1].pk).errors[0]["type"] == "UnwritableOutcome"
+    assert completer.written == 3
+    # The skipped run is no longer renewed: its lease lapses and the rescue (which the database now takes) re-runs it.
+    Task.objects.filter(pk=tasks[3].pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert maintenance.rescue_expired() == 1 and Task.objects.get(pk=tasks[3].pk).status == Status.PENDING
+
+
+def test_the_completer_still_retries_a_whole_batch_when_the_database_is_busy(tenant):
+    tasks = _claimed(tenant, 3)
+    completer = Completer(worker_id="w1")
+    for task in tasks:
+        completer.add(finish.succeeded(task, "ok"))
+    with locked_elsewhere(tasks[0].pk), pytest.raises(OperationalError):
+        completer.flush()
+    assert sorted(completer.unwritten_runs()) == [(t.pk, t.run) for t in tasks], "all put back for the next round"
+    completer.flush()
+    assert completer.unwritten_runs() == [] and set(Task.objects.values_list("status", flat=True)) == {
+        Status.COMPLETED}
+
+
+def test_a_worker_finishes_every_task_when_the_database_refuses_one_outcome(tenant, inprocess_worker):
+    tasks = [enqueue("noop", tenant=tenant) for _ in range(6)]
+    with refused(tasks[2].pk):
+        inprocess_worker.burst(threads=2)
+    assert inprocess_worker.exit_code == 0
+    statuses = dict(Task.objects.values_list("pk", "status"))
+    assert statuses == {t.pk: Status.FAILED if t.pk == tasks[2].pk else Status.COMPLETED for t in tasks}
+    assert [e["type"] for e in Task.objects.get(pk=tasks[2].pk).errors] == ["UnwritableOutcome"]
