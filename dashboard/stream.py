@@ -2,7 +2,9 @@
 
 Coalesced snapshots — ``counters``, ``feed``, ``workers``, ``chart``, each the HTML fragment
 ``dashboard.live`` renders — at most every ``SSE_*_SECONDS`` (``jobs.streams.conf``), whatever
-the task rate. Same permission as the console's task pages (``access.VIEW_TASKS``).
+the task rate. When the hub gives event ids up, a ``reset`` (JSON, as the API's) is followed at
+once by fresh snapshots; the feed, the only panel built from changes, is reloaded by the
+console's script. Same permission as the console's task pages (``access.VIEW_TASKS``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -23,6 +26,7 @@ from jobs.conf import conf
 from jobs.models import WorkerProcess
 from jobs.streams.conf import streams_conf
 from jobs.streams.hub import CoalescingSubscription, get_hub
+from jobs.streams.reset import Reset
 from jobs.streams.sse import HEARTBEAT, StreamConsumer, message
 
 from . import access, live
@@ -94,6 +98,12 @@ class ConsoleEventStream(StreamConsumer):
             while True:
                 now = time.monotonic()
                 out = []
+                if sub.reset is not None:
+                    reset = Reset(sub.reset, hub.low)
+                    sub.reset = None
+                    sub.recent.clear()  # the reloaded feed has them
+                    out.append(message("reset", reset.data(reverse("dashboard:live_feed"))))
+                    counters_sent = feed_sent = workers_sent = chart_sent = -1e9  # every snapshot, now
                 if now - counters_sent >= c.SSE_COUNTERS_SECONDS and (
                         sub.dirty or now - counters_sent >= c.SSE_COUNTERS_IDLE_SECONDS):
                     sub.dirty = False

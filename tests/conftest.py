@@ -121,17 +121,33 @@ def inprocess_worker(transactional_db: None, servers: dict[str, Any]) -> Iterato
 STREAM_HEARTBEAT_SECONDS = 1
 
 
+#: The test daphne's environment. Ids of rows deleted by earlier tests look like transactions in
+#: flight to a starting hub: it waits for them 5 s, not the production maximum.
+DAPHNE_ENV = {
+    "JOBS_SSE_HEARTBEAT_SECONDS": str(STREAM_HEARTBEAT_SECONDS), "JOBS_SSE_REVERIFY_SECONDS": "1",
+    "JOBS_API_KEY_CACHE_SECONDS": "0", "JOBS_SSE_GAP_SECONDS": "5",
+}
+
+
 @pytest.fixture
-def daphne(worker_env: dict[str, str], tmp_path: Path) -> Iterator[DaphneServer]:
-    server = DaphneServer(worker_env, tmp_path / "daphne.log", {
-        "JOBS_SSE_HEARTBEAT_SECONDS": str(STREAM_HEARTBEAT_SECONDS), "JOBS_SSE_REVERIFY_SECONDS": "1",
-        "JOBS_API_KEY_CACHE_SECONDS": "0",
-    })
-    try:
+def start_daphne(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., DaphneServer]]:
+    """``start_daphne(JOBS_KEY="value", …)``: a test daphne with more environment; stopped at the end."""
+    started: list[DaphneServer] = []
+
+    def start(**env: str) -> DaphneServer:
+        server = DaphneServer(worker_env, tmp_path / f"daphne-{len(started)}.log", {**DAPHNE_ENV, **env})
+        started.append(server)
         server.wait_healthy()
-        yield server
-    finally:
+        return server
+
+    yield start
+    for server in started:
         server.stop()
+
+
+@pytest.fixture
+def daphne(start_daphne: Callable[..., DaphneServer]) -> DaphneServer:
+    return start_daphne()
 
 
 

@@ -2,9 +2,10 @@
 
 One SSE message per outbox row — ``id: <watermark>`` / ``event: tasks`` / ``data: {"seq",
 "tenant", "changes"}`` — resumable with ``Last-Event-ID`` (header, or ``?last_event_id=`` for
-EventSource's first connect). Operator keys may add ``?all=true``. The key is checked as DRF
-checks it (``tenants.keys.key_from_headers``), ``all`` as every API view reads it (``scope``), and
-refusals are the API's problem documents.
+EventSource's first connect). Operator keys may add ``?all=true``. Where the stream cannot
+vouch that nothing was skipped it sends ``event: reset`` (``jobs.streams.reset``) and carries
+on live. The key is checked as DRF checks it (``tenants.keys.key_from_headers``), ``all`` as
+every API view reads it (``scope``), and refusals are the API's problem documents.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from django.urls import reverse
 
 from tenants import keys
 
 from ..streams.conf import streams_conf
 from ..streams.feed import Feed
 from ..streams.hub import get_hub
+from ..streams.reset import Reset
 from ..streams.sse import HEARTBEAT, StreamConsumer, message, query_params, request_headers
 from . import scope
 from .errors import Problem
@@ -66,17 +69,27 @@ class ApiEventStream(StreamConsumer):
             return
         conf = streams_conf()
         feed = Feed(get_hub(), tenant_id, last)
+        # Where a reset client reloads from: the same scope's task list.
+        resync = reverse("api-tasks") + ("?all=true" if tenant_id is None else "")
+
+        def reset_message(reset: Reset | None) -> bytes:
+            return b"" if reset is None else message("reset", reset.data(resync), id=reset.id)
+
         try:
             await feed.open()
-            sent = feed.position
-            await self.start(f"id: {sent}\n\n".encode())
+            reset = feed.take_reset()  # a Last-Event-ID that cannot be resumed: reset first, then live
+            sent = reset.id if reset else feed.position
+            await self.start(reset_message(reset) or f"id: {sent}\n\n".encode())
             next_beat = time.monotonic() + conf.heartbeat_seconds
             next_check = time.monotonic() + conf.SSE_REVERIFY_SECONDS
             while True:
                 items = await feed.get(timeout=max(0.0, next_beat - time.monotonic()))
-                if items:
-                    await self.write(b"".join(message("tasks", row.data, id=at) for at, row in items))
-                    sent = items[-1][0]
+                out = b"".join(message("tasks", row.data, id=at) for at, row in items)
+                # After the rows before it, in the same write: the client never holds an id past a gap unreset.
+                reset = feed.take_reset()
+                if out or reset:
+                    await self.write(out + reset_message(reset))
+                    sent = reset.id if reset else items[-1][0]
                 if time.monotonic() >= next_beat:
                     if time.monotonic() >= next_check:
                         next_check = time.monotonic() + conf.SSE_REVERIFY_SECONDS

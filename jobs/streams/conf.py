@@ -11,22 +11,23 @@ from ..conf import Section, current
 
 @dataclass(frozen=True, slots=True)
 class StreamsConf(Section):
-    positive = ("SSE_POLL_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_IDS", "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE")
+    positive = ("SSE_POLL_SECONDS", "SSE_GAP_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_SPAN", "SSE_GAP_RANGES",
+                "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE")
 
     # -- the hub (jobs/streams/hub.py) and its watermark
     #: Poll interval of the hub while someone is subscribed, seconds.
     SSE_POLL_SECONDS: float = 0.25
-    #: How long a missing id is waited for before it is given up (its transaction rolled back), seconds.
-    SSE_GAP_SECONDS: float = 5.0
+    #: How long a missing id is waited for, seconds: the longest a transaction that writes the outbox
+    #: (an enqueue inside the caller's transaction) may stay open and still be streamed. Past it the
+    #: id is given up and every stream that may have missed it gets a ``reset``.
+    SSE_GAP_SECONDS: float = 300.0
     #: Rows read per query (the live poll and each replay batch).
     SSE_BATCH: int = 1000
-    #: A jump of more missing ids than this tracks only the nearest ones (the rest cannot be in flight).
-    SSE_MAX_GAP_SPAN: int = 10_000
-    #: Up to this many gaps (the newest: ids of transactions most likely still in flight, rather than
-    #: long-deleted rows seen at start-up) are asked for per poll; older ones simply run out their time.
-    SSE_MAX_GAP_IDS: int = 500
-    #: At start-up, ids missing among the newest this many are treated as gaps (they may be in flight).
-    SSE_STARTUP_LOOKBACK: int = 1000
+    #: Missing ids more than this far below the newest are given up (with a ``reset``): the bound
+    #: on the ids one poll's ranges may span, and on the watermark's memory.
+    SSE_MAX_GAP_SPAN: int = 100_000
+    #: The poll asks for every missing id as at most this many id ranges (nearby ones merged).
+    SSE_GAP_RANGES: int = 1000
     #: Rows queued for one API client before it falls back to a replay from the database.
     SSE_QUEUE_LIMIT: int = 10_000
 

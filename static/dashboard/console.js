@@ -67,27 +67,37 @@
     if (label) { label.textContent = text; }
   }
 
+  /* One panel from its data-poll-url; the feed only what is newer, unless `whole` (after a reset). */
+  function reload(el, whole) {
+    var url = el.dataset.pollUrl;
+    var isFeed = el.id === "live-feed";
+    if (isFeed && !whole) { url += "?after=" + maxSeq(el); }
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } }).then(function (res) {
+      if (!res.ok || res.redirected) { throw new Error("HTTP " + res.status); }
+      return res.text();
+    }).then(function (html) {
+      if (isFeed && !whole) {
+        if (html.trim()) { el.insertAdjacentHTML("afterbegin", html); trimFeed(); }
+      } else {
+        el.innerHTML = html;
+      }
+      localize(el);
+    }).catch(function () {
+      setStatus("offline", "Updates unavailable; reload the page to see the latest state.");
+    });
+  }
+
   function pollOnce() {
     var root = document.querySelector("[data-live-root]");
     if (!root) { stopPolling(); return; }
-    root.querySelectorAll("[data-poll-url]").forEach(function (el) {
-      var url = el.dataset.pollUrl;
-      var isFeed = el.id === "live-feed";
-      if (isFeed) { url += "?after=" + maxSeq(el); }
-      fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } }).then(function (res) {
-        if (!res.ok || res.redirected) { throw new Error("HTTP " + res.status); }
-        return res.text();
-      }).then(function (html) {
-        if (isFeed) {
-          if (html.trim()) { el.insertAdjacentHTML("afterbegin", html); trimFeed(); }
-        } else {
-          el.innerHTML = html;
-        }
-        localize(el);
-      }).catch(function () {
-        setStatus("offline", "Updates unavailable; reload the page to see the latest state.");
-      });
-    });
+    root.querySelectorAll("[data-poll-url]").forEach(function (el) { reload(el, false); });
+  }
+
+  /* `reset`: the stream may have skipped changes. The server re-sends its snapshots; the feed,
+   * built from changes, is reloaded whole from the database. */
+  function onReset() {
+    var feed = document.getElementById("live-feed");
+    if (feed && feed.dataset.pollUrl) { reload(feed, true); }
   }
 
   function startPolling() {
@@ -100,9 +110,15 @@
     if (pollTimer) { window.clearInterval(pollTimer); pollTimer = null; }
   }
 
-  document.addEventListener("htmx:sseOpen", function () {
+  document.addEventListener("htmx:sseOpen", function (evt) {
     stopPolling();
     setStatus("live", "Live: updates arrive as they happen.");
+    var source = evt.detail && evt.detail.source;
+    // Open fires again on every reconnect of the same EventSource: listen once per source.
+    if (source && !source.jobsResetListener) {
+      source.jobsResetListener = true;
+      source.addEventListener("reset", onReset);
+    }
   });
   document.addEventListener("htmx:sseError", startPolling);
   document.addEventListener("htmx:sseMessage", function (evt) {

@@ -1,4 +1,4 @@
-"""``/console/events`` against real daphne and worker processes: staff only, coalesced."""
+"""``/console/events`` against real daphne and worker processes: staff only, coalesced, reset on a give-up."""
 
 import html
 import json
@@ -12,6 +12,7 @@ from django.test import Client
 from jobs.lifecycle import Status
 from jobs.models import Task
 from jobs.services.enqueue import enqueue_many
+from tests.support.outbox import insert
 from tests.support.sse import log_in_through_daphne, request
 from tests.support.waiting import wait_for
 
@@ -57,3 +58,30 @@ def test_console_stream_is_for_staff_and_coalesces(tenant, daphne, workers, stre
     for m in feeds:
         if m.data and m.data.startswith("{"):  # the JSON fallback (render_feed failed), HTML-escaped
             assert len(json.loads(html.unescape(m.data))["changes"]) <= 20
+
+
+def test_console_stream_resets_when_an_id_is_given_up(tenant, start_daphne, streams) -> None:
+    """A coalesced stream cannot replay: a give-up sends ``reset``, then every snapshot again at once."""
+    daphne = start_daphne(JOBS_SSE_GAP_SECONDS="2", JOBS_SSE_CHART_SECONDS="600", JOBS_SSE_WORKERS_SECONDS="600")
+    clerk = Client()
+    clerk.force_login(User.objects.create_user("watcher", is_staff=True, is_superuser=True))
+    console = streams(daphne.port, "/console/events", {"Cookie": f"sessionid={clerk.cookies['sessionid'].value}"})
+    assert console.status == 200
+    console.wait(lambda s: {"counters", "workers", "chart"} <= {m.event for m in s.snapshot()},
+                 what="the first snapshots")
+    # Ids of rows earlier tests deleted are awaited (and given up) too: let those resets pass first.
+    [first] = insert(tenant.pk)
+    time.sleep(4)
+    before = len(console.snapshot())
+
+    insert(tenant.pk, first + 2)  # first + 1 never commits
+    console.wait(lambda s: any(m.event == "reset" for m in s.snapshot()[before:]), timeout=30, what="the reset")
+    after = console.snapshot()[before:]
+    at = next(i for i, m in enumerate(after) if m.event == "reset")
+    assert json.loads(after[at].data or "") == {
+        "reason": "gap_timeout", "resync": "/live/feed/",
+        "detail": "An event id stayed uncommitted longer than the stream waits; its changes, "
+                  "if they commit, will not be streamed.",
+    }
+    console.wait(lambda s: {"counters", "workers", "chart"} <= {m.event for m in s.snapshot()[before + at:]},
+                 timeout=5, what="every snapshot right after the reset (chart and workers are due only in 10 min)")

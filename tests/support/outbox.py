@@ -7,8 +7,8 @@ from collections.abc import Callable
 from channels.db import database_sync_to_async
 
 from jobs.models import Event
-from jobs.streams.hub import QueueSubscription
-from jobs.streams.watermark import EventRow
+from jobs.streams.hub import Lost, QueueSubscription
+from jobs.streams.reads import EventRow
 
 
 def insert(tenant_id: int, *ids: int) -> list[int]:
@@ -25,15 +25,20 @@ async def ainsert(tenant_id: int, *ids: int) -> list[int]:
 
 
 async def drain(sub: QueueSubscription, want: int, timeout: float = 20) -> list[tuple[EventRow, int]]:
-    """Wait until ``sub`` holds ``want`` rows; return (and remove) them."""
+    """Wait until ``sub`` holds ``want`` rows; return them (and remove everything, ``Lost`` marks too)."""
     deadline = time.monotonic() + timeout
-    while len(sub.queue) < want:
+    while len(sub.rows()) < want:
         if time.monotonic() > deadline:
-            raise AssertionError(f"got {[r.id for r, _ in sub.queue]}, wanted {want} row(s)")
+            raise AssertionError(f"got {[r.id for r, _ in sub.rows()]}, wanted {want} row(s)")
         await asyncio.sleep(0.02)
-    out = list(sub.queue)
+    out = sub.rows()
     sub.queue.clear()
     return out
+
+
+def lost(sub: QueueSubscription) -> list[Lost]:
+    """The ``Lost`` marks queued for ``sub``: ids the hub gave up."""
+    return [item for item in sub.queue if isinstance(item, Lost)]
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:

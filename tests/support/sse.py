@@ -188,7 +188,7 @@ class Stream:
 
 
 def events_of(stream: Stream, task_ids: set[int]) -> set[tuple[int, str]]:
-    return {(c["task"], c["event"]) for _, _, c in stream.changes() if c["task"] in task_ids}
+    return {(c["task"], c["event"]) for _, _, c in stream.changes() if c.get("task") in task_ids}
 
 def run_burst(workers: Any) -> None:
     proc = workers.start("--processes", "1", "--threads", "2", "--burst")

@@ -33,7 +33,9 @@ from tests.support.browser import (
 
 @pytest.fixture
 def console_server(worker_env: dict[str, str], tmp_path: Path) -> Iterator[ConsoleServer]:
-    server = ConsoleServer(worker_env, tmp_path / "daphne.log", {"JOBS_SSE_HEARTBEAT_SECONDS": "2"})
+    # (a 5 s give-up, as the API tests: ids deleted by earlier tests are not awaited for minutes)
+    server = ConsoleServer(worker_env, tmp_path / "daphne.log", {"JOBS_SSE_HEARTBEAT_SECONDS": "2",
+                                                                 "JOBS_SSE_GAP_SECONDS": "5"})
     try:
         server.wait_healthy()
         yield server

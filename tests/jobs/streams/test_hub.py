@@ -1,4 +1,4 @@
-"""The hub against the database: one poll per round, fanned out; out-of-order and rolled-back commits."""
+"""The hub against the database: one poll per round, fanned out; out-of-order, late and rolled-back commits."""
 
 import asyncio
 import json
@@ -7,13 +7,15 @@ import time
 from typing import Any
 
 import pytest
-from django.db import transaction
+from channels.db import database_sync_to_async
+from django.db import connection, transaction
 
 from jobs.models import Event
 from jobs.streams import hub as hub_module
-from jobs.streams.hub import EventHub, QueueSubscription
-from jobs.streams.watermark import EventRow
-from tests.support.outbox import ainsert, drain, until
+from jobs.streams.hub import CoalescingSubscription, EventHub, QueueSubscription
+from jobs.streams.reads import EventRow, gap_condition
+from jobs.streams.reset import Reason
+from tests.support.outbox import ainsert, drain, lost, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,11 +24,17 @@ def test_hub_delivers_out_of_order_commits_once_and_gives_up_burned_ids(tenant, 
     async def main() -> None:
         hub = EventHub(poll_seconds=0.05, gap_seconds=1.0)
         everything, mine = QueueSubscription(None), QueueSubscription(tenant.pk)
+        console = CoalescingSubscription(keep=5)
         joined = await hub.subscribe(everything)
         await hub.subscribe(mine)
         # Ids deleted by earlier tests look like in-flight ones to a starting hub: wait them out.
         await until(lambda: hub.low == joined.top, what="the start-up gaps to be given up")
         b = joined.top
+        assert hub.mark is not None
+        given_up = hub.mark.given_up
+        everything.queue.clear()  # (the resets for those)
+        mine.queue.clear()
+        await hub.subscribe(console)
 
         await ainsert(tenant.pk, b + 2)              # b+1 is still "in flight"
         [(row, low)] = await drain(everything, 1)
@@ -40,13 +48,19 @@ def test_hub_delivers_out_of_order_commits_once_and_gives_up_burned_ids(tenant, 
         [(row, low)] = await drain(everything, 1)
         assert (row.id, low) == (b + 4, b + 2)
         await until(lambda: hub.low == b + 4, what="the burned id to be given up")
-        assert hub.mark is not None and hub.mark.given_up == 1
+        assert hub.mark is not None and hub.mark.given_up == given_up + 1
+        assert hub.horizon == b + 3
         await asyncio.sleep(0.2)
-        assert not everything.queue, "nothing is delivered twice"
+        # Given up, never skipped silently: every subscriber is told (a missing row's tenant is unknown).
+        for sub in (everything, mine):
+            [mark] = lost(sub)
+            assert (mark.reason, list(mark.ids), mark.low) == (Reason.GAP_TIMEOUT, [b + 3], b + 4)
+        assert console.reset is Reason.GAP_TIMEOUT
+        assert not everything.rows(), "nothing is delivered twice"
         assert json.loads(row.data) == {"seq": b + 4, "tenant": "acme", "changes": [{"event": "test", "id": b + 4}]}
 
-        hub.unsubscribe(everything)
-        hub.unsubscribe(mine)
+        for sub in (everything, mine, console):
+            hub.unsubscribe(sub)
         await until(lambda: hub.mark is None, what="the hub to stop polling")
         polls = hub.polls
         await asyncio.sleep(0.3)
@@ -133,8 +147,87 @@ def test_hub_with_real_concurrent_transactions_committing_out_of_order(tenant) -
                 await until(lambda f=fast: hub.low >= f, what="the watermark to pass both")  # type: ignore[misc]
             else:
                 await until(lambda f=fast: hub.low >= f, what="the rolled-back id to be given up")  # type: ignore[misc]
-                assert not sub.queue
+                assert not sub.rows(), "nothing delivered for it…"
+                assert any(slow in m.ids and m.reason is Reason.GAP_TIMEOUT for m in lost(sub)), "…but announced"
         hub.unsubscribe(sub)
 
     asyncio.run(main())
 
+
+
+def test_hub_delivers_a_commit_later_than_the_old_five_second_give_up(tenant) -> None:
+    """Id b+1 shows up 6 s after b+2 (past the old 5 s give-up, inside this hub's 12 s maximum)."""
+
+    async def main() -> None:
+        hub = EventHub(poll_seconds=0.05, gap_seconds=12)
+        sub = QueueSubscription(None)
+        joined = await hub.subscribe(sub)
+        await until(lambda: not hub.mark or not hub.mark.gaps, timeout=30, what="the start-up gaps to go")
+        sub.queue.clear()
+        b = max(joined.top, hub.low)
+        await ainsert(tenant.pk, b + 2)
+        [(row, low)] = await drain(sub, 1)
+        assert (row.id, low) == (b + 2, b)
+        await asyncio.sleep(6.0)
+        assert hub.low == b, "still waiting for b+1"
+        await ainsert(tenant.pk, b + 1)
+        [(row, low)] = await drain(sub, 1)
+        assert (row.id, low) == (b + 1, b + 2), "delivered live, 6 s late"
+        assert not lost(sub)
+        hub.unsubscribe(sub)
+
+    asyncio.run(main())
+
+
+def test_hub_delivers_more_than_500_simultaneous_gaps(tenant, settings, monkeypatch) -> None:
+    """1,200 gaps at once (more than the old capped list, and than the poll's ranges): every one delivered."""
+    settings.JOBS = {**settings.JOBS, "SSE_GAP_RANGES": 50}  # merges, so rows already seen are read again
+    count = 1200
+    calls: list[int] = []
+    real = hub_module.fetch_new
+
+    def counting(top: int, ranges: list[tuple[int, int]], *args: Any) -> list[EventRow]:
+        calls.append(len(ranges))
+        return real(top, ranges, *args)
+
+    def bulk(ids: range) -> None:
+        Event.objects.bulk_create(Event(id=i, tenant_id=tenant.pk, changes=[{"event": "test", "id": i}]) for i in ids)
+
+    async def main() -> None:
+        hub = EventHub(poll_seconds=0.05, gap_seconds=120, batch=100)  # small batches: the sweep must progress
+        sub = QueueSubscription(None)
+        joined = await hub.subscribe(sub)
+        b = joined.top
+        await database_sync_to_async(bulk)(range(b + 2, b + 2 * count + 1, 2))  # every odd one missing
+        evens = [r.id for r, _ in await drain(sub, count)]
+        assert evens == list(range(b + 2, b + 2 * count + 1, 2))
+        assert hub.mark is not None and len(hub.mark.gaps) >= count and hub.low <= b
+        await database_sync_to_async(bulk)(range(b + 1, b + 2 * count, 2))  # …and all commit late
+        odds = [r.id for r, _ in await drain(sub, count)]
+        assert sorted(odds) == list(range(b + 1, b + 2 * count, 2)), "every gap delivered, once"
+        await until(lambda: hub.low >= b + 2 * count, what="the watermark to pass them all")
+        await asyncio.sleep(0.2)
+        assert not sub.queue and hub.mark is not None and hub.mark.given_up == 0, "nothing given up or repeated"
+        assert max(calls) <= 50, "one bounded query per poll"
+        hub.unsubscribe(sub)
+
+    monkeypatch.setattr(hub_module, "fetch_new", counting)
+    asyncio.run(main())
+
+
+@pytest.mark.mariadb
+def test_the_gap_poll_reads_primary_key_ranges(tenant) -> None:
+    Event.objects.bulk_create(Event(tenant_id=tenant.pk, changes=[]) for _ in range(2000))
+    top = Event.objects.order_by("-id").values_list("id", flat=True)[0]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE jobs_event")
+        cursor.fetchall()
+    ranges = [(top - 1500, top - 1400), (top - 900, top - 900), (top - 10, top - 8)]
+    sql, params = Event.objects.filter(gap_condition(top - 5, ranges)).order_by("id")[:1000].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN FORMAT=JSON " + sql, params)
+        plan = json.loads(cursor.fetchone()[0])
+    text = json.dumps(plan)
+    table = plan["query_block"].get("table") or plan["query_block"]["nested_loop"][0]["table"]
+    assert table["table_name"] == "jobs_event" and table["key"] == "PRIMARY", plan
+    assert table["access_type"] == "range" and "filesort" not in text, plan
