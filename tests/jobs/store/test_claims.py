@@ -4,8 +4,8 @@ import json
 import threading
 
 import pytest
-from django.utils import timezone
 from django.db import connection, transaction
+from django.utils import timezone
 
 from jobs.lifecycle import Status
 from jobs.models import Task
