@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 
+from .. import clock
 from ..lifecycle import WAITING, Event, Status
 from ..models import Task, TaskQuerySet
 from . import effects
@@ -53,7 +53,7 @@ def claim(
             claimed.extend(qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit])
         if not claimed:
             return []
-        now = timezone.now()
+        now = clock.now()
         lease = now + timedelta(seconds=lease_seconds)
         Task.objects.filter(id__in=[t.id for t in claimed], status=Status.PENDING).update(
             status=Status.RUNNING,
@@ -95,7 +95,7 @@ def renew_leases(*, worker: str, runs: list[tuple[int, int]], lease_seconds: flo
     if not runs:
         return 0
     return Task.objects.holding(worker, runs).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
+        lease_expires_at=clock.now() + timedelta(seconds=lease_seconds)
     )
 
 
@@ -103,7 +103,7 @@ def cancel_waiting(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
     """Cancel the pending/scheduled tasks of ``qs`` at once; return how many."""
     total = 0
     for ids in id_batches(qs.filter(status__in=WAITING), batch):
-        now = timezone.now()
+        now = clock.now()
         with transaction.atomic():
             rows = list(
                 Task.objects.filter(pk__in=ids, status__in=WAITING).select_for_update()
@@ -153,7 +153,7 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
             total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
                 status=Status.PENDING,
                 attempts=0,
-                run_at=timezone.now(),
+                run_at=clock.now(),
                 worker=None,
                 lease_expires_at=None,
                 cancel_requested=False,
