@@ -45,6 +45,13 @@ def duration_ms(value: float | int | timedelta | None) -> str:
     return sign + text
 
 
+def skew(seconds: float | None) -> str:
+    """A host clock's offset from the database's: ``+30.0 s``, ``−0.2 s``."""
+    if seconds is None:
+        return DASH
+    return f"{'−' if seconds < 0 else '+'}{abs(seconds):.1f} s"
+
+
 def percent(ratio: float | None) -> str:
     """A ratio (0 … 1) as ``12.3%``."""
     if ratio is None:

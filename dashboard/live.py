@@ -26,7 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from jobs import shapes
+from jobs import clock, shapes
 from jobs.conf import conf
 from jobs.lifecycle import Event as TaskEvent
 from jobs.lifecycle import Status
@@ -94,7 +94,9 @@ def render_counters() -> str:
 
 
 def workers_context(now: datetime | None = None) -> dict[str, Any]:
-    now = now or timezone.now()
+    if now is None:
+        clock.refresh()  # heartbeats and slot start times are on the database's clock
+        now = clock.now()
     processes = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).order_by("instance", "hostname", "pid"))
     decoded = {p.pk: shapes.slots(p.slots) for p in processes}
     tenant_ids: set[int] = {s["tenant_id"] for ss in decoded.values() for s in ss if s["tenant_id"] is not None}
@@ -125,6 +127,8 @@ def workers_context(now: datetime | None = None) -> dict[str, Any]:
             "state": process.state, "queues": [q for q in process.queues.split(",") if q],
             "started_at": process.started_at, "last_heartbeat": process.last_heartbeat,
             "heartbeat_age": formatting.duration_ms((now - process.last_heartbeat).total_seconds() * 1000),
+            "clock": formatting.skew(process.clock_skew),
+            "clock_off": process.clock_skew is not None and abs(process.clock_skew) > clock.WARN_SECONDS,
             "busy": busy, "slots": slots,
         })
     groups = [{"name": name, "processes": procs, "busy": sum(p["busy"] for p in procs),

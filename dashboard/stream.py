@@ -19,9 +19,9 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import escape
 
+from jobs import clock
 from jobs.conf import conf
 from jobs.models import WorkerProcess
 from jobs.streams.conf import streams_conf
@@ -38,7 +38,7 @@ _shared: dict[str, tuple[float, str]] = {}
 
 
 def _alive_processes() -> dict[str, int]:
-    return {"processes": WorkerProcess.objects.alive(timezone.now(), conf().LEASE_SECONDS).count()}
+    return {"processes": WorkerProcess.objects.alive(clock.now(), conf().LEASE_SECONDS).count()}
 
 
 class Panels:

@@ -1,7 +1,8 @@
 """Validate enqueue requests: what a caller may ask for, and the unsaved task it describes.
 
-Pure apart from the registry and the conf; ``jobs.services.enqueue`` persists what this
-returns. The API's serializers and the CLI take their limits from here.
+Pure apart from the registry, the conf and the database's clock (measured at most once a
+minute, ``jobs.clock``); ``jobs.services.enqueue`` persists what this returns. The API's
+serializers and the CLI take their limits from here.
 """
 
 import json
@@ -13,6 +14,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
+from . import clock
 from .conf import conf
 from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge, UnknownTaskType
 from .lifecycle import Status
@@ -79,7 +81,10 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
                public: bool = False) -> Task:
     """Validate one enqueue request and return the unsaved task it describes."""
     c = conf()
-    now = now or timezone.now()
+    if now is None:
+        # run_at and created_at are compared by every worker: on the database's clock.
+        clock.refresh()
+        now = clock.now()
     unknown = set(spec) - SPEC_FIELDS
     if unknown:
         raise InvalidTask(sorted(unknown)[0], "unknown field")
@@ -186,7 +191,8 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) ->
     c = conf()
     if len(specs) > c.MAX_BATCH:
         raise InvalidTask("tasks", f"at most {c.MAX_BATCH} tasks per batch (got {len(specs)})")
-    now = timezone.now()
+    clock.refresh()
+    now = clock.now()
     tasks: list[Task] = []
     errors: list[tuple[int, str, str]] = []
     seen_keys: set[str] = set()

@@ -2,12 +2,13 @@
 # Install the Debian packages the project needs, only those that are missing.
 #   scripts/setup-system.sh build   — what building mysqlclient needs (every command)
 #   scripts/setup-system.sh test    — plus what the tests start: MariaDB, Redis, nginx, Chromium,
-#                                    and docker-compose (validates the compose file; no engine)
+#                                    docker-compose (validates the compose file; no engine), and
+#                                    faketime (workers whose clock is off: tests/jobs/worker/test_clock_skew.py)
 set -euo pipefail
 
 packages=(libmariadb-dev pkg-config build-essential)
 if [ "${1:-build}" = "test" ]; then
-    packages+=(mariadb-server redis-server nginx chromium docker-compose)
+    packages+=(mariadb-server redis-server nginx chromium docker-compose faketime)
 fi
 
 missing=()

@@ -8,9 +8,9 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
+from jobs import clock
 from jobs.conf import conf
 from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Action, Status
@@ -85,7 +85,7 @@ def _timeline(task: Task) -> list[dict[str, Any]]:
 
 
 def _detail_context(task: Task) -> dict[str, Any]:
-    now = timezone.now()
+    now = clock.now()  # started_at and the lease are on the database's clock
     running_for = now - task.started_at if task.status == Status.RUNNING and task.started_at else None
     lease_left = (task.lease_expires_at - now) if task.lease_expires_at and task.status == Status.RUNNING else None
     return {

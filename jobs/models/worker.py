@@ -28,6 +28,10 @@ class WorkerProcess(models.Model):
     slots: Any = models.JSONField(default=list, blank=True, help_text="Busy/idle per executor slot")
     started_at = models.DateTimeField(default=timezone.now)
     last_heartbeat = models.DateTimeField(default=timezone.now)
+    clock_skew = models.FloatField(
+        null=True, blank=True,
+        help_text="Seconds this host's clock is ahead of the database's (negative: behind), at the last heartbeat",
+    )
 
     objects = WorkerProcessQuerySet.as_manager()
 

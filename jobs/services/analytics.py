@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
-from django.utils import timezone
 
 from tenants.models import Tenant
 
+from .. import clock
 from ..lifecycle import FINISHED, LIVE, Status
 from ..models import Task, TaskStat, ThroughputBucket
 
@@ -80,7 +80,7 @@ def overview(tenant_ids: list[int] | None) -> dict[str, Any]:
         totals["wait"] += wait_ms or 0
     done = sum(by_status[s] for s in FINISHED)
     execution, wait = recent_durations(tenant_ids)
-    hour_ago = timezone.now() - timedelta(hours=1)
+    hour_ago = clock.now() - timedelta(hours=1)
     last_hour = _scoped(ThroughputBucket.objects.filter(bucket__gte=hour_ago), tenant_ids).aggregate(
         n=Sum("completed")
     )["n"] or 0
@@ -102,7 +102,7 @@ def throughput(
     tenant_ids: list[int] | None, *, window: int, bucket: int, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Finished tasks per ``bucket`` seconds over the last ``window`` seconds, oldest first, zero-filled."""
-    now = now or timezone.now()
+    now = now or clock.now()
     points = max(1, window // bucket)
     end = now.timestamp() - now.timestamp() % ThroughputBucket.SECONDS + ThroughputBucket.SECONDS
     start = end - points * bucket
@@ -164,7 +164,7 @@ def by_type(tenant_ids: list[int] | None) -> list[dict[str, Any]]:
 
 def fairness(now: datetime | None = None) -> dict[str, Any]:
     """Per tenant: completed in the last hour (rollups), pending/running now (claim index), weight and shares."""
-    now = now or timezone.now()
+    now = now or clock.now()
     done: dict[int, tuple[int, int]] = {
         tid: (c or 0, f or 0) for tid, c, f in
         ThroughputBucket.objects.filter(bucket__gte=now - timedelta(hours=1)).values_list("tenant_id")

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from tenants.models import Tenant
 
+from .. import clock
 from ..exceptions import InvalidTransition
 from ..lifecycle import Action, Status, can
 from ..models import Task, TaskQuerySet
@@ -46,6 +47,7 @@ def cancel_matching(qs: TaskQuerySet) -> Cancelled:
     The store works in short batch transactions; inside a caller's ``atomic()`` the whole
     action commits (and announces) with it.
     """
+    clock.refresh()  # finished_at is compared by other hosts (pruning, rollups)
     cancelled = transitions.cancel_waiting(qs)
     asked = transitions.request_cancel(qs)
     if asked:
@@ -55,6 +57,7 @@ def cancel_matching(qs: TaskQuerySet) -> Cancelled:
 
 def requeue_matching(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
     """Requeue every failed or cancelled task of ``qs`` with fresh attempts; return how many."""
+    clock.refresh()  # run_at is compared by other hosts (promotion)
     n = transitions.requeue(qs, batch=batch)
     if n:
         _announce_on_commit()

@@ -1,14 +1,15 @@
 """Housekeeping every live instance runs: rescue, promote, prune, reap.
 
 Each is safe to run concurrently on many hosts: rows are taken with SKIP LOCKED
-and every write is fenced by the state it expects.
+and every write is fenced by the state it expects. Every cut-off is on the database's
+clock (``jobs.clock``): measured at most a minute ago here, every heartbeat in a worker.
 """
 
 from datetime import timedelta
 
 from django.db.models import Q
-from django.utils import timezone
 
+from .. import clock
 from ..conf import conf
 from ..models import Event, Task, ThroughputBucket, WorkerProcess
 from ..store import rescue, transitions
@@ -16,8 +17,9 @@ from ..store import rescue, transitions
 
 def rescue_expired(batch: int = 500) -> int:
     """Return tasks whose lease lapsed (their worker died or hung) to the queue."""
+    clock.refresh()
     return rescue.rescue(
-        Task.objects.expired(timezone.now()),
+        Task.objects.expired(clock.now()),
         reason="worker {worker} stopped renewing its lease",
         batch=batch,
     )
@@ -39,14 +41,16 @@ def rescue_worker(worker_id: str, batch: int = 500) -> int:
 def reap_dead_workers() -> int:
     """Forget worker processes whose heartbeat stopped (their tasks expire on their own)."""
     ttl = conf().LEASE_SECONDS
-    deleted, _ = WorkerProcess.objects.dead(timezone.now(), ttl).delete()
+    clock.refresh()
+    deleted, _ = WorkerProcess.objects.dead(clock.now(), ttl).delete()
     return deleted
 
 
 def promote_due(batch: int = 1000) -> int:
     """Move every due scheduled task into the ready set, a bounded batch at a time."""
     total = 0
-    now = timezone.now()
+    clock.refresh()
+    now = clock.now()
     while n := transitions.promote_due(now, limit=batch):
         total += n
         if n < batch:
@@ -57,7 +61,8 @@ def promote_due(batch: int = 1000) -> int:
 def prune_side_tables(batch: int = 5000) -> int:
     """Drop old outbox events and fine-grained throughput buckets (hourly rollups stay)."""
     c = conf()
-    now = timezone.now()
+    clock.refresh()
+    now = clock.now()
     total = 0
     for model, field, age in (
         (Event, "created_at", c.EVENT_RETENTION_SECONDS),
@@ -79,7 +84,8 @@ def prune(*, older_than_seconds: float | None = None, batch: int | None = None, 
     if age <= 0 and older_than_seconds is None:
         return 0
     batch = batch or c.PRUNE_BATCH
-    cutoff = timezone.now() - timedelta(seconds=age)
+    clock.refresh()
+    cutoff = clock.now() - timedelta(seconds=age)
     total = 0
     rounds = 0
     while ids := list(Task.objects.prunable(cutoff).order_by("finished_at").values_list("id", flat=True)[:batch]):

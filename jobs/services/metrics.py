@@ -8,10 +8,10 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 
 from tenants.models import Tenant
 
+from .. import clock
 from ..conf import conf
 from ..lifecycle import LIVE
 from ..models import Task, TaskStat, ThroughputBucket, WorkerProcess
@@ -60,14 +60,16 @@ def render() -> str:
     metric("jobs_task_timed_total", "counter", "Finished tasks that ran (the count behind the sums).",
            [({"type": ty}, v[0]) for ty, v in sorted(per_type.items())])
 
-    minute_ago = timezone.now() - timedelta(seconds=60)
+    clock.refresh()
+    now = clock.now()
+    minute_ago = now - timedelta(seconds=60)
     recent = (ThroughputBucket.objects.filter(bucket__gte=minute_ago).values_list("tenant_id")
               .annotate(c=Sum("completed"), f=Sum("failed")).order_by())
     metric("jobs_throughput_last_minute", "gauge", "Tasks finished in the last minute by tenant and outcome.",
            [s for t, c, f in recent for s in (({"tenant": slugs.get(t, t), "outcome": "completed"}, c or 0),
                                               ({"tenant": slugs.get(t, t), "outcome": "failed"}, f or 0))])
 
-    processes = list(WorkerProcess.objects.alive(timezone.now(), conf().LEASE_SECONDS))
+    processes = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS))
     per_instance: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for p in processes:
         busy = sum(1 for slot in slots(p.slots) if slot["task_id"] is not None)

@@ -18,8 +18,8 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import Case, F, Field, Q, Value, When
-from django.utils import timezone
 
+from .. import clock
 from ..conf import conf
 from ..exceptions import Interrupted, ResultTooLarge, TaskCancelled
 from ..lifecycle import FINISHED, Event, Status
@@ -81,7 +81,7 @@ def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcom
     return Outcome(task.pk, task.attempts, Status.COMPLETED, {
         "status": Status.COMPLETED,
         "result": value,
-        "finished_at": now or timezone.now(),
+        "finished_at": now or clock.now(),
         "lease_expires_at": None,
     }, task)
 
@@ -130,7 +130,7 @@ def error_history(task: Task, entry: ErrorEntry) -> dict[str, Any]:
 def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None = None,
            with_traceback: bool = True) -> Outcome:
     """The outcome of a failed attempt: retry later (``scheduled``) or dead-letter (``failed``)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     entry = error_entry(task, exc, worker=worker, now=now, with_traceback=with_traceback)
     history = error_history(task, entry)
     if isinstance(exc, TaskCancelled):
@@ -211,7 +211,7 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     """
     if not outcomes:
         return 0
-    now = timezone.now()
+    now = clock.now()
     # The fence: the run this outcome ends must still be the task's current claim. The claim
     # token alone says it (never reused, not even by a requeue); attempts are not part of it,
     # since a run's start may be recorded before its outcome or with it.

@@ -18,8 +18,8 @@ from functools import cache
 from django.db import DataError, IntegrityError, connection
 from django.db.models import JSONField, Q
 from django.db.utils import DatabaseError
-from django.utils import timezone
 
+from .. import clock
 from ..exceptions import UnwritableOutcome
 from ..lifecycle import Status
 from ..models import Task
@@ -107,7 +107,7 @@ def size(outcome: Outcome) -> int:
 
 def unwritable(outcome: Outcome, reason: str) -> Outcome:
     """The smallest outcome that still ends ``outcome``'s run: failed, its result and error history dropped."""
-    now = timezone.now()
+    now = clock.now()
     task = outcome.task
     entry: ErrorEntry = {
         "attempt": outcome.attempt,

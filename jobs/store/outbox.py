@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from .. import clock
 from ..lifecycle import Event as EventName
 from ..models import Event
 
@@ -28,4 +29,6 @@ def record(changes: Iterable[dict[str, Any]]) -> None:
         entry = dict(c)
         by_tenant[entry.pop("tenant_id")].append(entry)
     if by_tenant:
-        Event.objects.bulk_create(Event(tenant_id=t, changes=cs) for t, cs in by_tenant.items())
+        # The database's time, like every time the pruners of other hosts compare.
+        now = clock.now()
+        Event.objects.bulk_create(Event(tenant_id=t, changes=cs, created_at=now) for t, cs in by_tenant.items())

@@ -11,8 +11,8 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
 
+from .. import clock
 from ..conf import conf
 from ..exceptions import WorkerLost
 from ..lifecycle import Event, Status
@@ -65,7 +65,7 @@ def returned(task: Task) -> Outcome:
 
 def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
     """Record the current run of each task in ``qs`` as lost; re-run or dead-letter it."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         tasks = list(
             qs.order_by("id").select_for_update(skip_locked=True)

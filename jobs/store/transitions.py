@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
-from django.utils import timezone
 
+from .. import clock
 from ..conf import conf
 from ..lifecycle import WAITING, Event, Status
 from ..models import Task, TaskQuerySet
@@ -56,7 +56,7 @@ def claim(
             claimed.extend(qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit])
         if not claimed:
             return []
-        lease = timezone.now() + timedelta(seconds=lease_seconds)
+        lease = clock.now() + timedelta(seconds=lease_seconds)
         # Claimed is not started: the attempt is charged, and ``started_at`` set, when the
         # handler starts (``mark_started``, or the run's outcome). A run handed back before
         # that — prefetched when its worker died or drained — costs the task nothing.
@@ -115,7 +115,7 @@ def renew_leases(*, worker: str, runs: list[tuple[int, int]], lease_seconds: flo
     if not runs:
         return 0
     return Task.objects.holding(worker, runs).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds)
+        lease_expires_at=clock.now() + timedelta(seconds=lease_seconds)
     )
 
 
@@ -123,7 +123,7 @@ def cancel_waiting(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
     """Cancel the pending/scheduled tasks of ``qs`` at once; return how many."""
     total = 0
     for ids in id_batches(qs.filter(status__in=WAITING), batch):
-        now = timezone.now()
+        now = clock.now()
         with transaction.atomic():
             rows = list(
                 Task.objects.filter(pk__in=ids, status__in=WAITING).select_for_update()
@@ -176,7 +176,7 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
                 lost=0,
                 returned=0,
                 interrupted=0,
-                run_at=timezone.now(),
+                run_at=clock.now(),
                 worker=None,
                 lease_expires_at=None,
                 cancel_requested=False,

@@ -4,8 +4,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from django.utils import timezone
-
+from .. import clock
 from ..conf import conf
 from ..fairness import DeficitRoundRobin, TenantCache
 from ..models import Task
@@ -98,4 +97,4 @@ class Dispatcher(Service):
         if Task.objects.ready_tenant_ids(self.queues):
             return False
         # A retry due within a poll interval still counts as work to finish.
-        return not Task.objects.due(timezone.now() + timedelta(seconds=self.poll_seconds)).exists()
+        return not Task.objects.due(clock.now() + timedelta(seconds=self.poll_seconds)).exists()

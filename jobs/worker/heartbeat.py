@@ -1,11 +1,11 @@
-"""Renew leases, publish this process's slots, and pass cancellations to handlers."""
+"""Renew leases, publish this process's slots and clock skew, and pass cancellations to handlers."""
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 
-from django.utils import timezone
-
+from .. import clock
 from ..conf import conf
 from ..models import Task, WorkerProcess
 from ..store import transitions
@@ -32,6 +32,8 @@ class Heartbeat(Service):
         self.lease_seconds = c.LEASE_SECONDS
         self.cancel_check_seconds = c.CANCEL_CHECK_SECONDS
         self.next_beat = 0.0
+        #: The last measured skew was over ``clock.WARN_SECONDS`` (warned once, not every beat).
+        self.skewed = False
 
     def step(self) -> float:
         now = time.monotonic()
@@ -41,13 +43,28 @@ class Heartbeat(Service):
         self.check_cancellations()
         return min(self.cancel_check_seconds, self.next_beat - time.monotonic())
 
+    def sync_clock(self) -> None:
+        """Measure this host's clock against the database's (one query); warn when it goes off."""
+        skew = clock.sync()
+        skewed = abs(skew) > clock.WARN_SECONDS
+        if skewed and not self.skewed:
+            logger.warning("worker %s: the clock of host %s is %+.1f s off the database's; leases and "
+                           "heartbeats use the database's clock, but fix this host's time sync (NTP)",
+                           self.worker_id, socket.gethostname(), skew)
+        elif self.skewed and not skewed:
+            logger.info("worker %s: the clock of host %s is back within %.0f s of the database's (%+.3f s)",
+                        self.worker_id, socket.gethostname(), clock.WARN_SECONDS, skew)
+        self.skewed = skewed
+
     def beat(self) -> None:
+        # Re-measured every beat, so a clock that jumps is corrected within one heartbeat.
+        self.sync_clock()
         held = set(self.pool.held_runs() + self.completer.unwritten_runs())
         renewed = transitions.renew_leases(worker=self.worker_id, runs=list(held), lease_seconds=self.lease_seconds)
         if renewed < len(held):
             self.give_up(held - Task.objects.held_runs(self.worker_id, held))
         updated = WorkerProcess.objects.filter(pk=self.worker_id).update(
-            last_heartbeat=timezone.now(), slots=self.pool.snapshot()
+            last_heartbeat=clock.now(), clock_skew=clock.skew(), slots=self.pool.snapshot()
         )
         if not updated:
             # Reaped while the database was unreachable longer than a lease: we are alive, say so.

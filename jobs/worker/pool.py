@@ -11,8 +11,8 @@ from typing import Any
 
 from django.db import close_old_connections
 from django.db.utils import DatabaseError
-from django.utils import timezone
 
+from .. import clock
 from ..conf import conf
 from ..context import TaskContext
 from ..exceptions import TaskTimeout
@@ -151,7 +151,7 @@ class ExecutorPool:
                     continue  # released during shutdown before it started
                 execution.slot = index
                 execution.started = time.monotonic()
-                execution.started_at = timezone.now()
+                execution.started_at = clock.now()  # shown by other hosts as a running time
                 execution.deadline = execution.started + execution.task.timeout
                 self.slots[index].execution = execution
                 # Under the lock: a drain that finds the run started also finds its attempt counted.

@@ -11,6 +11,7 @@ from types import FrameType
 from django.conf import settings
 from django.db import connection
 
+from .. import clock
 from ..conf import conf
 from ..fairness import TenantCache
 from ..models import WorkerProcess
@@ -94,20 +95,23 @@ class WorkerRuntime:
         signal.signal(signal.SIGINT, handle)
 
     def register(self) -> None:
-        WorkerProcess.objects.update_or_create(
-            pk=self.worker_id,
-            defaults={
-                "instance": settings.INSTANCE_NAME,
-                "hostname": socket.gethostname(),
-                "pid": os.getpid(),
-                "queues": ",".join(self.options.queues),
-                "threads": self.options.threads,
-                "state": "running",
-                "slots": self.pool.snapshot(),
-            },
-        )
+        now = clock.now()
+        fields = {
+            "instance": settings.INSTANCE_NAME,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": ",".join(self.options.queues),
+            "threads": self.options.threads,
+            "state": "running",
+            "slots": self.pool.snapshot(),
+            "last_heartbeat": now,
+            "clock_skew": clock.skew(),
+        }
+        WorkerProcess.objects.update_or_create(pk=self.worker_id, defaults=fields,
+                                               create_defaults={**fields, "started_at": now})
 
     def run(self) -> int:
+        self.heartbeat.sync_clock()  # before the first time this process writes
         self.register()
         self.pool.start()
         for service in self.services:

@@ -14,8 +14,8 @@ from typing import Any
 
 from django.db import connection, connections
 from django.db.utils import DatabaseError
-from django.utils import timezone
 
+from .. import clock
 from ..conf import conf
 from ..models import WorkerProcess
 from ..services import maintenance
@@ -75,7 +75,8 @@ class Supervisor:
         rows, and must never take a live neighbour's tasks.
         """
         hostname = socket.gethostname()
-        stale = timezone.now() - timedelta(seconds=2 * conf().HEARTBEAT_SECONDS)
+        clock.sync()
+        stale = clock.now() - timedelta(seconds=2 * conf().HEARTBEAT_SECONDS)
         for worker in WorkerProcess.objects.filter(hostname=hostname, last_heartbeat__lt=stale):
             if not _pid_alive(worker.pid):
                 n = maintenance.rescue_worker(worker.pk)

@@ -63,6 +63,17 @@ def test_render_workers(tenant: Tenant) -> None:
     assert fragment.count('<tr class="slot idle">') == 4
 
 
+def test_render_workers_shows_each_hosts_clock_skew_and_flags_one_over_2s(db: None) -> None:
+    add_worker(1, slots=[slot(0)], clock_skew=30.04)
+    add_worker(2, slots=[slot(0)], clock_skew=-0.2)
+    add_worker(3, slots=[slot(0)])
+    fragment = live.render_workers()
+    processes = re.findall(r'<div class="process">(.*?)</div>', fragment)
+    assert '<span class="tag alert"' in processes[0] and "clock +30.0 s</span>" in processes[0]
+    assert "clock −0.2 s" in processes[1] and "tag alert" not in processes[1]
+    assert "clock —</p>" in processes[2]  # not measured (yet)
+
+
 def test_render_workers_empty(db: None) -> None:
     assert "No live worker processes" in live.render_workers()
 

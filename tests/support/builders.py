@@ -70,10 +70,11 @@ def finish(task: Task, status: str, *, wait_ms: int | None = 1000, exec_ms: int 
 
 
 def add_worker(pid: int, *, instance: str = "host-a", slots: list[dict[str, Any]] | None = None,
-               heartbeat_age: float = 0.5) -> WorkerProcess:
+               heartbeat_age: float = 0.5, clock_skew: float | None = None) -> WorkerProcess:
     return WorkerProcess.objects.create(
         id=f"{instance}:{pid}:test", instance=instance, hostname=f"{instance}.example", pid=pid,
         threads=len(slots or []), slots=slots or [], last_heartbeat=timezone.now() - timedelta(seconds=heartbeat_age),
+        clock_skew=clock_skew,
     )
 
 

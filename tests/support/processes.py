@@ -1,5 +1,8 @@
 """Processes a test starts: ``runworkers`` supervisors and a daphne web server (stopped by the test)."""
 
+import contextlib
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,22 +24,57 @@ class Workers:
         self.env = env
         self.tmp_path = tmp_path
         self.procs: list[subprocess.Popen[bytes]] = []
+        #: Pids of the ``faketime`` wrappers among ``procs``.
+        self.wrapped: set[int] = set()
 
-    def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        proc = procs.spawn([sys.executable, str(ROOT / "manage.py"), "runworkers", *args],
-                           env={**self.env, **(env or {})}, log=self.tmp_path / f"workers-{len(self.procs)}.log")
+    def start(self, *args: str, env: dict[str, str] | None = None,
+              faketime: str | None = None) -> subprocess.Popen[bytes]:
+        """Start ``runworkers *args``; with ``faketime`` (e.g. ``"-30s"``) its clock runs that far off."""
+        argv = [sys.executable, str(ROOT / "manage.py"), "runworkers", *args]
+        extra = dict(env or {})
+        if faketime is not None:
+            argv = [faketime_binary(), "-f", faketime, *argv]
+            # A host whose clock is off has a wrong wall clock, not a wrong monotonic one; the
+            # sitecustomize there works around libfaketime's sleep in that mode.
+            extra["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+            extra["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent / "faketime"), self.env["PYTHONPATH"]])
+        proc = procs.spawn(argv, env={**self.env, **extra},
+                           log=self.tmp_path / f"workers-{len(self.procs)}.log")
         self.procs.append(proc)
+        if faketime is not None:
+            self.wrapped.add(proc.pid)
         return proc
 
     def log(self, index: int = 0) -> str:
         return (self.tmp_path / f"workers-{index}.log").read_text(errors="replace")
 
+    def supervisor_pid(self, proc: subprocess.Popen[bytes]) -> int:
+        """The pid of the ``runworkers`` supervisor ``proc`` is (or, under ``faketime``, started)."""
+        if proc.pid not in self.wrapped:
+            return proc.pid
+        # faketime forks its command, waits for it, and passes no signal on: signal the command.
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        return int(children[0]) if children else proc.pid
+
     def stop_all(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)  # every supervisor drains at once
+                with contextlib.suppress(ProcessLookupError, FileNotFoundError):
+                    os.kill(self.supervisor_pid(proc), signal.SIGTERM)  # every supervisor drains at once
         for proc in self.procs:
-            procs.stop(proc, timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                procs.kill(proc)  # kill -9 its whole group
+
+
+def faketime_binary() -> str:
+    """The ``faketime`` command (Debian's package); its absence fails the test, never skips it."""
+    found = shutil.which("faketime")
+    if found is None:
+        pytest.fail("faketime is not installed: `make test` installs it (scripts/setup-system.sh test)",
+                    pytrace=False)
+    return found
 
 
 class DaphneServer:

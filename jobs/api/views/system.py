@@ -4,7 +4,6 @@ from typing import Any
 
 from django.db import connection
 from django.db.utils import DatabaseError
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -14,7 +13,7 @@ from rest_framework.views import APIView
 
 from tenants.models import Tenant
 
-from ... import shapes
+from ... import clock, shapes
 from ...conf import conf
 from ...models import WorkerProcess
 from ...notify import redis as shared_redis
@@ -33,6 +32,11 @@ PROCESSES = inline_serializer("WorkerProcessInfo", many=True, fields={
     "threads": serializers.IntegerField(), "state": serializers.CharField(),
     "started_at": serializers.DateTimeField(), "last_heartbeat": serializers.DateTimeField(),
     "busy": serializers.IntegerField(), "slots": SLOTS,
+    "clock_skew": serializers.FloatField(
+        allow_null=True, help_text="Seconds the process's host clock is ahead of the database's (negative: behind), "
+                                   "at its last heartbeat; null until measured. Every time the engine compares is "
+                                   "on the database's clock either way.",
+    ),
 })
 
 
@@ -43,7 +47,8 @@ class WorkersView(APIView):
     def get(self, request: Request) -> Response:
         key = scope.key_of(request)
         mine = None if key.is_operator else key.tenant_id
-        now = timezone.now()
+        clock.refresh()  # liveness compares heartbeats written on the database's clock
+        now = clock.now()
         processes = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).order_by("instance", "started_at"))
         slugs = dict(Tenant.objects.values_list("pk", "slug"))
         out = []
@@ -67,6 +72,7 @@ class WorkersView(APIView):
                 "queues": [q for q in process.queues.split(",") if q], "threads": process.threads,
                 "state": process.state, "started_at": process.started_at, "last_heartbeat": process.last_heartbeat,
                 "busy": sum(1 for s in slots if s["busy"]), "slots": slots,
+                "clock_skew": None if process.clock_skew is None else round(process.clock_skew, 3),
             })
         return Response(out)
 

@@ -60,10 +60,10 @@ def test_ready_is_503_when_the_database_is_unreachable(monkeypatch: pytest.Monke
 
 
 def worker_row(wid: str, slots: list[dict[str, Any]], *, heartbeat: datetime | None = None,
-               queues: str = "", instance: str = "host-a") -> WorkerProcess:
+               queues: str = "", instance: str = "host-a", clock_skew: float | None = None) -> WorkerProcess:
     return WorkerProcess.objects.create(
         id=wid, instance=instance, hostname=instance, pid=100, queues=queues, threads=len(slots),
-        slots=slots, last_heartbeat=heartbeat or timezone.now(),
+        slots=slots, last_heartbeat=heartbeat or timezone.now(), clock_skew=clock_skew,
     )
 
 
@@ -76,18 +76,20 @@ def slot(index: int, task: Task | None = None, started: datetime | None = None) 
 def test_workers_lists_live_processes_with_their_slots(api: Caller) -> None:
     mine = make_task(api.tenant, "sleep", status="running")
     started = timezone.now() - timedelta(seconds=3)
-    worker_row("host-a:100:x", [slot(0, mine, started), slot(1)], queues="default,emails")
+    worker_row("host-a:100:x", [slot(0, mine, started), slot(1)], queues="default,emails", clock_skew=30.01234)
     worker_row("host-a:101:dead", [slot(0)], heartbeat=timezone.now() - timedelta(minutes=5))
     worker_row("host-b:7:y", [slot(0), slot(1), slot(2)], instance="host-b")
     response = api.get("/api/workers")
     assert response.status_code == 200
     process, other = response.json()  # every live process on every instance; the dead one is gone
     assert (other["id"], other["instance"], other["busy"], other["queues"]) == ("host-b:7:y", "host-b", 0, [])
+    assert other["clock_skew"] is None  # not measured (yet)
     assert [s["busy"] for s in other["slots"]] == [False, False, False]
     assert process["id"] == "host-a:100:x"
     assert (process["instance"], process["hostname"], process["pid"], process["threads"]) == ("host-a", "host-a",
                                                                                                  100, 2)
     assert process["queues"] == ["default", "emails"]
+    assert process["clock_skew"] == 30.012  # its host runs 30 s ahead of the database, to the millisecond
     assert process["busy"] == 1
     busy, idle = process["slots"]
     assert (busy["slot"], busy["busy"], busy["task_id"], busy["type"], busy["tenant"]) == (0, True, mine.pk,
