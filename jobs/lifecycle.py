@@ -76,7 +76,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("rescue", (Status.RUNNING,), Status.PENDING, Event.RESCUED, "worker lost (no retry used)"),
     Transition("rescue", (Status.RUNNING,), Status.SCHEDULED, Event.RESCUED, "worker lost again: back-off"),
     Transition("rescue", (Status.RUNNING,), Status.FAILED, Event.FAILED, "more than max_lost runs lost"),
-    Transition("release", (Status.RUNNING,), Status.PENDING, Event.RELEASED, "shutdown drain: attempt not counted"),
+    Transition("release", (Status.RUNNING,), Status.PENDING, Event.RELEASED,
+               "shutdown drain: attempt not counted (past MAX_INTERRUPTED cut-offs: charged)"),
     Transition("requeue", (Status.FAILED, Status.CANCELLED), Status.PENDING, Event.REQUEUED, "operator"),
 )
 

@@ -14,8 +14,9 @@ idempotency keys, retried until a 2xx), the run
 Then it waits for every task to finish and checks: every task is ``completed`` or ``failed``
 (none lost, none left ``running``); every enqueue that got a 2xx exists; only tasks a killed
 worker held ran more than once (executions are counted from the ``task.started`` changes
-in the event outbox; a task "held" by the killed worker has a ``WorkerLost`` error naming
-it); and no request ever got a 500 (503 is the answer while the database is down; nginx's
+in the event outbox, one per claim; a task "held" by the killed worker was claimed by it and
+then rescued — started, with a ``WorkerLost`` error naming it, or prefetched and handed back
+uncharged); and no request ever got a 500 (503 is the answer while the database is down; nginx's
 502 while a web instance dies mid-request, or when every upstream answered 503, is counted
 and reported, not a failure).
 

@@ -61,12 +61,20 @@ def _tasks(report: Report, tasks: dict[int, Row], acked: dict[str, int]) -> None
 def _executions(report: Report, tasks: dict[int, Row], events: list[Row], killed_prefixes: list[str]) -> None:
     """Only tasks a killed worker held ran more than once (one task.started change per claim, in the outbox)."""
     starts: Counter[int] = Counter()
+    claimant: dict[int, str] = {}
+    held: set[int] = set()
     for (changes,) in events:
         for change in json.loads(changes):
+            task_id = int(change["task"])
             if change.get("event") == "task.started":
-                starts[int(change["task"])] += 1
+                starts[task_id] += 1
+                claimant[task_id] = str(change.get("worker") or "")
+            elif change.get("event") in ("task.rescued", "task.failed") and any(
+                    claimant.get(task_id, "").startswith(p) for p in killed_prefixes):
+                # That claim died with a killed worker: rescued, started or not (a prefetched
+                # run comes back uncharged, with no WorkerLost entry).
+                held.add(task_id)
     report.executions = sum(starts.values())
-    held: set[int] = set()
     for task_id, r in tasks.items():
         for entry in json.loads(r[3] or "[]"):
             if entry.get("type") == "WorkerLost" and any(
