@@ -151,7 +151,9 @@ class ExecutorPool:
                     continue  # released during shutdown before it started
                 execution.slot = index
                 execution.started = time.monotonic()
-                execution.started_at = clock.now()  # shown by other hosts as a running time
+                # Whole ms: runs started together share a value, so a batched write has few CASE arms.
+                now = clock.now()
+                execution.started_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
                 execution.deadline = execution.started + execution.task.timeout
                 self.slots[index].execution = execution
                 # Under the lock: a drain that finds the run started also finds its attempt counted.
@@ -186,11 +188,9 @@ class ExecutorPool:
             self.idle_cond.notify_all()
 
     def _begin(self, execution: Execution) -> bool:
-        """Have the run's start (its attempt) recorded; False if its claim is already gone.
-
-        Batched by the completer; a task handed back before (returned or lost) records it first,
-        with a round trip: if it is what kills its worker, the loss is charged and ``max_lost`` ends it.
-        """
+        """Have the run's start recorded (batched by the completer); False if its claim is gone.
+        A task handed back before (returned or lost) records it first, with a round trip: if it is
+        what kills its worker, the loss is charged and ``max_lost`` ends it."""
         task, at = execution.task, execution.started_at
         if not (task.returned or task.lost):
             self.record_start(task.pk, task.run, at)
