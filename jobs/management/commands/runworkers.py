@@ -1,16 +1,23 @@
 import logging
 import os
+import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import OperationalError, connections
 
 from jobs.cli import non_negative_float, positive_int, queue_list
 from jobs.worker.options import WorkerOptions
 from jobs.worker.supervisor import Supervisor
 
+logger = logging.getLogger("jobs.worker")
+
 
 class Command(BaseCommand):
     help = "Run worker processes that claim and execute tasks (until SIGTERM/SIGINT, or drained with --burst)."
+    # The checks run in ``handle``, once the database answers: some need a connection, and a
+    # worker (re)started while the database restarts must wait for it, not exit.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--processes", type=positive_int, default=os.cpu_count() or 1,
@@ -23,6 +30,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logging.getLogger("jobs").setLevel(logging.INFO)
+        self.check_when_reachable()
         supervisor = Supervisor(
             processes=options["processes"],
             options=WorkerOptions(
@@ -33,3 +41,16 @@ class Command(BaseCommand):
             ),
         )
         supervisor.run()
+
+    def check_when_reachable(self, *, max_delay: float = 10.0) -> None:
+        """Run the system checks, waiting (with back-off) while the database cannot be reached."""
+        delay = 0.5
+        while True:
+            try:
+                self.check(display_num_errors=False)
+                return
+            except OperationalError as exc:
+                logger.warning("runworkers: the database is unreachable (%s); trying again in %.1f s", exc, delay)
+                connections.close_all()
+                time.sleep(delay)
+                delay = min(max_delay, delay * 2)

@@ -223,3 +223,32 @@ def test_cancel_completed_task_fails_cleanly(worker_env: dict[str, str], tenant:
     proc = manage(worker_env, "cancel", str(task.pk))
     assert_clean_failure(proc, f"#{task.pk}", "already completed")
     assert Task.objects.get(pk=task.pk).status == Status.COMPLETED
+
+
+def test_runworkers_waits_for_an_unreachable_database_instead_of_exiting(tmp_path) -> None:
+    """A worker (re)started while the database restarts must wait for it (its checks need a connection)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.support import ROOT
+
+    log = tmp_path / "runworkers.log"
+    env = {**os.environ, "DATABASE_URL": "mysql://root@127.0.0.1:1/none",
+           "DJANGO_SETTINGS_MODULE": "engine_site.settings"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "runworkers", "--processes", "1"],
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while "database is unreachable" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        assert "trying again" in log.read_text()
+        time.sleep(1.5)
+        assert proc.poll() is None, "still waiting, not exited: " + log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
