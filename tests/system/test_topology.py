@@ -106,7 +106,7 @@ def test_an_sse_client_through_nginx_receives_events_of_tasks_run_on_every_insta
         assert stream.status == 200
         assert stream.headers["content-type"].startswith("text/event-stream")
         stream.wait(lambda s: any(m.id is not None for m in s.snapshot()), what="the opening id:")
-        ids = set(submit(topo, 90, 0.1, "sse"))
+        ids = set(submit(topo, 90, 0.3, "sse"))  # longer than a poll: every instance gets some
 
         def completed(s: Stream) -> bool:
             return {c["task"] for _, _, c in s.changes() if c["event"] == "task.completed"} >= ids
