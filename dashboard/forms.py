@@ -8,11 +8,13 @@ from tenants.models import ApiKey, Tenant
 class TenantLimitsForm(forms.ModelForm):
     class Meta:
         model = Tenant
-        fields = ["weight", "rate_limit", "rate_window_seconds"]
-        labels = {"weight": "Weight", "rate_limit": "Rate limit (tasks per window)",
+        fields = ["weight", "max_running", "rate_limit", "rate_window_seconds"]
+        labels = {"weight": "Weight", "max_running": "Max running (empty: no cap)",
+                  "rate_limit": "Rate limit (tasks per window)",
                   "rate_window_seconds": "Rate window (seconds)"}
         widgets = {
             "weight": forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
+            "max_running": forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
             "rate_limit": forms.NumberInput(attrs={"min": 0, "inputmode": "numeric"}),
             "rate_window_seconds": forms.NumberInput(attrs={"min": 1, "inputmode": "numeric"}),
         }

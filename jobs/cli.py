@@ -30,6 +30,11 @@ def positive_int(raw: str) -> int:
     return _integer(raw, 1)
 
 
+def positive_int_or_none(raw: str) -> int | None:
+    """A cap: a whole number ≥ 1, or ``none`` (no cap)."""
+    return None if raw.strip().lower() == "none" else _integer(raw, 1)
+
+
 def non_negative_int(raw: str) -> int:
     return _integer(raw, 0)
 

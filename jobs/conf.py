@@ -149,6 +149,8 @@ class EngineConf(Section):
 def _coerce(kind: Any, raw: str) -> Any:
     if kind is bool:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if kind is type(None):  # the optional keys (default None) are counts: "" or "none" keeps None
+        return None if raw.strip().lower() in {"", "none"} else int(raw)
     return int(raw) if kind is int else float(raw) if kind is float else raw
 
 

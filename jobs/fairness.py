@@ -9,7 +9,7 @@ about one round.
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from tenants.models import Tenant
 
@@ -17,11 +17,16 @@ from .conf import conf
 
 
 class TenantCache:
-    """Weights and slugs of tenants, refreshed every few seconds (they rarely change)."""
+    """Weights, slugs and caps of tenants, refreshed every few seconds (they rarely change).
+
+    A cap read here only decides whether a claim locks the tenant's row; the claim re-reads
+    the cap under that lock, so a changed cap is exact at once and a new one within the TTL.
+    """
 
     def __init__(self) -> None:
         self.weights: dict[int, int] = {}
         self.slugs: dict[int, str] = {}
+        self.caps: dict[int, int | None] = {}
         self.loaded = 0.0
         self.ttl = conf().TENANT_CACHE_SECONDS
         self.lock = threading.Lock()
@@ -30,14 +35,24 @@ class TenantCache:
         with self.lock:
             if tenant_id in self.weights and time.monotonic() - self.loaded < self.ttl:
                 return
-            for pk, slug, weight in Tenant.objects.values_list("pk", "slug", "weight"):
+            for pk, slug, weight, cap in Tenant.objects.values_list("pk", "slug", "weight", "max_running"):
                 self.weights[pk] = weight
                 self.slugs[pk] = slug
+                self.caps[pk] = cap
             self.loaded = time.monotonic()
 
     def weight(self, tenant_id: int) -> int:
         self._refresh(tenant_id)
         return self.weights.get(tenant_id, 1)
+
+    def capped(self, tenant_ids: Iterable[int]) -> set[int]:
+        """Which of ``tenant_ids`` have a concurrency cap (``Tenant.max_running``)."""
+        found = set()
+        for tenant_id in tenant_ids:
+            self._refresh(tenant_id)
+            if self.caps.get(tenant_id) is not None:
+                found.add(tenant_id)
+        return found
 
     def slug(self, tenant_id: int) -> str:
         return self.slugs.get(tenant_id) or str(tenant_id)

@@ -22,7 +22,8 @@ class ApiKeyInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "weight", "rate_limit", "rate_window_seconds", "active", "created_at"]
+    list_display = ["slug", "name", "weight", "max_running", "rate_limit", "rate_window_seconds", "active",
+                    "created_at"]
     list_filter = ["active"]
     search_fields = ["slug", "name"]
     prepopulated_fields = {"slug": ["name"]}

@@ -24,8 +24,22 @@ class TenantsConf(Section):
     RATE_LIMIT_SWEEP_SECONDS: float = 60.0
     #: Seconds a verified API key is trusted without a query (revocation delay).
     API_KEY_CACHE_SECONDS: float = 10.0
+    #: The concurrency cap (``Tenant.max_running``) a new tenant starts with; None: no cap.
+    DEFAULT_MAX_RUNNING: int | None = None
+
+    def validate(self) -> list[str]:
+        problems = Section.validate(self)  # slots=True dataclasses break zero-argument super()
+        cap = self.DEFAULT_MAX_RUNNING
+        if cap is not None and (type(cap) is not int or cap < 1):
+            problems.append(f"JOBS['DEFAULT_MAX_RUNNING'] must be None or a whole number of at least 1 (got {cap!r})")
+        return problems
 
 
 def conf() -> TenantsConf:
     """Return the tenant configuration (cached until a setting changes)."""
     return current(TenantsConf)
+
+
+def default_max_running() -> int | None:
+    """``Tenant.max_running``'s default: read at creation, so every way of creating a tenant gets it."""
+    return conf().DEFAULT_MAX_RUNNING

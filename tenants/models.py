@@ -1,6 +1,8 @@
 from django.core.validators import MinValueValidator
 from django.db import models
 
+from .conf import default_max_running
+
 
 class TenantQuerySet(models.QuerySet["Tenant"]):
     def active(self) -> "TenantQuerySet":
@@ -26,6 +28,10 @@ class Tenant(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1)],
         help_text="Length of the sliding window; empty: JOBS['API_RATE_WINDOW_SECONDS'].",
     )
+    max_running = models.PositiveIntegerField(
+        null=True, blank=True, default=default_max_running, validators=[MinValueValidator(1)],
+        help_text="Most tasks of this tenant running at once, across every worker; empty: no cap.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -34,6 +40,8 @@ class Tenant(models.Model):
         ordering = ["slug"]
         constraints = [
             models.CheckConstraint(condition=models.Q(weight__gte=1), name="tenant_weight_gte_1"),
+            models.CheckConstraint(condition=models.Q(max_running__isnull=True) | models.Q(max_running__gte=1),
+                                   name="tenant_max_running_gte_1"),
         ]
 
     def __str__(self) -> str:

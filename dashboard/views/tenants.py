@@ -1,4 +1,4 @@
-"""Tenants: weights and rate limits, and their API keys (created with the secret shown once, revoked)."""
+"""Tenants: weights, concurrency caps and rate limits, and their API keys (created with the secret shown once, revoked)."""
 
 from typing import Any
 
@@ -54,7 +54,8 @@ def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
             keys.forget()  # cached key verifications carry the tenant's limits
             limit = "default" if tenant.rate_limit is None else tenant.rate_limit
             window = "default" if tenant.rate_window_seconds is None else tenant.rate_window_seconds
-            messages.success(request, f"Saved {tenant.slug}: weight {tenant.weight}, "
+            cap = "no cap" if tenant.max_running is None else tenant.max_running
+            messages.success(request, f"Saved {tenant.slug}: weight {tenant.weight}, max running {cap}, "
                                       f"rate limit {limit} per {window} s.")
             return redirect("dashboard:tenant", slug=tenant.slug)
         tenant.refresh_from_db()

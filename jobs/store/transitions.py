@@ -7,10 +7,13 @@ operator, the rescuer — can never both win; each records its events and rollup
 """
 
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
+
+from tenants.models import Tenant
 
 from .. import clock
 from ..conf import conf
@@ -41,12 +44,19 @@ def claim(
     asks: dict[int, int],
     queues: list[str] | None,
     lease_seconds: float,
+    capped: Collection[int] = (),
+    at_cap: set[int] | None = None,
 ) -> list[Task]:
-    """Claim up to ``asks[tenant]`` ready tasks per tenant for ``worker``; one UPDATE."""
+    """Claim up to ``asks[tenant]`` ready tasks per tenant for ``worker``; one UPDATE.
+
+    Tenants in ``capped`` (those that had a ``max_running`` when the caller last looked) get no
+    more than their cap leaves free; the ones it held back are added to ``at_cap``.
+    """
     claimed: list[Task] = []
     # The lock window spans only these selects and one UPDATE: keep it short,
     # nothing here may wait on anything but the database.
     with transaction.atomic():
+        asks = _within_caps(asks, [t for t in capped if asks.get(t, 0) > 0], at_cap)
         for tenant_id, limit in asks.items():
             if limit <= 0:
                 continue
@@ -77,6 +87,33 @@ def claim(
             task.cancel_requested = False
         effects.record(change(t, Event.STARTED, Status.RUNNING, worker=worker) for t in claimed)
     return claimed
+
+
+def _within_caps(asks: dict[int, int], capped: list[int], at_cap: set[int] | None) -> dict[int, int]:
+    """``asks`` cut to what each capped tenant's ``max_running`` leaves free (two queries, none if no caps).
+
+    Locking the tenant rows serialises the claims of a capped tenant across every instance
+    until this transaction commits, so the running count read next already includes every
+    other claim of it: no race over-admits. One locking SELECT in id order (no deadlock
+    between claims of several capped tenants) that re-reads the cap, so a cap changed since
+    the caller's cache is exact. The count is served by ``task_claim_idx`` (status, tenant).
+    """
+    if not capped:
+        return asks
+    locked = Tenant.objects.select_for_update().filter(pk__in=capped).order_by("pk").values_list("pk", "max_running")
+    caps = {pk: cap for pk, cap in locked if cap is not None}  # a cap lifted since the caller looked
+    if not caps:
+        return asks
+    running = dict(Task.objects.filter(status=Status.RUNNING, tenant_id__in=list(caps)).order_by()
+                   .values("tenant_id").annotate(n=Count("id")).values_list("tenant_id", "n"))
+    cut = dict(asks)
+    for tenant_id, cap in caps.items():
+        room = max(0, cap - running.get(tenant_id, 0))
+        if room < cut[tenant_id]:
+            cut[tenant_id] = room
+            if at_cap is not None:
+                at_cap.add(tenant_id)
+    return cut
 
 
 def mark_started(*, worker: str, starts: list[tuple[int, int, datetime]]) -> int:

@@ -14,6 +14,11 @@ from .completer import Completer
 from .pool import ExecutorPool
 from .service import Service
 
+#: Seconds a tenant found at its concurrency cap is left out of claims. Its slot may come free
+#: on another instance, which cannot tell this one; the pause bounds the rechecks (a row lock
+#: and a count each) to a few per second per process, and keeps the rest of the slots for others.
+CAP_RECHECK_SECONDS = 0.2
+
 
 class Dispatcher(Service):
     def __init__(
@@ -38,7 +43,11 @@ class Dispatcher(Service):
         self.ready_cache_seconds = c.READY_CACHE_SECONDS
         self.burst = burst
         self.on_drained = on_drained  # burst mode: nothing left to run
+        self.tenants = tenants
         self.drr = DeficitRoundRobin(quantum=c.DRR_QUANTUM, weight_of=tenants.weight)
+        #: Tenants found at their cap, and until when (monotonic) they are left out.
+        self.at_cap: dict[int, float] = {}
+        self.found_at_cap = False
         self.claimed = 0
         # Fast tasks free slots one by one; wait for a few before a claim round-trip.
         self.min_batch = max(1, pool.threads // 4)
@@ -60,8 +69,10 @@ class Dispatcher(Service):
         if free < self.min_batch and self.pool.busy():
             time.sleep(0.002)
             free = self.pool.free_slots()
-        if self.claim(free):
-            return 0.0  # look again at once: slots may still be free, and a full claim means more is ready
+        if self.claim(free) or self.found_at_cap:
+            # Look again at once: slots may still be free, and a full claim means more is ready;
+            # a tenant just found at its cap leaves its share to the others (each time one fewer).
+            return 0.0
         if self.burst and self._burst_finished():
             self.stop()
             self.on_drained()
@@ -73,12 +84,20 @@ class Dispatcher(Service):
             self.stale_ready = False
             self.ready = Task.objects.ready_tenant_ids(self.queues)
             self.ready_at = time.monotonic()
-        if not self.ready:
+        self.found_at_cap = False
+        now = time.monotonic()
+        self.at_cap = {t: until for t, until in self.at_cap.items() if until > now}
+        ready = [t for t in self.ready if t not in self.at_cap]
+        if not ready:
             return 0
-        asks = self.drr.plan(self.ready, free)
+        asks = self.drr.plan(ready, free)
+        at_cap: set[int] = set()
         tasks = transitions.claim(
-            worker=self.worker_id, asks=asks, queues=self.queues, lease_seconds=self.lease_seconds
+            worker=self.worker_id, asks=asks, queues=self.queues, lease_seconds=self.lease_seconds,
+            capped=self.tenants.capped(asks), at_cap=at_cap,
         )
+        self.at_cap.update(dict.fromkeys(at_cap, now + CAP_RECHECK_SECONDS))
+        self.found_at_cap = bool(at_cap)
         got: dict[int, int] = {}
         for task in tasks:
             got[task.tenant_id] = got.get(task.tenant_id, 0) + 1

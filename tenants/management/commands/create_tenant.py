@@ -15,6 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("name")
         parser.add_argument("--slug", help="default: derived from the name")
         parser.add_argument("--weight", type=positive_int, default=1, help="share under contention (≥ 1)")
+        parser.add_argument("--max-running", type=positive_int, default=None,
+                            help="most tasks running at once (≥ 1); default: JOBS['DEFAULT_MAX_RUNNING']")
         parser.add_argument("--if-missing", action="store_true", help="succeed quietly if the slug exists")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -29,10 +31,13 @@ class Command(BaseCommand):
                 return
             raise CommandError(f"slug: a tenant {slug!r} already exists")
         tenant = Tenant(name=name, slug=slug, weight=options["weight"])
+        if options["max_running"] is not None:
+            tenant.max_running = options["max_running"]
         try:
             tenant.full_clean()
         except ValidationError as exc:
             field, messages = next(iter(exc.message_dict.items()))
             raise CommandError(f"{field}: {' '.join(messages)}") from None
         tenant.save()
-        self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, weight {tenant.weight})")
+        cap = "none" if tenant.max_running is None else tenant.max_running
+        self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, weight {tenant.weight}, max running {cap})")

@@ -1,0 +1,71 @@
+"""Tenants: read and change a tenant's weight, concurrency cap and state (operator keys only)."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tenants import keys
+from tenants.models import Tenant
+
+from .. import scope
+from ..errors import Problem, problem_responses
+
+
+class TenantSerializer(serializers.ModelSerializer[Tenant]):
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "weight", "max_running", "active", "rate_limit", "rate_window_seconds",
+                  "created_at"]
+        read_only_fields = fields
+
+
+class TenantUpdateSerializer(serializers.Serializer[Any]):
+    """Documents and validates ``PATCH /api/tenants/{slug}``: every field optional."""
+
+    max_running = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1,
+        help_text="Most tasks of the tenant running at once, across every worker; null: no cap.")
+    weight = serializers.IntegerField(required=False, min_value=1, help_text="Share under contention.")
+    active = serializers.BooleanField(required=False, help_text="false: the tenant can no longer enqueue.")
+
+
+def _operator_tenant(request: Request, slug: str) -> Tenant:
+    # 403 before 404: a tenant key learns nothing about which slugs exist.
+    if not scope.key_of(request).is_operator:
+        raise Problem(403, "Only operator keys may read or change tenants.", kind="operator-only")
+    tenant = Tenant.objects.filter(slug=slug).first()
+    if tenant is None:
+        raise Problem(404, f"No tenant {slug!r}.", kind="not-found")
+    return tenant
+
+
+class TenantDetailView(APIView):
+    @extend_schema(operation_id="tenants_retrieve", responses={200: TenantSerializer,
+                                                               **problem_responses(401, 403, 404)})
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(TenantSerializer(_operator_tenant(request, slug)).data)
+
+    @extend_schema(operation_id="tenants_update", request=TenantUpdateSerializer,
+                   responses={200: TenantSerializer, **problem_responses(400, 401, 403, 404, 415)})
+    def patch(self, request: Request, slug: str) -> Response:
+        tenant = _operator_tenant(request, slug)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"body": "must be a JSON object"})
+        unknown = sorted(set(request.data) - set(TenantUpdateSerializer().fields))
+        if unknown:
+            # A misspelt field must not pass as "nothing to change".
+            raise ValidationError(dict.fromkeys(unknown, "not a field that can be changed"))
+        update = TenantUpdateSerializer(data=request.data)
+        update.is_valid(raise_exception=True)
+        changed = list(update.validated_data)
+        for name, value in update.validated_data.items():
+            setattr(tenant, name, value)
+        if changed:
+            tenant.save(update_fields=changed)
+            keys.forget()  # cached key verifications carry the tenant's state
+        return Response(TenantSerializer(tenant).data)
