@@ -1,4 +1,4 @@
-"""Tenants: weights, concurrency caps and rate limits, and their API keys (created with the secret shown once, revoked)."""
+"""Tenants: weight, concurrency cap and rate limits; their API keys (the secret shown once, revoked)."""
 
 from typing import Any
 

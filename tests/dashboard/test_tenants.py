@@ -81,3 +81,32 @@ def test_revoke_api_key(operator: Any, tenant: Tenant) -> None:
     again = operator.post(f"/tenants/{tenant.slug}/keys/{key.pk}/revoke/", follow=True)
     assert "already revoked" in html(again)
     assert operator.post(f"/tenants/globex-missing/keys/{key.pk}/revoke/").status_code == 404
+
+
+def test_operator_sets_and_clears_the_concurrency_cap(operator: Any, tenant: Tenant) -> None:
+    form = {"weight": "1", "max_running": "4", "rate_limit": "", "rate_window_seconds": ""}
+    response = operator.post(f"/tenants/{tenant.slug}/", form)
+    assert response.status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.max_running == 4
+    assert 'name="max_running"' in html(operator.get(f"/tenants/{tenant.slug}/"))
+    row = re.search(r'<tr data-tenant="acme">(.*?)</tr>', html(operator.get("/tenants/")), re.S)
+    assert row and re.search(r"data-max-running>4<", row.group(1))
+    bad = operator.post(f"/tenants/{tenant.slug}/", {**form, "max_running": "0"})
+    assert bad.status_code == 400
+    tenant.refresh_from_db()
+    assert tenant.max_running == 4
+    operator.post(f"/tenants/{tenant.slug}/", {**form, "max_running": ""})
+    tenant.refresh_from_db()
+    assert tenant.max_running is None
+
+
+def test_viewer_sees_the_cap_but_cannot_change_it(viewer: Any, tenant: Tenant) -> None:
+    Tenant.objects.filter(pk=tenant.pk).update(max_running=3)
+    body = html(viewer.get(f"/tenants/{tenant.slug}/"))
+    assert 'name="max_running"' not in body
+    assert re.search(r"data-max-running>3<", body)
+    response = viewer.post(f"/tenants/{tenant.slug}/", {"weight": "1", "max_running": "9"})
+    assert response.status_code == 403
+    tenant.refresh_from_db()
+    assert tenant.max_running == 3

@@ -130,7 +130,7 @@ def test_edge_inputs_get_their_documented_answer(
     for method, path, _ in OPERATIONS if path not in UNSECURED
 ])
 def test_a_missing_key_is_a_documented_401(method: str, path: str, db: None) -> None:
-    url = path.replace("{id}", "1")
+    url = path.replace("{id}", "1").replace("{slug}", "acme")
     client = Client(raise_request_exception=False)
     for headers in ({}, {"X-API-Key": "jek_nosuchkey_secret"}, {"Authorization": "Bearer not-a-key"}):
         response = getattr(client, method)(url, headers=headers)

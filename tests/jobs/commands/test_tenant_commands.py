@@ -1,4 +1,6 @@
-"""The create_tenant command: success paths in-process, bad input through the real CLI."""
+"""The create_tenant and tenant commands: success paths in-process, bad input through the real CLI."""
+
+from typing import Any
 
 import pytest
 from django.core.management.base import CommandError
@@ -60,3 +62,48 @@ def test_create_tenant_weight_zero_fails_cleanly(worker_env: dict[str, str]) -> 
     proc = manage(worker_env, "create_tenant", "Initech", "--weight", "0")
     assert_clean_failure(proc, "--weight", "at least 1")
     assert not Tenant.objects.exists()
+
+
+@pytest.mark.django_db
+def test_create_tenant_with_a_cap() -> None:
+    out = run("create_tenant", "Initech", "--max-running", "4")
+    assert Tenant.objects.get(slug="initech").max_running == 4
+    assert "max running 4" in out
+
+
+@pytest.mark.django_db
+def test_create_tenant_takes_the_default_cap_from_the_conf(settings: Any) -> None:
+    settings.JOBS = {"DEFAULT_MAX_RUNNING": 7}
+    run("create_tenant", "Initech")
+    run("create_tenant", "Hooli", "--max-running", "2")
+    assert dict(Tenant.objects.values_list("slug", "max_running")) == {"initech": 7, "hooli": 2}
+
+
+@pytest.mark.django_db
+def test_tenant_command_changes_and_shows_settings(tenant: Tenant) -> None:
+    out = run("tenant", "acme", "--max-running", "3", "--weight", "2", "--inactive")
+    tenant.refresh_from_db()
+    assert (tenant.max_running, tenant.weight, tenant.active) == (3, 2, False)
+    assert "weight 2, max running 3, inactive" in out
+    out = run("tenant", "acme", "--max-running", "none", "--active")
+    tenant.refresh_from_db()
+    assert (tenant.max_running, tenant.active) == (None, True)
+    assert "max running none, active" in out
+    assert "weight 2, max running none, active" in run("tenant", "acme")  # no flags: shows them
+
+
+def test_tenant_command_unknown_slug_fails_cleanly(worker_env: dict[str, str]) -> None:
+    assert_clean_failure(manage(worker_env, "tenant", "nobody", "--max-running", "2"), "no tenant 'nobody'")
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--max-running", "0"], "at least 1"),
+    (["--max-running", "lots"], "not an integer"),
+    (["--weight", "0"], "at least 1"),
+    (["--active", "--inactive"], "not allowed with"),
+])
+def test_tenant_command_bad_input_fails_cleanly(worker_env: dict[str, str], tenant: Tenant, args: list[str],
+                                                fragment: str) -> None:
+    assert_clean_failure(manage(worker_env, "tenant", "acme", *args), fragment)
+    tenant.refresh_from_db()
+    assert (tenant.max_running, tenant.weight, tenant.active) == (None, 1, True)

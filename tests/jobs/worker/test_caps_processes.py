@@ -42,3 +42,39 @@ def test_a_capped_tenant_never_runs_more_than_its_cap_across_two_supervisors(ten
     assert not Task.objects.filter(tenant=other_tenant).exclude(status=Status.COMPLETED).exists()
     # Both instances ran the capped tenant's tasks.
     assert {w.split(":")[0] for w in Task.objects.filter(tenant=tenant).values_list("worker", flat=True)} >= {"a", "b"}
+
+
+def questions() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Questions'")
+        return int(cursor.fetchone()[1])
+
+
+def test_a_tenant_at_its_cap_neither_blocks_others_nor_makes_the_dispatcher_spin(tenant, other_tenant,
+                                                                                  inprocess_worker):
+    from tests.support.waiting import wait_for
+
+    Tenant.objects.filter(pk=tenant.pk).update(max_running=1)
+    enqueue_many([{"type": "noop"}] * 11, tenant=tenant)
+    # Its one slot is held elsewhere (another instance's long run): this worker may take none.
+    held = Task.objects.filter(tenant=tenant).order_by("id").first()
+    Task.objects.filter(pk=held.pk).update(status=Status.RUNNING, worker="elsewhere:1:w")
+    enqueue_many([{"type": "noop"}] * 20, tenant=other_tenant)
+    runtime = inprocess_worker.start(threads=4)
+    wait_for(lambda: Task.objects.filter(tenant=other_tenant, status=Status.COMPLETED).count() == 20,
+             timeout=20, what="the uncapped tenant's tasks")
+    time.sleep(0.5)
+    before, started = questions(), time.monotonic()
+    time.sleep(2)
+    rate = (questions() - before) / (time.monotonic() - started)
+    # Idle but for the heartbeat, the promoter and a recheck of the capped tenant every
+    # CAP_RECHECK_SECONDS or poll: a spinning dispatcher would send thousands a second.
+    assert rate < 100, f"{rate:.0f} statements/s while the only ready tenant is at its cap"
+    assert Task.objects.filter(tenant=tenant, status=Status.PENDING).count() == 10
+    assert runtime.dispatcher.claimed == 20
+    # The slot comes free: the capped tenant's work starts within a poll interval or so.
+    Task.objects.filter(pk=held.pk).update(status=Status.COMPLETED)
+    wait_for(lambda: not Task.objects.filter(tenant=tenant, status=Status.PENDING).exists(), timeout=20,
+             what="the capped tenant's work after its slot came free")
