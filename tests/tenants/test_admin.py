@@ -1,4 +1,4 @@
-"""The tenant admin: the concurrency cap is listed and editable, and new tenants start at the conf default."""
+"""The tenant admin (the concurrency cap listed and editable) and the default cap for new tenants."""
 
 from typing import Any
 
@@ -54,3 +54,12 @@ def test_a_bad_default_cap_is_a_system_check_error(settings: Any) -> None:
     assert [e.id for e in check_settings()] == ["tenants.E001"]
     settings.JOBS = {"DEFAULT_MAX_RUNNING": 3}
     assert check_settings() == []
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("4", 4), ("none", None), ("", None)])
+def test_the_default_cap_from_the_environment(settings: Any, raw: str, expected: int | None) -> None:
+    from tenants.conf import conf
+
+    settings.JOBS_ENV = {"DEFAULT_MAX_RUNNING": raw}
+    cap = conf().DEFAULT_MAX_RUNNING
+    assert cap == expected
