@@ -56,7 +56,7 @@ def claim(
     # The lock window spans only these selects and one UPDATE: keep it short,
     # nothing here may wait on anything but the database.
     with transaction.atomic():
-        asks = _within_caps(asks, [t for t in capped if asks.get(t, 0) > 0], at_cap)
+        asks = _within_caps(asks, [t for t, n in asks.items() if n > 0 and t in capped], at_cap)
         for tenant_id, limit in asks.items():
             if limit <= 0:
                 continue
@@ -92,21 +92,34 @@ def claim(
 def _within_caps(asks: dict[int, int], capped: list[int], at_cap: set[int] | None) -> dict[int, int]:
     """``asks`` cut to what each capped tenant's ``max_running`` leaves free (two queries, none if no caps).
 
-    Locking the tenant rows serialises the claims of a capped tenant across every instance
-    until this transaction commits, so the running count read next already includes every
-    other claim of it: no race over-admits. One locking SELECT in id order (no deadlock
-    between claims of several capped tenants) that re-reads the cap, so a cap changed since
-    the caller's cache is exact. The count is served by ``task_claim_idx`` (status, tenant).
+    Locking a tenant's row serialises the claims of that tenant across every instance until
+    this transaction commits, so the running count read next already includes every other
+    claim of it: no race over-admits. The locking SELECT re-reads the cap, so a cap changed
+    since the caller's cache is exact. The count is served by ``task_claim_idx`` (status, tenant).
+
+    Only the first capped tenant's lock is waited for, as this transaction's first statement,
+    while it holds nothing; the others are taken with SKIP LOCKED (skipped this round if busy).
+    A claim that waited while holding a tenant's row could deadlock with a transaction that
+    inserts rows referencing several tenants (foreign-key checks take shared locks on them:
+    the completer's events and rollups, an enqueue).
     """
     if not capped:
         return asks
-    locked = Tenant.objects.select_for_update().filter(pk__in=capped).order_by("pk").values_list("pk", "max_running")
-    caps = {pk: cap for pk, cap in locked if cap is not None}  # a cap lifted since the caller looked
+    first, *others = capped
+    locked = list(Tenant.objects.select_for_update().filter(pk=first).values_list("pk", "max_running"))
+    if others:
+        locked += Tenant.objects.select_for_update(skip_locked=True).filter(pk__in=others).values_list(
+            "pk", "max_running")
+    cut = dict(asks)
+    for tenant_id in set(capped) - {pk for pk, _ in locked}:
+        cut[tenant_id] = 0  # busy: another claim of it is under way (or a row refers to it)
+        if at_cap is not None:
+            at_cap.add(tenant_id)
+    caps = {pk: cap for pk, cap in locked if cap is not None}  # None: the cap was lifted since
     if not caps:
-        return asks
+        return cut
     running = dict(Task.objects.filter(status=Status.RUNNING, tenant_id__in=list(caps)).order_by()
                    .values("tenant_id").annotate(n=Count("id")).values_list("tenant_id", "n"))
-    cut = dict(asks)
     for tenant_id, cap in caps.items():
         room = max(0, cap - running.get(tenant_id, 0))
         if room < cut[tenant_id]:

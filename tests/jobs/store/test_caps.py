@@ -142,3 +142,63 @@ def test_concurrent_claims_on_separate_connections_never_exceed_the_cap(tenant: 
     assert 0 < most <= cap
     done = Task.objects.filter(tenant=tenant, status=Status.COMPLETED).count()
     assert done > 50, "the claimers made progress"
+
+
+@pytest.mark.mariadb
+@pytest.mark.django_db(transaction=True)
+def test_claims_of_several_capped_tenants_beside_writers_of_both_never_deadlock(tenant: Tenant,
+                                                                               other_tenant: Tenant) -> None:
+    """Claimers ask both capped tenants in either order while a writer inserts rows of both in one
+    transaction (foreign-key checks: shared locks on both tenant rows, as the completer's events
+    do). No claim may fail with a deadlock, and neither cap is exceeded."""
+    Tenant.objects.filter(pk__in=[tenant.pk, other_tenant.pk]).update(max_running=2)
+    enqueue_many([{"type": "noop"}] * 300, tenant=tenant)
+    enqueue_many([{"type": "noop"}] * 300, tenant=other_tenant)
+    pair = [tenant, other_tenant]
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    most = {t.pk: 0 for t in pair}
+
+    def claimer(index: int) -> None:
+        try:
+            while not stop.is_set():
+                order = pair if index % 2 else pair[::-1]
+                got = transitions.claim(worker=f"w{index}", asks={t.pk: 3 for t in order}, queues=None,
+                                        lease_seconds=60, capped={t.pk for t in pair})
+                Task.objects.filter(pk__in=[t.pk for t in got]).update(status=Status.COMPLETED)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def writer() -> None:
+        try:
+            from django.db import transaction
+
+            n = 0
+            while not stop.is_set():
+                order = pair if n % 2 else pair[::-1]
+                with transaction.atomic():
+                    for t in order:
+                        enqueue_many([{"type": "noop", "delay_seconds": 600}], tenant=t)
+                        time.sleep(0.001)
+                n += 1
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=claimer, args=(i,)) for i in range(6)] + [threading.Thread(target=writer)]
+    for t in pool:
+        t.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for t in pair:
+                most[t.pk] = max(most[t.pk], running(t))
+    finally:
+        stop.set()
+        for t in pool:
+            t.join(30)
+    assert not errors, errors
+    assert all(0 < n <= 2 for n in most.values()), most
