@@ -11,7 +11,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from tenants.models import Tenant
@@ -53,6 +53,11 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
     def ready_tenant_ids(self, queues: list[str] | None = None) -> list[int]:
         return list(self.ready_tenants(queues).values_list("pk", flat=True))
+
+    def running_by_tenant(self, tenant_ids: list[int]) -> "models.QuerySet[Task, tuple[int, int]]":
+        """(tenant id, running tasks) for ``tenant_ids``: a range of ``task_claim_idx`` (status, tenant) each."""
+        return (self.filter(status=Status.RUNNING, tenant_id__in=tenant_ids).order_by()
+                .values("tenant_id").annotate(n=Count("id")).values_list("tenant_id", "n"))
 
     def holding(self, worker: str, runs: Iterable[tuple[int, int]]) -> "TaskQuerySet":
         """The runs (task id, claim token) that ``worker`` still holds: running, on that claim."""

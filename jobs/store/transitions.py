@@ -11,7 +11,7 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, F, Q, Value, When
 
 from tenants.models import Tenant
 
@@ -118,8 +118,7 @@ def _within_caps(asks: dict[int, int], capped: list[int], at_cap: set[int] | Non
     caps = {pk: cap for pk, cap in locked if cap is not None}  # None: the cap was lifted since
     if not caps:
         return cut
-    running = dict(Task.objects.filter(status=Status.RUNNING, tenant_id__in=list(caps)).order_by()
-                   .values("tenant_id").annotate(n=Count("id")).values_list("tenant_id", "n"))
+    running = dict(Task.objects.running_by_tenant(list(caps)))
     for tenant_id, cap in caps.items():
         room = max(0, cap - running.get(tenant_id, 0))
         if room < cut[tenant_id]:

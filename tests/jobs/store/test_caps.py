@@ -202,3 +202,24 @@ def test_claims_of_several_capped_tenants_beside_writers_of_both_never_deadlock(
             t.join(30)
     assert not errors, errors
     assert all(0 < n <= 2 for n in most.values()), most
+
+
+@pytest.mark.mariadb
+@pytest.mark.django_db(transaction=True)
+def test_the_running_count_is_served_by_the_claim_index(tenant: Tenant, other_tenant: Tenant) -> None:
+    import json
+
+    for t in (tenant, other_tenant):
+        enqueue_many([{"type": "noop"}] * 500, tenant=t)
+    Task.objects.filter(pk__in=list(Task.objects.values_list("pk", flat=True)[:300])).update(status=Status.RUNNING)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE jobs_task")
+        cursor.fetchall()
+    qs = Task.objects.running_by_tenant([tenant.pk])
+    assert dict(qs) == {tenant.pk: Task.objects.filter(tenant=tenant, status=Status.RUNNING).count()}
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN FORMAT=JSON " + sql, params)
+        plan = json.loads(cursor.fetchone()[0])
+    text = json.dumps(plan)
+    assert "task_claim_idx" in text and "filesort" not in text, plan
