@@ -65,10 +65,11 @@ class MemoryLimiter:
                 for at, tok in state.log:
                     acc += state.live.get(tok, 0)
                     if acc >= need:
-                        retry = at + window - now
+                        retry = min(float(window), at + window - now)
                         break
             newest = next((at for at, tok in reversed(state.log) if tok in state.live), None)
-            reset = 0.0 if newest is None else newest + window - now
+            # Clamped: (now + window) - now can round to just above the window (61 s of 60 once ceiled).
+            reset = 0.0 if newest is None else min(float(window), newest + window - now)
             if not state.live:
                 del self.windows[key]
             if allowed:
