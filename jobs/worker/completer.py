@@ -72,9 +72,9 @@ class Completer(Service):
             self.flush()
         return self.record_starts()
 
-    def record_starts(self, *, force: bool = False) -> float:
-        """Write the starts older than ``start_record_seconds`` (all when ``force``); return the wait to the next."""
-        cutoff = time.monotonic() - (0 if force else self.start_record_seconds)
+    def record_starts(self) -> float:
+        """Write the starts older than ``start_record_seconds``; return the wait to the next."""
+        cutoff = time.monotonic() - self.start_record_seconds
         with self.lock:
             due = [(pk, run, at) for (pk, run), (at, t) in self.starts.items() if t <= cutoff]
             for pk, run, _ in due:
