@@ -103,6 +103,11 @@ class EngineConf(Section):
     WAKEUP_RETRY_SECONDS: float = 0.5
     #: …up to this many.
     WAKEUP_RETRY_MAX_SECONDS: float = 10.0
+    #: How long a process trusts the pauses it read (a pause or resume reaches every claim within it), seconds.
+    PAUSE_CACHE_SECONDS: float = 0.5
+    #: How often the maintenance loop unblocks tasks whose key has free slots that no run's end
+    #: announced (a safety net: runs' ends unblock at once), seconds.
+    UNBLOCK_SWEEP_SECONDS: float = 5.0
     # --- end of worker runtime internals ---
     #: Finished tasks older than this are pruned (seconds; 0 disables pruning).
     RETENTION_SECONDS: int = 7 * 24 * 3600

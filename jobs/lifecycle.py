@@ -15,6 +15,9 @@ from django.db import models
 class Status(models.TextChoices):
     PENDING = "pending"
     SCHEDULED = "scheduled"
+    #: Due, but held back by a closed gate (its concurrency key is full, its queue or type is
+    #: paused): out of the claim's index range until the gate opens (``Task.blocked_on`` says which).
+    BLOCKED = "blocked"
     RUNNING = "running"
     COMPLETED = "completed"
     #: Dead-lettered: retries exhausted or not retryable. Terminal until requeued.
@@ -22,10 +25,11 @@ class Status(models.TextChoices):
     CANCELLED = "cancelled"
 
 
-#: Waiting to run: due (``pending``) or not yet (``scheduled``: delayed or backing off).
-WAITING = (Status.PENDING, Status.SCHEDULED)
+#: Waiting to run: due (``pending``), not yet (``scheduled``: delayed, backing off, snoozed or
+#: waiting for a resource's token) or held back by a gate (``blocked``).
+WAITING = (Status.PENDING, Status.SCHEDULED, Status.BLOCKED)
 #: Not finished: waiting or held by a worker.
-LIVE = (Status.PENDING, Status.SCHEDULED, Status.RUNNING)
+LIVE = (*WAITING, Status.RUNNING)
 #: Terminal until an operator requeues.
 FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
 
@@ -44,6 +48,10 @@ class Event(StrEnum):
     RESCUED = "task.rescued"
     RELEASED = "task.released"
     REQUEUED = "task.requeued"
+    BLOCKED = "task.blocked"
+    UNBLOCKED = "task.unblocked"
+    THROTTLED = "task.throttled"
+    SNOOZED = "task.snoozed"
 
     @property
     def short(self) -> str:
@@ -66,6 +74,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("enqueue", (), Status.SCHEDULED, Event.CREATED, "run_at in the future"),
     Transition("promote", (Status.SCHEDULED,), Status.PENDING, Event.PROMOTED, "due"),
     Transition("claim", (Status.PENDING,), Status.RUNNING, Event.STARTED, "SKIP LOCKED, lease taken"),
+    Transition("block", (Status.PENDING,), Status.BLOCKED, Event.BLOCKED,
+               "at claim: its concurrency key is full, or its queue or type is paused"),
+    Transition("unblock", (Status.BLOCKED,), Status.PENDING, Event.UNBLOCKED,
+               "a slot of its key came free (the run's fenced end), or the pause was lifted"),
+    Transition("throttle", (Status.PENDING,), Status.SCHEDULED, Event.THROTTLED,
+               "at claim: its resource has no token; run_at = when the next one is due"),
+    Transition("snooze", (Status.RUNNING,), Status.SCHEDULED, Event.SNOOZED, "ctx.snooze(): no attempt charged"),
     Transition("complete", (Status.RUNNING,), Status.COMPLETED, Event.COMPLETED, "the handler returned"),
     Transition("retry", (Status.RUNNING,), Status.SCHEDULED, Event.RETRYING, "error, retries left: backoff"),
     Transition("fail", (Status.RUNNING,), Status.FAILED, Event.FAILED, "retries exhausted: dead letter"),

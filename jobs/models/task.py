@@ -103,6 +103,15 @@ class Task(models.Model):
     #: The claim token: one more on every claim, never reset (not even by a requeue), so a
     #: run's writes can be fenced on it and a stale run can never pass for a newer one.
     run = models.PositiveBigIntegerField(default=0, help_text="Claims so far: the current run's fence token")
+    #: Within a tenant, at most ``concurrency_limit`` tasks with the same key run at once.
+    concurrency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    concurrency_limit = models.PositiveSmallIntegerField(default=1, help_text="Tasks of its key that may run at once")
+    #: A ``Resource`` (by name) whose rate limits this task's starts.
+    resource = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    #: The gate that last held this task back: ``key`` or ``pause`` (``blocked``), ``resource``
+    #: (``scheduled`` until the next token); cleared when it becomes ``pending`` again.
+    blocked_on = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001
+    snoozed = models.PositiveIntegerField(default=0, help_text="Runs that snoozed (ctx.snooze: not charged)")
     max_retries = models.PositiveIntegerField(default=EngineConf.default("DEFAULT_MAX_RETRIES"),
                                               help_text="Retries after the first run")
     run_at = models.DateTimeField(default=timezone.now, help_text="Not before this time")
@@ -131,6 +140,8 @@ class Task(models.Model):
             # columns then order columns, so no filesort and no over-locking.
             models.Index(fields=["status", "tenant", "-priority", "id"], name="task_claim_idx"),
             models.Index(fields=["status", "run_at"], name="task_due_idx"),
+            # A key's running count (its slots in use) and its blocked tasks.
+            models.Index(fields=["status", "tenant", "concurrency_key"], name="task_gate_idx"),
             models.Index(fields=["status", "lease_expires_at"], name="task_lease_idx"),
             models.Index(fields=["finished_at"], name="task_finished_idx"),
             # Listing a tenant's tasks newest first, and its latest finished ones (percentiles).
