@@ -28,6 +28,12 @@ class TaskType:
     internal: bool = False
     #: Runs that may be lost with their worker before the task is dead-lettered; ``None`` takes ``JOBS['MAX_LOST']``.
     max_lost: int | None = None
+    #: The default concurrency key of a task: a string, or ``f(payload)`` returning one (or ``None``: no key).
+    concurrency_key: str | Callable[[dict[str, Any]], Any] | None = None
+    #: Tasks of one key (within a tenant) that may run at once; ``None``: 1.
+    concurrency_limit: int | None = None
+    #: The default ``Resource`` (by name) whose rate limits the type's starts.
+    resource: str | None = None
 
 
 class Registry:
@@ -69,6 +75,9 @@ def task(
     priority: int | None = None,
     internal: bool = False,
     max_lost: int | None = None,
+    concurrency_key: str | Callable[[dict[str, Any]], Any] | None = None,
+    concurrency_limit: int | None = None,
+    resource: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated ``func(payload, ctx)`` as a task type."""
 
@@ -85,6 +94,9 @@ def task(
                 priority=priority,
                 internal=internal,
                 max_lost=max_lost,
+                concurrency_key=concurrency_key,
+                concurrency_limit=concurrency_limit,
+                resource=resource,
             )
         )
         return func

@@ -19,11 +19,12 @@ from .conf import conf
 from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge, UnknownTaskType
 from .lifecycle import Status
 from .models import Task
-from .registry import registry
+from .registry import TaskType, registry
 
 SPEC_FIELDS = {
     "type", "payload", "priority", "queue", "delay_seconds", "run_at",
     "max_retries", "max_lost", "timeout_seconds", "idempotency_key",
+    "concurrency_key", "concurrency_limit", "resource",
 }
 
 
@@ -35,6 +36,10 @@ MAX_DELAY_SECONDS = 366 * 86400
 #: The column widths: the table is the truth.
 MAX_QUEUE_CHARS: int = Task._meta.get_field("queue").max_length  # type: ignore[assignment]
 MAX_KEY_CHARS: int = Task._meta.get_field("idempotency_key").max_length  # type: ignore[assignment]
+MAX_CONCURRENCY_KEY_CHARS: int = Task._meta.get_field("concurrency_key").max_length  # type: ignore[assignment]
+MAX_RESOURCE_CHARS: int = Task._meta.get_field("resource").max_length  # type: ignore[assignment]
+#: A concurrency limit is a number of slots (``Task.concurrency_limit`` is a small integer).
+MAX_CONCURRENCY_LIMIT = 10_000
 
 #: MySQL/MariaDB refuse JSON documents nested deeper than 32 levels (JSON_VALID fails).
 MAX_PAYLOAD_DEPTH = 30
@@ -170,6 +175,8 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_CHARS or not _encodable(key)):
         raise InvalidTask("idempotency_key", f"must be a string of 1 to {MAX_KEY_CHARS} characters")
 
+    concurrency_key, concurrency_limit, resource = _gates(spec, payload, task_type)
+
     return Task(
         tenant=tenant,
         type=type_name,
@@ -182,8 +189,45 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         timeout=timeout,
         run_at=run_at,
         idempotency_key=key,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit,
+        resource=resource,
         created_at=now,
     )
+
+
+def _text(field: str, value: Any, limit: int) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= limit or not _encodable(value):
+        raise InvalidTask(field, f"must be a string of 1 to {limit} characters")
+    return value
+
+
+def _gates(spec: Mapping[str, Any], payload: dict[str, Any], task_type: TaskType) -> tuple[str | None, int, str | None]:
+    """The concurrency key, its limit and the resource: the request's, else the type's defaults."""
+    key = spec.get("concurrency_key")
+    default = task_type.concurrency_key
+    if key is None and default is not None:
+        try:
+            key = default(payload) if callable(default) else default
+        except Exception as exc:  # noqa: BLE001 — the type's function meets a payload it cannot read
+            raise InvalidTask("payload", f"the type's concurrency_key could not be computed: {exc!r}") from None
+        if key is not None:
+            key = str(key)
+    if key is not None:
+        key = _text("concurrency_key", key, MAX_CONCURRENCY_KEY_CHARS)
+    limit = spec.get("concurrency_limit")
+    if limit is not None:
+        if key is None:
+            raise InvalidTask("concurrency_limit", "needs a concurrency_key")
+        limit = int_in("concurrency_limit", limit, 1, MAX_CONCURRENCY_LIMIT)
+    else:
+        limit = task_type.concurrency_limit or 1
+    resource = spec.get("resource")
+    if resource is None:
+        resource = task_type.resource
+    if resource is not None:
+        resource = _text("resource", resource, MAX_RESOURCE_CHARS)
+    return key, limit, resource
 
 
 def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) -> list[Task]:

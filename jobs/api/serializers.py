@@ -29,6 +29,16 @@ class TaskCreateSerializer(serializers.Serializer[Any]):
     timeout_seconds = serializers.IntegerField(required=False, min_value=1, max_value=spec.MAX_TIMEOUT_SECONDS)
     queue = serializers.CharField(required=False, max_length=spec.MAX_QUEUE_CHARS)
     idempotency_key = serializers.CharField(required=False, max_length=spec.MAX_KEY_CHARS, min_length=1)
+    concurrency_key = serializers.CharField(
+        required=False, max_length=spec.MAX_CONCURRENCY_KEY_CHARS, min_length=1,
+        help_text="Within the tenant, at most concurrency_limit tasks with this key run at once "
+                  "(the others wait, uncharged, without holding up other work). Default: the type's.")
+    concurrency_limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=spec.MAX_CONCURRENCY_LIMIT,
+        help_text="Slots of concurrency_key (default 1); needs concurrency_key.")
+    resource = serializers.CharField(
+        required=False, max_length=spec.MAX_RESOURCE_CHARS, min_length=1,
+        help_text="A resource (manage.py resource set) whose rate limits this task's starts. Default: the type's.")
 
 
 class TaskBatchSerializer(serializers.Serializer[Any]):
@@ -56,7 +66,8 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
         model = Task
         fields = [
             "id", "tenant", "queue", "type", "priority", "payload", "status", "attempts", "max_retries",
-            "lost", "max_lost", "interrupted", "run_at", "timeout_seconds", "idempotency_key",
+            "lost", "max_lost", "interrupted", "snoozed", "run_at", "timeout_seconds", "idempotency_key",
+            "concurrency_key", "concurrency_limit", "resource", "blocked_on",
             "cancel_requested", "result", "last_error", "worker", "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields

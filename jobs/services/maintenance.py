@@ -7,12 +7,13 @@ clock (``jobs.clock``): measured at most a minute ago here, every heartbeat in a
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.db.models import Q
 
 from .. import clock
 from ..conf import conf
 from ..models import Event, Task, ThroughputBucket, WorkerProcess
-from ..store import rescue, transitions
+from ..store import gates, rescue, transitions
 
 
 def rescue_expired(batch: int = 500) -> int:
@@ -56,6 +57,12 @@ def promote_due(batch: int = 1000) -> int:
         if n < batch:
             break
     return total
+
+
+def unblock_free_keys() -> int:
+    """Unblock tasks whose concurrency key has slots free that no run's end handed on (a safety net)."""
+    with transaction.atomic():
+        return gates.sweep_keys()
 
 
 def prune_side_tables(batch: int = 5000) -> int:

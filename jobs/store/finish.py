@@ -27,7 +27,7 @@ from ..models import Task
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
 from ..shapes import ErrorEntry, append_error, error_text
-from . import effects
+from . import effects, gates
 from .outbox import change
 from .rollups import Finished
 
@@ -255,4 +255,6 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
                                o.task.started_at, o.fields.get("finished_at", now))
                       for o in batch if o.status in FINISHED and o.task is not None),
         )
+        # The run's end frees its key's slot: the next blocked task of the key becomes ready.
+        gates.unblock_keys(gates.freed_by(o.task for o in batch if o.task is not None))
     return len(batch)

@@ -70,7 +70,8 @@ def rescue(qs: TaskQuerySet, *, reason: str, batch: int) -> int:
         tasks = list(
             qs.order_by("id").select_for_update(skip_locked=True)
             .only("id", "tenant_id", "type", "priority", "attempts", "run", "lost", "max_retries", "errors",
-                  "errors_dropped", "worker", "created_at", "started_at", "returned", "max_lost")[:batch]
+                  "errors_dropped", "worker", "created_at", "started_at", "returned", "max_lost",
+                  "concurrency_key")[:batch]
         )
         # ``started_at`` is set when the handler starts: a run without one never began. Isolated:
         # a row the database refuses must not fail every rescuer's every round.

@@ -19,7 +19,7 @@ from .. import clock
 from ..conf import conf
 from ..lifecycle import WAITING, Event, Status
 from ..models import Task, TaskQuerySet
-from . import effects
+from . import effects, gates, pauses
 from .batches import BATCH, id_batches
 from .finish import interrupted, write
 from .outbox import change
@@ -28,12 +28,14 @@ from .rollups import Finished
 
 def insert(task: Task) -> None:
     """Write a new task (``pending`` or ``scheduled``) in the caller's transaction."""
+    gates.ensure_keys([task])
     task.save(force_insert=True)
     effects.record([change(task, Event.CREATED, task.status)])
 
 
 def insert_many(tasks: list[Task]) -> None:
     """Write new tasks in one multi-row INSERT, in the caller's transaction."""
+    gates.ensure_keys(tasks)
     Task.objects.bulk_create(tasks)
     effects.record(change(t, Event.CREATED, t.status) for t in tasks)
 
@@ -46,13 +48,18 @@ def claim(
     lease_seconds: float,
     capped: Collection[int] = (),
     at_cap: set[int] | None = None,
+    held: list[int] | None = None,
 ) -> list[Task]:
     """Claim up to ``asks[tenant]`` ready tasks per tenant for ``worker``; one UPDATE.
 
     Tenants in ``capped`` (those that had a ``max_running`` when the caller last looked) get no
-    more than their cap leaves free; the ones it held back are added to ``at_cap``.
+    more than their cap leaves free; the ones it held back are added to ``at_cap``. Paused
+    tenants get nothing. The rows the other gates hold back (``gates.admit``) leave the ready
+    set in the same transaction; their number is appended to ``held`` (look again at once).
     """
-    claimed: list[Task] = []
+    candidates: list[Task] = []
+    paused = pauses.current().tenant_ids
+    asks = {t: 0 if t in paused else n for t, n in asks.items()}
     # The lock window spans only these selects and one UPDATE: keep it short,
     # nothing here may wait on anything but the database.
     with transaction.atomic():
@@ -63,10 +70,17 @@ def claim(
             qs = Task.objects.filter(status=Status.PENDING, tenant_id=tenant_id)
             if queues:
                 qs = qs.filter(queue__in=queues)
-            claimed.extend(qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit])
+            candidates.extend(qs.order_by("-priority", "id").select_for_update(skip_locked=True)[:limit])
+        if not candidates:
+            return []
+        now = clock.now()
+        admission = gates.admit(candidates, now=now)
+        if held is not None and admission.held:
+            held.append(admission.held)
+        claimed = admission.admitted
         if not claimed:
             return []
-        lease = clock.now() + timedelta(seconds=lease_seconds)
+        lease = now + timedelta(seconds=lease_seconds)
         # Claimed is not started: the attempt is charged, and ``started_at`` set, when the
         # handler starts (``mark_started``, or the run's outcome). A run handed back before
         # that — prefetched when its worker died or drained — costs the task nothing.
@@ -154,7 +168,9 @@ def promote_due(now: datetime, limit: int = 1000) -> int:
         )
         if not rows:
             return 0
-        n = Task.objects.filter(pk__in=[t.pk for t in rows], status=Status.SCHEDULED).update(status=Status.PENDING)
+        # A throttled task's wait for its resource ends here too (the claim checks the token again).
+        n = Task.objects.filter(pk__in=[t.pk for t in rows], status=Status.SCHEDULED).update(
+            status=Status.PENDING, blocked_on=None)
         effects.record(change(t, Event.PROMOTED, Status.PENDING) for t in rows)
     return n
 
@@ -262,7 +278,7 @@ def release(*, worker: str, runs: list[tuple[int, int]], started: tuple[Task, ..
         return n
     with transaction.atomic():
         rows = list(Task.objects.holding(worker, keys).select_for_update()
-                    .only("pk", "tenant_id", "type", "attempts", "interrupted"))
+                    .only("pk", "tenant_id", "type", "attempts", "interrupted", "concurrency_key"))
         back = {"status": Status.PENDING, "worker": None, "lease_expires_at": None, "started_at": None}
         mine = {t.pk: t for t in spared}
         Task.objects.filter(pk__in=[r.pk for r in rows if r.pk not in mine]).update(**back)
@@ -273,4 +289,5 @@ def release(*, worker: str, runs: list[tuple[int, int]], started: tuple[Task, ..
                 Task.objects.filter(pk=row.pk).update(**back, attempts=mine[row.pk].attempts - 1,
                                                       interrupted=row.interrupted + 1)
         effects.record(change(t, Event.RELEASED, Status.PENDING) for t in rows)
+        gates.unblock_keys(gates.freed_by(rows))
     return n + len(rows)

@@ -9,7 +9,7 @@ from ..conf import conf
 from ..fairness import DeficitRoundRobin, TenantCache
 from ..models import Task
 from ..services import maintenance
-from ..store import transitions
+from ..store import pauses, transitions
 from .completer import Completer
 from .pool import ExecutorPool
 from .service import Service
@@ -48,6 +48,8 @@ class Dispatcher(Service):
         #: Tenants found at their cap, and until when (monotonic) they are left out.
         self.at_cap: dict[int, float] = {}
         self.found_at_cap = False
+        #: The last claim held rows back at a gate (blocked or throttled them): look again at once.
+        self.found_gated = False
         self.claimed = 0
         # Fast tasks free slots one by one; wait for a few before a claim round-trip.
         self.min_batch = max(1, pool.threads // 4)
@@ -69,9 +71,10 @@ class Dispatcher(Service):
         if free < self.min_batch and self.pool.busy():
             time.sleep(0.002)
             free = self.pool.free_slots()
-        if self.claim(free) or self.found_at_cap:
+        if self.claim(free) or self.found_at_cap or self.found_gated:
             # Look again at once: slots may still be free, and a full claim means more is ready;
-            # a tenant just found at its cap leaves its share to the others (each time one fewer).
+            # a tenant just found at its cap leaves its share to the others (each time one fewer);
+            # rows just held at a gate have left the ready set, so the next ones are new.
             return 0.0
         if self.burst and self._burst_finished():
             self.stop()
@@ -84,18 +87,21 @@ class Dispatcher(Service):
             self.stale_ready = False
             self.ready = Task.objects.ready_tenant_ids(self.queues)
             self.ready_at = time.monotonic()
-        self.found_at_cap = False
+        self.found_at_cap = self.found_gated = False
         now = time.monotonic()
         self.at_cap = {t: until for t, until in self.at_cap.items() if until > now}
-        ready = [t for t in self.ready if t not in self.at_cap]
+        paused = pauses.current().tenant_ids
+        ready = [t for t in self.ready if t not in self.at_cap and t not in paused]
         if not ready:
             return 0
         asks = self.drr.plan(ready, free)
         at_cap: set[int] = set()
+        held: list[int] = []
         tasks = transitions.claim(
             worker=self.worker_id, asks=asks, queues=self.queues, lease_seconds=self.lease_seconds,
-            capped=self.tenants.capped(asks), at_cap=at_cap,
+            capped=self.tenants.capped(asks), at_cap=at_cap, held=held,
         )
+        self.found_gated = bool(held)
         self.at_cap.update(dict.fromkeys(at_cap, now + CAP_RECHECK_SECONDS))
         self.found_at_cap = bool(at_cap)
         got: dict[int, int] = {}

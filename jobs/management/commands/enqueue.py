@@ -23,12 +23,18 @@ class Command(BaseCommand):
         parser.add_argument("--max-lost", type=int, default=None,
                             help="runs that may be lost with their worker before the task is dead-lettered")
         parser.add_argument("--timeout", type=positive_int, default=None, help="seconds per run")
+        parser.add_argument("--concurrency-key", default=None,
+                            help="at most --concurrency-limit tasks of this key (within the tenant) run at once")
+        parser.add_argument("--concurrency-limit", type=positive_int, default=None, help="slots of the key (default 1)")
+        parser.add_argument("--resource", default=None, help="a resource (manage.py resource) rate-limiting the starts")
 
     def handle(self, *args: Any, **options: Any) -> None:
         spec: dict[str, Any] = {"type": options["type"]}
         for option, field in (("payload", "payload"), ("priority", "priority"), ("delay", "delay_seconds"),
                               ("queue", "queue"), ("max_retries", "max_retries"),
-                              ("max_lost", "max_lost"), ("timeout", "timeout_seconds")):
+                              ("max_lost", "max_lost"), ("timeout", "timeout_seconds"),
+                              ("concurrency_key", "concurrency_key"), ("concurrency_limit", "concurrency_limit"),
+                              ("resource", "resource")):
             if options[option] is not None:
                 spec[field] = options[option]
         total, first, last = 0, None, None

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 def test_analytics_of_a_fresh_tenant(api: Caller) -> None:
     body = api.get("/api/analytics").json()
     assert body["total"] == 0
-    assert body["by_status"] == dict.fromkeys(["pending", "scheduled", "running", "completed", "failed", "cancelled"],
-                                              0)
+    assert body["by_status"] == dict.fromkeys(
+        ["pending", "scheduled", "blocked", "running", "completed", "failed", "cancelled"], 0)
     assert body["by_priority"] == {str(p): 0 for p in range(1, 6)}
     assert body["failure_rate"] == 0.0
     assert body["avg_execution_ms"] is None and body["p95_execution_ms"] is None
@@ -39,7 +39,7 @@ def test_analytics_overview_figures(api: Caller) -> None:
     make_task(t, priority=3, status="running", started_at=timezone.now())
     make_task(t, priority=2, status="scheduled", run_at=timezone.now() + timedelta(hours=1))
     body = api.get("/api/analytics").json()
-    assert body["by_status"] == {"pending": 2, "scheduled": 1, "running": 1, "completed": 3, "failed": 1,
+    assert body["by_status"] == {"pending": 2, "scheduled": 1, "blocked": 0, "running": 1, "completed": 3, "failed": 1,
                                  "cancelled": 1}
     assert body["total"] == 9
     assert body["by_priority"] == {"1": 2, "2": 2, "3": 2, "4": 2, "5": 1}
@@ -85,7 +85,7 @@ def test_analytics_by_type(api: Caller) -> None:
     assert [r["type"] for r in rows] == ["noop", "sleep"]
     noop, sleep = rows
     assert noop["total"] == 3
-    assert noop["by_status"] == {"pending": 0, "scheduled": 0, "running": 0, "completed": 2, "failed": 1,
+    assert noop["by_status"] == {"pending": 0, "scheduled": 0, "blocked": 0, "running": 0, "completed": 2, "failed": 1,
                                  "cancelled": 0}
     assert noop["failure_rate"] == round(1 / 3, 4)
     assert (noop["avg_execution_ms"], noop["avg_queue_wait_ms"]) == (200.0, 2000.0)

@@ -141,7 +141,7 @@ def test_submissions_land_in_the_keys_tenant(world: World) -> None:
 def test_analytics_count_only_the_tenants_tasks(world: World) -> None:
     a = world.a.get("/api/analytics").json()
     assert a["total"] == 2
-    assert a["by_status"] == {"pending": 1, "scheduled": 0, "running": 0, "completed": 1, "failed": 0,
+    assert a["by_status"] == {"pending": 1, "scheduled": 0, "blocked": 0, "running": 0, "completed": 1, "failed": 0,
                               "cancelled": 0}
     assert a["by_priority"] == {"1": 2, "2": 0, "3": 0, "4": 0, "5": 0}
     assert a["failure_rate"] == 0.0

@@ -1,0 +1,194 @@
+"""The gates a claim checks after the tenant's cap: pauses, concurrency keys, resources.
+
+``admit`` runs inside the claim's transaction, on the rows the claim has locked. A row whose
+gate is closed leaves the claim's index range (``pending``) at once, so blocked work is met
+once, never rescanned by every claim:
+
+* its queue or type is paused, or its key has no free slot → ``blocked`` (``blocked_on``
+  says which), until the resume or the end of a run of that key unblocks it;
+* its resource has no token → ``scheduled`` until the token is due (the promoter brings it back).
+
+A key's slots in use are its ``running`` tasks, counted under the lock of its
+``ConcurrencyKey`` row: every claim of the key holds that lock, and so does every write that
+ends one of its runs before it unblocks the next (``unblock_keys``, called in the same
+transaction as the fenced end, the rescue and the release). No counter exists that a crash
+could leak: a dead worker's slot comes back when the rescue ends its run.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import reduce
+from operator import or_
+
+from django.db.models import Count, Q
+
+from ..lifecycle import Event, Status
+from ..models import ConcurrencyKey, Task
+from . import effects, pauses
+from .outbox import change
+
+Pair = tuple[int, str]  # (tenant id, concurrency key)
+
+
+@dataclass(slots=True)
+class Admission:
+    """What ``admit`` decided for the rows a claim locked."""
+
+    admitted: list[Task] = field(default_factory=list)
+    #: Rows held back (blocked or throttled): the claim may look again at once.
+    held: int = 0
+    #: Rows left ``pending`` because another claim held their gate's lock: nothing was decided.
+    busy: int = 0
+
+
+def _pairs(pairs: Iterable[Pair], tenant: str = "tenant_id", key: str = "key") -> Q:
+    return reduce(or_, (Q(**{tenant: t, key: k}) for t, k in pairs))
+
+
+def admit(candidates: list[Task], *, now: datetime) -> Admission:
+    """Which of ``candidates`` (locked, ``pending``) may start now; block or throttle the others."""
+    result = Admission()
+    paused = pauses.current()
+    blocked: dict[str, list[Task]] = defaultdict(list)
+    keyed: dict[Pair, list[Task]] = defaultdict(list)
+    for task in candidates:
+        if paused and paused.blocks(task):
+            blocked["pause"].append(task)
+        elif task.concurrency_key is not None:
+            keyed[(task.tenant_id, task.concurrency_key)].append(task)
+        else:
+            result.admitted.append(task)
+    if keyed:
+        _within_keys(keyed, result, blocked)
+    for gate, tasks in blocked.items():
+        block(tasks, gate=gate)
+        result.held += len(tasks)
+    return result
+
+
+def _within_keys(keyed: dict[Pair, list[Task]], result: Admission, blocked: dict[str, list[Task]]) -> None:
+    """Admit each key's tasks up to its free slots; block the rest; leave the busy keys' pending.
+
+    The key rows are taken with SKIP LOCKED: this claim holds row locks already, so it must
+    not wait (a key locked by another claim or by a run's end is busy for a moment only).
+    """
+    locked = set(ConcurrencyKey.objects.select_for_update(skip_locked=True).filter(_pairs(keyed))
+                 .values_list("tenant_id", "key"))
+    missing = set(keyed) - locked
+    if missing:
+        # Tasks enqueued before their key row existed (or a row another claim is creating):
+        # create what is absent, then lock what is free.
+        exists = set(ConcurrencyKey.objects.filter(_pairs(missing)).values_list("tenant_id", "key"))
+        new = missing - exists
+        if new:
+            ConcurrencyKey.objects.bulk_create([ConcurrencyKey(tenant_id=t, key=k) for t, k in new],
+                                               ignore_conflicts=True)
+            locked |= set(ConcurrencyKey.objects.select_for_update(skip_locked=True).filter(_pairs(new))
+                          .values_list("tenant_id", "key"))
+    for pair in set(keyed) - locked:
+        result.busy += len(keyed[pair])
+    if not locked:
+        return
+    running = holders_count(locked)
+    for pair in locked:
+        used = running.get(pair, 0)
+        for task in keyed[pair]:  # in the claim's order: priority, then age
+            if used < task.concurrency_limit:
+                used += 1
+                result.admitted.append(task)
+            else:
+                blocked["key"].append(task)
+
+
+def holders_count(pairs: Iterable[Pair], statuses: tuple[str, ...] = (Status.RUNNING,)) -> dict[Pair, int]:
+    """Tasks in ``statuses`` (running: the slots in use) per (tenant, key): a range of ``task_gate_idx`` each."""
+    pairs = list(pairs)
+    if not pairs:
+        return {}
+    rows = (Task.objects.filter(status__in=statuses).filter(_pairs(pairs, key="concurrency_key")).order_by()
+            .values("tenant_id", "concurrency_key").annotate(n=Count("id"))
+            .values_list("tenant_id", "concurrency_key", "n"))
+    return {(t, k or ""): n for t, k, n in rows}
+
+
+def block(tasks: list[Task], *, gate: str) -> None:
+    """Park locked ``pending`` rows as ``blocked`` on ``gate`` (``key`` or ``pause``)."""
+    if not tasks:
+        return
+    Task.objects.filter(pk__in=[t.pk for t in tasks], status=Status.PENDING).update(
+        status=Status.BLOCKED, blocked_on=gate)
+    effects.record(change(t, Event.BLOCKED, Status.BLOCKED, gate=gate) for t in tasks)
+
+
+def ensure_keys(tasks: Iterable[Task]) -> None:
+    """Create the ``ConcurrencyKey`` rows new tasks name (at enqueue; a plain read when they exist)."""
+    pairs = {(t.tenant_id, t.concurrency_key) for t in tasks if t.concurrency_key is not None}
+    if not pairs:
+        return
+    pairs -= set(ConcurrencyKey.objects.filter(_pairs(pairs)).values_list("tenant_id", "key"))
+    if pairs:
+        ConcurrencyKey.objects.bulk_create([ConcurrencyKey(tenant_id=t, key=k) for t, k in pairs],
+                                           ignore_conflicts=True)
+
+
+def freed_by(tasks: Iterable[Task]) -> dict[Pair, int]:
+    """The key slots that ending the runs of ``tasks`` frees."""
+    freed: dict[Pair, int] = defaultdict(int)
+    for task in tasks:
+        if task.concurrency_key is not None:
+            freed[(task.tenant_id, task.concurrency_key)] += 1
+    return freed
+
+
+def unblock_keys(freed: dict[Pair, int]) -> int:
+    """Unblock up to ``freed[pair]`` tasks of each key, in the transaction that ended its runs.
+
+    Takes the keys' locks first, in one order (two writers freeing the same keys cannot
+    deadlock): a claim that blocked a task of the key has then committed, and the locking read
+    below sees it; a claim that comes after sees the slot free.
+    """
+    if not freed:
+        return 0
+    list(ConcurrencyKey.objects.select_for_update().filter(_pairs(freed)).order_by("tenant_id", "key")
+         .values_list("pk", flat=True))
+    ids: list[int] = []
+    for (tenant_id, key), n in sorted(freed.items()):
+        ids += (Task.objects.filter(status=Status.BLOCKED, tenant_id=tenant_id, concurrency_key=key, blocked_on="key")
+                .order_by("-priority", "id").values_list("pk", flat=True)[:n])
+    return unblock(ids)
+
+
+def unblock(ids: list[int]) -> int:
+    """Move blocked rows back to ``pending`` (their gate opened); record it."""
+    if not ids:
+        return 0
+    rows = list(Task.objects.filter(pk__in=ids, status=Status.BLOCKED).select_for_update()
+                .only("pk", "tenant_id", "type", "attempts"))
+    Task.objects.filter(pk__in=[t.pk for t in rows]).update(status=Status.PENDING, blocked_on=None)
+    effects.record(change(t, Event.UNBLOCKED, Status.PENDING) for t in rows)
+    return len(rows)
+
+
+def sweep_keys(limit: int = 200) -> int:
+    """Unblock tasks whose key has free slots that no run's end announced; return how many.
+
+    A safety net, run by the maintenance loop: every path that ends a keyed run unblocks in
+    its own transaction, so this finds work only after a limit was raised or a race the
+    locks do not cover (none known).
+    """
+    groups = [(t, k or "") for t, k in Task.objects.filter(status=Status.BLOCKED, blocked_on="key").order_by()
+              .values_list("tenant_id", "concurrency_key").distinct()[:limit]]
+    if not groups:
+        return 0
+    # Pending ones of the key will take their slots at their claim: they count as taken.
+    running = holders_count(groups, (Status.RUNNING, Status.PENDING))
+    freed: dict[Pair, int] = {}
+    for pair in groups:
+        head = (Task.objects.filter(status=Status.BLOCKED, tenant_id=pair[0], concurrency_key=pair[1])
+                .order_by("-priority", "id").values_list("concurrency_limit", flat=True).first())
+        room = (head or 1) - running.get(pair, 0)
+        if room > 0:
+            freed[pair] = room
+    return unblock_keys(freed) if freed else 0
