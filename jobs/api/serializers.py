@@ -8,6 +8,7 @@ from rest_framework import serializers
 from .. import spec
 from ..conf import conf
 from ..models import Task
+from ..services import why
 from ..services.listing import COUNT_CAP
 from ..shapes import last_error
 
@@ -115,3 +116,13 @@ class TaskListSerializer(serializers.Serializer[Any]):
     total_pages = serializers.IntegerField(required=False, help_text="Page-number mode only.")
     next_cursor = serializers.CharField(required=False, allow_null=True, help_text="Cursor mode only.")
 
+
+
+class WhySerializer(serializers.Serializer[Any]):
+    """``GET /api/tasks/{id}/why``: why the task is where it is."""
+
+    code = serializers.ChoiceField(choices=list(why.CODES), help_text="One reason code.")
+    message = serializers.CharField(help_text="The reason as a sentence for a human.")
+    detail = serializers.DictField(help_text="The blocking detail: the pause, the cap and running count, the key's "
+                                             "limit and holders, the resource and next token, free slots…")
+    eta = serializers.DateTimeField(allow_null=True, help_text="When it is expected to become ready, if known.")

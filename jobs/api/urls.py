@@ -7,6 +7,7 @@ urlpatterns = [
     path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
     path("tasks/batch", tasks.TaskBatchView.as_view(), name="api-tasks-batch"),
     path("tasks/<int:pk>", tasks.TaskDetailView.as_view(), name="api-task"),
+    path("tasks/<int:pk>/why", tasks.TaskWhyView.as_view(), name="api-task-why"),
     path("tasks/<int:pk>/cancel", tasks.TaskCancelView.as_view(), name="api-task-cancel"),
     path("tasks/<int:pk>/retry", tasks.TaskRetryView.as_view(), name="api-task-retry"),
     path("analytics", analytics.AnalyticsView.as_view(), name="api-analytics"),

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from ...conf import conf
 from ...models import Task
-from ...services import control, listing
+from ...services import control, listing, why
 from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
 from ..conf import api_conf
@@ -29,6 +29,7 @@ from ..serializers import (
     TaskDetailSerializer,
     TaskListSerializer,
     TaskSerializer,
+    WhySerializer,
 )
 
 READ_ERRORS = problem_responses(400, 401, 403)
@@ -207,6 +208,13 @@ class TaskDetailView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         task = scope.tasks(request).select_related("tenant").get(pk=pk)
         return Response(TaskDetailSerializer(task).data)
+
+
+class TaskWhyView(APIView):
+    @extend_schema(operation_id="tasks_why", parameters=[LIST_PARAMS[-1]], responses={200: WhySerializer, **ONE_ERRORS})
+    def get(self, request: Request, pk: int) -> Response:
+        task = scope.tasks(request).get(pk=pk)
+        return Response(why.explain(task).as_dict())
 
 
 class TaskCancelView(APIView):

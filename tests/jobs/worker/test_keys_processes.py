@@ -1,5 +1,6 @@
 """A limit-1 concurrency key never runs two tasks at once across real supervisors, kill -9 of a holder included."""
 
+import itertools
 import os
 import signal
 import time
@@ -45,12 +46,12 @@ def test_a_limit_1_key_never_overlaps_across_two_supervisors_and_a_kill_of_its_h
 
     timeline = runs(log, keyed, killed_at)
     assert len(timeline) >= 24
-    for (_, end, task), (start, _, following) in zip(timeline, timeline[1:], strict=False):
+    for (_, end, task), (start, _, following) in itertools.pairwise(timeline):
         assert start > end, f"task {following} started {end - start:.3f} s before task {task}'s run ended"
     # The killed holder's slot came back with the rescue: its task re-ran, charged as a lost run.
     lost = Task.objects.filter(pk__in=keyed, lost__gt=0) | Task.objects.filter(pk__in=keyed, returned__gt=0)
     assert lost.exists()
     # Work without the key was not held up behind it: it ran alongside, several at a time.
     other_runs = runs(log, set(others), killed_at)
-    assert any(b[0] < a[1] for a, b in zip(other_runs, other_runs[1:], strict=False))
+    assert any(b[0] < a[1] for a, b in itertools.pairwise(other_runs))
     assert not Task.objects.filter(status=Status.BLOCKED).exists()
