@@ -28,10 +28,10 @@ from django.utils.dateparse import parse_datetime
 
 from jobs import clock, shapes
 from jobs.conf import conf
+from jobs.lifecycle import WAITING, Status
 from jobs.lifecycle import Event as TaskEvent
-from jobs.lifecycle import Status
-from jobs.models import Event, WorkerProcess
-from jobs.services import analytics
+from jobs.models import Event, Task, WorkerProcess
+from jobs.services import analytics, why
 from tenants.models import Tenant
 
 from . import charts, formatting
@@ -83,7 +83,13 @@ def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
         {"key": "execution", "label": "Avg execution", "value": formatting.duration_ms(ov["avg_execution_ms"]),
          "raw": ov["avg_execution_ms"], "hint": f"p95 {formatting.duration_ms(ov['p95_execution_ms'])}"},
     ]
-    return {"counters": items, "overview": ov, "per_minute": per_minute, "generated_at": timezone.now()}
+    waiting = sum(by_status[s] for s in WAITING)
+    # Only when something waits: the tally is one count per reason over the waiting statuses.
+    reasons = why.count_by_reason(None if tenant_ids is None else Task.objects.filter(tenant_id__in=tenant_ids)) \
+        if waiting else {}
+    return {"counters": items, "overview": ov, "per_minute": per_minute, "generated_at": timezone.now(),
+            "reasons": [{"code": code, "label": code.replace("_", " "), "value": formatting.number(n), "raw": n}
+                        for code, n in reasons.items() if n]}
 
 
 def render_counters() -> str:

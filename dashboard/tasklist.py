@@ -14,17 +14,17 @@ from django.utils import timezone
 from jobs import spec
 from jobs.lifecycle import Status
 from jobs.models import Task, TaskQuerySet
-from jobs.services import listing
+from jobs.services import listing, why
 from tenants.models import Tenant
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 #: Query parameters that define the filtered set (pagination and actions excluded).
-FILTER_FIELDS = ("tenant", "type", "status", "priority", "queue", "created_after", "created_before", "q", "tz")
+FILTER_FIELDS = ("tenant", "type", "status", "why", "priority", "queue", "created_after", "created_before", "q", "tz")
 LIST_COLUMNS = ("id", "tenant_id", "queue", "type", "priority", "status", "attempts", "max_retries", "run_at",
                 "created_at", "started_at", "finished_at", "cancel_requested", "worker")
 LABELS = {"q": "Search", "tenant": "Tenant", "type": "Type", "status": "Status", "priority": "Priority",
-          "queue": "Queue", "created_after": "Created from", "created_before": "Created before"}
+          "queue": "Queue", "created_after": "Created from", "created_before": "Created before", "why": "Why"}
 MAX_CHARS = {"q": 255, "type": 100, "queue": spec.MAX_QUEUE_CHARS}
 PRIORITIES = [("", "Any priority"), *((str(p), f"{p}{' (most urgent)' if p == 5 else ' (lowest)' if p == 1 else ''}")
                                       for p in range(5, 0, -1))]
@@ -62,6 +62,8 @@ class TaskFilterForm(forms.Form):
         self.fields["type"].widget.attrs.update({"list": "task-types", "autocomplete": "off"})
         self.fields["status"].widget = StatusSelect(choices=[("", "Any status"), *Status.choices])
         self.fields["priority"].widget = forms.Select(choices=PRIORITIES)
+        self.fields["why"].widget = forms.Select(choices=[("", "Any reason"), *((c, c.replace("_", " "))
+                                                                             for c in why.CODES)])
         for name in ("created_after", "created_before"):
             self.fields[name].widget = forms.DateTimeInput(attrs={"type": "datetime-local", "step": 1})
             cast(forms.DateTimeField, self.fields[name]).input_formats = [

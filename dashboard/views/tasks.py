@@ -16,7 +16,7 @@ from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Action, Status
 from jobs.models import Task
 from jobs.registry import registry
-from jobs.services import control, listing
+from jobs.services import control, listing, why
 from jobs.shapes import error_entries
 from tenants.models import Tenant
 
@@ -77,7 +77,7 @@ def _timeline(task: Task) -> list[dict[str, Any]]:
         final = {"kind": "failed", "attempt": task.attempts, "at": task.finished_at}
     elif task.status == Status.SCHEDULED:
         final = {"kind": "scheduled", "at": task.run_at, "retry": bool(task.errors)}
-    elif task.status == Status.PENDING:
+    elif task.status in (Status.PENDING, Status.BLOCKED):
         final = {"kind": "pending", "at": task.run_at}
     if final:
         items.append(final)
@@ -98,6 +98,7 @@ def _detail_context(task: Task) -> dict[str, Any]:
         "lease_left": lease_left,
         "lease_lapsed": lease_left is not None and lease_left < timedelta(0),
         "interrupted_limit": conf().MAX_INTERRUPTED,
+        "why": why.explain(task),
     }
 
 

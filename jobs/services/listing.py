@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 
 from ..lifecycle import ACTIONS, Action, Status, actions_for
 from ..models import Task, TaskQuerySet
+from . import why
 
 #: Listings (API pages, the admin) count at most this many matches, then say "more".
 COUNT_CAP = 10_000
@@ -142,6 +143,8 @@ class TaskFilter(django_filters.FilterSet):
     finished_before = MomentFilter(field_name="finished_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="search", help_text="A task id, a type prefix or an idempotency key.")
     tenant = django_filters.CharFilter(field_name="tenant__slug", help_text="One tenant (by slug).")
+    why = django_filters.ChoiceFilter(choices=[(c, c) for c in why.CODES], method="by_reason",
+                                      help_text="The reason code GET /api/tasks/{id}/why would answer.")
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Apply the valid filters; an invalid one is left out (the API answers 400 before)."""
@@ -150,6 +153,9 @@ class TaskFilter(django_filters.FilterSet):
             if name in cleaned:
                 queryset = f.filter(queryset, cleaned[name])
         return queryset
+
+    def by_reason(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return why.matching(queryset, value)  # type: ignore[arg-type]
 
     def search(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         """A task id (``123`` or ``#123``), a type prefix or an idempotency key."""

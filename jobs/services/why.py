@@ -10,12 +10,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual
+
 from tenants.models import Tenant
 
 from .. import clock
 from ..conf import conf
 from ..lifecycle import Status
-from ..models import Pause, Task, WorkerProcess
+from ..models import Pause, Task, TaskQuerySet, WorkerProcess
 from ..shapes import slots
 from ..store import gates, pauses
 
@@ -138,3 +142,76 @@ def explain(task: Task) -> Reason:
                       f"is busy; {ahead} task(s) of its tenant are ahead of it.", detail)
     return Reason("ready", f"It starts with the next claim ({free} free slot(s); {ahead} task(s) of its tenant "
                   "ahead of it).", detail)
+
+
+def _at_cap_tenants() -> list[int]:
+    capped = dict(Tenant.objects.filter(max_running__isnull=False).values_list("pk", "max_running"))
+    if not capped:
+        return []
+    running = dict(Task.objects.running_by_tenant(list(capped)))
+    return [pk for pk, cap in capped.items() if cap is not None and running.get(pk, 0) >= cap]
+
+
+def _unserved_queues(now: datetime) -> Q | None:
+    """The condition "no live worker serves its queue" (``None``: some worker serves every queue)."""
+    served: set[str] = set()
+    for queues in WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).values_list("queues", flat=True):
+        if not queues:
+            return None
+        served.update(queues.split(","))
+    return ~Q(queue__in=served) if served else Q()
+
+
+def _conditions(now: datetime) -> dict[str, Q]:
+    """Each waiting code as a condition on the task table, in ``explain``'s order of precedence.
+
+    Each is served by the waiting statuses' index ranges (``status IN (…)``); a pending task
+    is counted under the first condition it meets, as ``explain`` would answer.
+    """
+    paused = pauses.current()
+    pending = Q(status__in=[Status.PENDING])
+    pause = Q(tenant_id__in=paused.tenant_ids) | Q(queue__in=paused.queues) | Q(type__in=paused.types)
+    at_cap = _at_cap_tenants()
+    out = {
+        "scheduled": Q(status__in=[Status.SCHEDULED]) & ~Q(blocked_on="resource"),
+        "paused": Q(status__in=[Status.BLOCKED], blocked_on="pause") | (pending & pause),
+        "tenant_limit": pending & ~pause & Q(tenant_id__in=at_cap),
+        "concurrency_limit": Q(status__in=[Status.BLOCKED], blocked_on="key"),
+        "rate_limit": Q(status__in=[Status.SCHEDULED], blocked_on="resource"),
+    }
+    rest = pending & ~pause & ~Q(tenant_id__in=at_cap)
+    # A pending task whose key is full (the claim will block it when it meets it): a correlated
+    # count over ``task_gate_idx`` for keyed rows only.
+    holders = (Task.objects.filter(status=Status.RUNNING, tenant_id=OuterRef("tenant_id"),
+                                   concurrency_key=OuterRef("concurrency_key"))
+               .order_by().values("tenant_id").annotate(n=Count("id")).values("n"))
+    key_full = Q(concurrency_key__isnull=False) & Q(GreaterThanOrEqual(Coalesce(Subquery(holders), 0),
+                                                                      F("concurrency_limit")))
+    out["concurrency_limit"] |= rest & key_full
+    rest &= ~key_full
+    unserved = _unserved_queues(now)
+    if unserved is not None:
+        out["no_worker"] = rest & unserved
+        rest &= ~unserved
+    else:
+        out["no_worker"] = Q(pk__in=[])
+    alive = WorkerProcess.objects.alive(now, conf().LEASE_SECONDS)
+    free = sum(1 for w in alive for s in slots(w.slots) if s["task_id"] is None)
+    out["busy" if free == 0 else "ready"] = rest
+    out["ready" if free == 0 else "busy"] = Q(pk__in=[])
+    return out
+
+
+def matching(qs: TaskQuerySet, code: str) -> TaskQuerySet:
+    """The tasks of ``qs`` for which ``explain`` would answer ``code`` (the waiting ones in aggregate)."""
+    if code in ("running", "completed", "failed", "cancelled"):
+        return qs.filter(status__in=[code])
+    clock.refresh()
+    return qs.filter(_conditions(clock.now())[code])
+
+
+def count_by_reason(qs: TaskQuerySet | None = None) -> dict[str, int]:
+    """How many waiting tasks each waiting reason holds."""
+    clock.refresh()
+    base = Task.objects.all() if qs is None else qs
+    return {code: base.filter(cond).count() for code, cond in _conditions(clock.now()).items()}

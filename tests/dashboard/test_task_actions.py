@@ -91,3 +91,19 @@ def test_running_task_shows_its_lease(viewer: Any, tenant: Tenant) -> None:
     body = html(viewer.get(f"/tasks/{task.pk}/"))
     assert re.search(r'data-metric="lease">until <time[^>]*>[^<]*</time> \(1[45](\.\d)? s left\)', body), body
     assert "running for 5" in body and "Attempt 1 running" in body
+
+
+def test_the_task_page_says_why_a_task_waits(viewer: Any, tenant: Tenant) -> None:
+    from jobs.services.enqueue import enqueue
+    from jobs.store import transitions
+
+    keyed = [enqueue("noop", tenant=tenant, concurrency_key="acct-3") for _ in range(2)]
+    transitions.claim(worker="host-a:1:w", asks={tenant.pk: 5}, queues=None, lease_seconds=60)
+    holder, waiting = sorted(keyed, key=lambda t: t.pk)
+    page = html(viewer.get(f"/tasks/{waiting.pk}/"))
+    panel = re.search(r'<section class="why"[^>]*data-why="([a-z_]+)">(.*?)</section>', page, re.S)
+    assert panel is not None and panel.group(1) == "concurrency_limit"
+    assert "acct-3" in panel.group(2) and f"#{holder.pk}" in panel.group(2)
+    assert 'class="badge s-blocked"' in page
+    page = html(viewer.get(f"/tasks/{holder.pk}/"))
+    assert 'data-why="running"' in page

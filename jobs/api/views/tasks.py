@@ -56,6 +56,8 @@ FILTER_PARAMS = [
     OpenApiParameter("finished_before", OpenApiTypes.DATETIME),
     OpenApiParameter("q", str, description="A task id, a type prefix or an idempotency key."),
     OpenApiParameter("tenant", str, description="Operators with all=true: one tenant's slug."),
+    OpenApiParameter("why", str, enum=list(why.CODES),
+                     description="Tasks for which GET /api/tasks/{id}/why would answer this code."),
 ]
 
 

@@ -158,3 +158,30 @@ def test_a_real_worker_produces_running_busy_and_completed(tenant: Tenant, inpro
     queued = enqueue("noop", tenant=tenant)
     wait_for(lambda: explain(queued).code == "busy", timeout=10, what="the heartbeat to show full slots")
     wait_for(lambda: explain(queued).code == "completed", timeout=20, what="the queued task to run")
+
+
+@pytest.mark.django_db
+def test_the_tally_and_the_filter_agree_with_explain(tenant: Tenant, other_tenant: Tenant) -> None:
+    from jobs.services.listing import TaskFilter
+
+    live_worker(busy=0, threads=4)
+    Tenant.objects.filter(pk=other_tenant.pk).update(max_running=1)
+    tasks = [enqueue("noop", tenant=tenant, concurrency_key="k") for _ in range(3)]
+    tasks += [enqueue("noop", tenant=other_tenant) for _ in range(3)]
+    tasks += [enqueue("noop", tenant=tenant, delay=300), enqueue("noop", tenant=tenant, queue="reports")]
+    Pause.objects.create(kind=Pause.Kind.QUEUE, value="reports")
+    pauses.invalidate()
+    transitions.claim(worker="w", asks={tenant.pk: 2, other_tenant.pk: 1}, queues=None, lease_seconds=60,
+                      capped={other_tenant.pk})
+    expected: dict[str, int] = {}
+    for task in tasks:
+        code = explain(task).code
+        expected[code] = expected.get(code, 0) + 1
+    tally = {code: n for code, n in why.count_by_reason().items() if n}
+    assert tally == {k: v for k, v in expected.items() if k in why.WAITING_CODES}
+    assert tally == {"concurrency_limit": 2, "tenant_limit": 2, "scheduled": 1, "paused": 1}
+    for code in ("concurrency_limit", "tenant_limit", "paused", "running"):
+        qs = TaskFilter({"why": code}, queryset=Task.objects.all()).qs
+        assert {explain(t).code for t in qs} == {code}
+        assert qs.count() == expected[code]
+    assert TaskFilter({"why": "bogus"}, queryset=Task.objects.all()).is_valid() is False
