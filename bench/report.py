@@ -40,6 +40,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 lambda v: v >= 10, "{:.1f}×"),
         _target("drain vs Celery + Redis", "≥ 5×", _get(results, "drain", "ratio_vs_celery"),
                 lambda v: v >= 5, "{:.1f}×", f"against the faster Celery pool ({celery})" if celery else ""),
+        _target("drain with gates vs without", "≥ 85%", _get(results, "drain", "gates_ratio"),
+                lambda v: v >= 0.85, "{:.0%}"),
         _target("pickup latency p50", "≤ 20 ms", _get(results, "latency", "pickup", "p50_ms"),
                 lambda v: v <= 20, "{:.1f} ms"),
         _target("pickup latency p99", "≤ 100 ms", _get(results, "latency", "pickup", "p99_ms"),
@@ -116,7 +118,11 @@ def _section(name: str, data: dict[str, Any]) -> str:
         return f"  FAILED: {data['error']}"
     lines: list[str] = []
     if name == "drain":
-        lines.append(_drain_rows(data["systems"]))
+        gated = [data["with_gates"]] if data.get("with_gates") else []
+        lines.append(_drain_rows([*data["systems"][:1], *gated, *data["systems"][1:]]))
+        if data.get("gates_ratio"):
+            lines.append(f"  with gates (concurrency keys + a pause set) vs without: {data['gates_ratio']:.0%} "
+                         "of the tasks/s")
         lines.append("  cores: CPU kept busy by the system's processes, MariaDB, Redis and the benchmark's poller; "
                      "others: by other processes on the machine;\n  CPU ms/task: the system's processes + MariaDB + "
                      "Redis, per task (barely moved by other load)")

@@ -24,14 +24,16 @@ def drain_timeout(n: int) -> float:
     return max(300.0, n / 20)
 
 
-def enqueue_engine(bench: Bench, tenant: Any, n: int, *, label: str = "enqueue (engine)") -> float:
+def enqueue_engine(bench: Bench, tenant: Any, n: int, *, label: str = "enqueue (engine)",
+                   spec: Callable[[int], dict[str, Any]] | None = None) -> float:
+    """Enqueue ``n`` no-ops (``spec(i)`` gives the i-th task's spec when set)."""
     from jobs.services.enqueue import enqueue_many
 
     start = time.monotonic()
     with Progress(label, n, stream=bench.stderr) as bar:
         for offset in range(0, n, BATCH):
             size = min(BATCH, n - offset)
-            enqueue_many([NOOP] * size, tenant=tenant)
+            enqueue_many([spec(i) for i in range(offset, offset + size)] if spec else [NOOP] * size, tenant=tenant)
             bar.update(offset + size)
     return time.monotonic() - start
 
@@ -94,7 +96,8 @@ def _figures(system: str, n: int, times: dict[str, float], *, processes: int, th
 
 
 def drain_engine(bench: Bench, n: int, *, processes: int, threads: int, tenant: Any = None,
-                 enqueue: bool = True, label: str = "engine") -> dict[str, Any]:
+                 enqueue: bool = True, label: str = "engine",
+                 spec: Callable[[int], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Enqueue ``n`` no-ops (unless already queued) and drain them with ``runworkers --burst``.
 
     Rows already finished (the big table) stay as they are; the drain is over when every
@@ -102,7 +105,7 @@ def drain_engine(bench: Bench, n: int, *, processes: int, threads: int, tenant: 
     """
     if enqueue:
         tenant = tenant or bench.tenant("bench")
-        enqueue_engine(bench, tenant, n)
+        enqueue_engine(bench, tenant, n, spec=spec)
     before_counts = engine_counts()
     total = before_counts.get("pending", 0)
     already = before_counts.get("completed", 0)

@@ -7,7 +7,6 @@ clock (``jobs.clock``): measured at most a minute ago here, every heartbeat in a
 
 from datetime import timedelta
 
-from django.db import transaction
 from django.db.models import Q
 
 from .. import clock
@@ -61,8 +60,7 @@ def promote_due(batch: int = 1000) -> int:
 
 def unblock_free_keys() -> int:
     """Unblock tasks whose concurrency key has slots free that no run's end handed on (a safety net)."""
-    with transaction.atomic():
-        return gates.sweep_keys()
+    return gates.sweep_keys()
 
 
 def prune_side_tables(batch: int = 5000) -> int:

@@ -256,5 +256,5 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
                       for o in batch if o.status in FINISHED and o.task is not None),
         )
         # The run's end frees its key's slot: the next blocked task of the key becomes ready.
-        gates.unblock_keys(gates.freed_by(o.task for o in batch if o.task is not None))
+        gates.hand_on_after_commit(o.task for o in batch if o.task is not None)
     return len(batch)

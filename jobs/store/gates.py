@@ -9,10 +9,11 @@ once, never rescanned by every claim:
 * its resource has no token → ``scheduled`` until the token is due (the promoter brings it back).
 
 A key's slots in use are its ``running`` tasks, counted under the lock of its
-``ConcurrencyKey`` row: every claim of the key holds that lock, and so does every write that
-ends one of its runs before it unblocks the next (``unblock_keys``, called in the same
-transaction as the fenced end, the rescue and the release). No counter exists that a crash
-could leak: a dead worker's slot comes back when the rescue ends its run.
+``ConcurrencyKey`` row, which every claim of the key holds: only a claim admits, so nothing
+over-admits. The fenced write that ends a run (its outcome, the rescue, the release) frees the
+slot itself, and hands it on to the key's next blocked task once it commits (``hand_on``).
+No counter exists that a crash could leak: a dead worker's slot comes back when the rescue
+ends its run.
 """
 
 from collections import defaultdict
@@ -22,6 +23,7 @@ from datetime import datetime
 from functools import reduce
 from operator import or_
 
+from django.db import transaction
 from django.db.models import Count, Q
 
 from ..lifecycle import Event, Status
@@ -41,6 +43,8 @@ class Admission:
     held: int = 0
     #: Rows left ``pending`` because another claim held their gate's lock: nothing was decided.
     busy: int = 0
+    #: The keys this claim blocked tasks of (re-checked once it commits: ``hand_on``).
+    blocked_keys: set[Pair] = field(default_factory=set)
 
 
 def _pairs(pairs: Iterable[Pair], tenant: str = "tenant_id", key: str = "key") -> Q:
@@ -100,6 +104,7 @@ def _within_keys(keyed: dict[Pair, list[Task]], result: Admission, blocked: dict
                 result.admitted.append(task)
             else:
                 blocked["key"].append(task)
+                result.blocked_keys.add(pair)
 
 
 def holders_count(pairs: Iterable[Pair], statuses: tuple[str, ...] = (Status.RUNNING,)) -> dict[Pair, int]:
@@ -133,30 +138,42 @@ def ensure_keys(tasks: Iterable[Task]) -> None:
                                            ignore_conflicts=True)
 
 
-def freed_by(tasks: Iterable[Task]) -> dict[Pair, int]:
-    """The key slots that ending the runs of ``tasks`` frees."""
-    freed: dict[Pair, int] = defaultdict(int)
-    for task in tasks:
-        if task.concurrency_key is not None:
-            freed[(task.tenant_id, task.concurrency_key)] += 1
-    return freed
+def hand_on_after_commit(tasks: Iterable[Task]) -> None:
+    """Once the transaction ending the runs of ``tasks`` commits, unblock their keys' next tasks."""
+    freed = {(t.tenant_id, t.concurrency_key) for t in tasks if t.concurrency_key is not None}
+    if freed:
+        transaction.on_commit(lambda: hand_on(freed))
 
 
-def unblock_keys(freed: dict[Pair, int]) -> int:
-    """Unblock up to ``freed[pair]`` tasks of each key, in the transaction that ended its runs.
+def hand_on(pairs: Iterable[Pair]) -> int:
+    """Unblock as many blocked tasks of each key as it has free slots; return how many.
 
-    Takes the keys' locks first, in one order (two writers freeing the same keys cannot
-    deadlock): a claim that blocked a task of the key has then committed, and the locking read
-    below sees it; a claim that comes after sees the slot free.
+    Runs after the transaction that freed a slot (a run's end) or blocked a task (a claim)
+    committed, and reads without locks. Between them the two cover every order: a claim
+    counts a key's slots under the key's lock, and if it blocks a task while a run of the key
+    is ending, either the run's end commits first (the claim's check after its own commit
+    sees the slot free) or the claim commits first (the run's check sees the blocked task).
+    Both may unblock the same slot: the next claim blocks the extra task again (no
+    over-admission is possible: only a claim admits, under the lock).
     """
-    if not freed:
+    pairs = list(pairs)
+    if not pairs:
         return 0
-    list(ConcurrencyKey.objects.select_for_update().filter(_pairs(freed)).order_by("tenant_id", "key")
-         .values_list("pk", flat=True))
+    # Most runs' ends find nothing blocked on their key: one read (task_gate_idx) says which do.
+    waiting = [(t, k or "") for t, k in Task.objects.filter(status=Status.BLOCKED, blocked_on="key")
+               .filter(_pairs(pairs, key="concurrency_key")).order_by()
+               .values_list("tenant_id", "concurrency_key").distinct()]
+    if not waiting:
+        return 0
+    # Pending tasks of the key take their slots at their claim: they count as taken.
+    used = holders_count(waiting, (Status.RUNNING, Status.PENDING))
     ids: list[int] = []
-    for (tenant_id, key), n in sorted(freed.items()):
-        ids += (Task.objects.filter(status=Status.BLOCKED, tenant_id=tenant_id, concurrency_key=key, blocked_on="key")
-                .order_by("-priority", "id").values_list("pk", flat=True)[:n])
+    for tenant_id, key in waiting:
+        head = list(Task.objects.filter(status=Status.BLOCKED, tenant_id=tenant_id, concurrency_key=key,
+                                        blocked_on="key").order_by("-priority", "id")
+                    .values_list("pk", "concurrency_limit")[:64])
+        room = head[0][1] - used.get((tenant_id, key), 0) if head else 0
+        ids += [pk for pk, _ in head[:max(0, room)]]
     return unblock(ids)
 
 
@@ -164,31 +181,20 @@ def unblock(ids: list[int]) -> int:
     """Move blocked rows back to ``pending`` (their gate opened); record it."""
     if not ids:
         return 0
-    rows = list(Task.objects.filter(pk__in=ids, status=Status.BLOCKED).select_for_update()
-                .only("pk", "tenant_id", "type", "attempts"))
-    Task.objects.filter(pk__in=[t.pk for t in rows]).update(status=Status.PENDING, blocked_on=None)
-    effects.record(change(t, Event.UNBLOCKED, Status.PENDING) for t in rows)
+    with transaction.atomic():
+        rows = list(Task.objects.filter(pk__in=ids, status=Status.BLOCKED).select_for_update()
+                    .only("pk", "tenant_id", "type", "attempts"))
+        Task.objects.filter(pk__in=[t.pk for t in rows]).update(status=Status.PENDING, blocked_on=None)
+        effects.record(change(t, Event.UNBLOCKED, Status.PENDING) for t in rows)
     return len(rows)
 
 
 def sweep_keys(limit: int = 200) -> int:
-    """Unblock tasks whose key has free slots that no run's end announced; return how many.
+    """Unblock tasks whose key has free slots that no hand-on announced; return how many.
 
-    A safety net, run by the maintenance loop: every path that ends a keyed run unblocks in
-    its own transaction, so this finds work only after a limit was raised or a race the
-    locks do not cover (none known).
+    A safety net, run by the maintenance loop: every path that ends a keyed run or blocks a
+    task hands on after its commit, so this finds work only after a limit was raised or when
+    a process died between a commit and its hand-on.
     """
-    groups = [(t, k or "") for t, k in Task.objects.filter(status=Status.BLOCKED, blocked_on="key").order_by()
-              .values_list("tenant_id", "concurrency_key").distinct()[:limit]]
-    if not groups:
-        return 0
-    # Pending ones of the key will take their slots at their claim: they count as taken.
-    running = holders_count(groups, (Status.RUNNING, Status.PENDING))
-    freed: dict[Pair, int] = {}
-    for pair in groups:
-        head = (Task.objects.filter(status=Status.BLOCKED, tenant_id=pair[0], concurrency_key=pair[1])
-                .order_by("-priority", "id").values_list("concurrency_limit", flat=True).first())
-        room = (head or 1) - running.get(pair, 0)
-        if room > 0:
-            freed[pair] = room
-    return unblock_keys(freed) if freed else 0
+    return hand_on([(t, k or "") for t, k in Task.objects.filter(status=Status.BLOCKED, blocked_on="key")
+                    .order_by().values_list("tenant_id", "concurrency_key").distinct()[:limit]])

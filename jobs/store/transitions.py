@@ -77,6 +77,9 @@ def claim(
         admission = gates.admit(candidates, now=now)
         if held is not None and admission.held:
             held.append(admission.held)
+        if admission.blocked_keys:
+            keys = admission.blocked_keys
+            transaction.on_commit(lambda: gates.hand_on(keys))
         claimed = admission.admitted
         if not claimed:
             return []
@@ -289,5 +292,5 @@ def release(*, worker: str, runs: list[tuple[int, int]], started: tuple[Task, ..
                 Task.objects.filter(pk=row.pk).update(**back, attempts=mine[row.pk].attempts - 1,
                                                       interrupted=row.interrupted + 1)
         effects.record(change(t, Event.RELEASED, Status.PENDING) for t in rows)
-        gates.unblock_keys(gates.freed_by(rows))
+        gates.hand_on_after_commit(rows)
     return n + len(rows)

@@ -3,12 +3,14 @@
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 
+from jobs import clock
 from jobs.lifecycle import Status
 from jobs.models import ConcurrencyKey, Event, Pause, Task
 from jobs.services import maintenance
@@ -43,14 +45,14 @@ def _fresh_pauses() -> None:
     pauses.invalidate()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_enqueue_writes_the_key_row_once(tenant: Tenant) -> None:
     enqueue_many([{"type": "noop", "concurrency_key": "acct-1"}] * 3, tenant=tenant)
     enqueue("noop", tenant=tenant, concurrency_key="acct-1")
     assert list(ConcurrencyKey.objects.values_list("tenant_id", "key")) == [(tenant.pk, "acct-1")]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_limit_1_key_admits_one_and_blocks_the_rest_without_holding_up_other_work(tenant: Tenant) -> None:
     enqueue_many([{"type": "noop", "concurrency_key": "k", "priority": 5}] * 4, tenant=tenant)
     plain = enqueue_many([{"type": "noop"}] * 2, tenant=tenant)
@@ -68,7 +70,7 @@ def test_a_limit_1_key_admits_one_and_blocks_the_rest_without_holding_up_other_w
     assert Task.objects.ready_tenant_ids() == []
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_run_s_end_hands_its_slot_to_the_next_blocked_task(tenant: Tenant) -> None:
     first = enqueue("noop", tenant=tenant, concurrency_key="k", priority=3)
     low = enqueue("noop", tenant=tenant, concurrency_key="k", priority=1)
@@ -86,7 +88,7 @@ def test_the_run_s_end_hands_its_slot_to_the_next_blocked_task(tenant: Tenant) -
     assert [t.pk for t in claim(tenant, 5)] == [first.pk]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_limit_of_n_admits_n_and_keys_are_per_tenant(tenant: Tenant, other_tenant: Tenant) -> None:
     enqueue_many([{"type": "noop", "concurrency_key": "k", "concurrency_limit": 3}] * 5, tenant=tenant)
     enqueue_many([{"type": "noop", "concurrency_key": "k", "concurrency_limit": 3}] * 5, tenant=other_tenant)
@@ -96,25 +98,34 @@ def test_a_limit_of_n_admits_n_and_keys_are_per_tenant(tenant: Tenant, other_ten
                                                                                (other_tenant.pk, "k"): 3}
 
 
-@pytest.mark.django_db
-def test_a_rescued_holder_gives_its_slot_back(tenant: Tenant) -> None:
-    enqueue_many([{"type": "noop", "concurrency_key": "k"}] * 2, tenant=tenant)
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_holder_s_slot_comes_back_with_the_rescue(tenant: Tenant) -> None:
+    enqueue_many([{"type": "noop", "concurrency_key": "k", "max_lost": 0}] * 2, tenant=tenant)
     got = claim(tenant, 2)
-    assert len(got) == 1
-    Task.objects.filter(pk=got[0].pk).update(lease_expires_at="2000-01-01T00:00:00Z")
+    assert len(got) == 1 and statuses(tenant) == {Status.RUNNING: 1, Status.BLOCKED: 1}
+    # Its handler had started; then its worker died and the lease lapsed: lost, and with
+    # max_lost 0 dead-lettered. The slot is free: the waiting task is handed it.
+    Task.objects.filter(pk=got[0].pk).update(started_at=clock.now(), attempts=1,
+                                             lease_expires_at=clock.now() - timedelta(seconds=1))
     assert maintenance.rescue_expired() == 1
-    assert statuses(tenant) == {Status.PENDING: 2}, "the rescue unblocked the waiting one"
+    assert statuses(tenant) == {Status.FAILED: 1, Status.PENDING: 1}
 
 
-@pytest.mark.django_db
-def test_a_released_holder_unblocks_the_next(tenant: Tenant) -> None:
+@pytest.mark.django_db(transaction=True)
+def test_a_holder_handed_back_keeps_its_turn_and_the_next_follows_its_end(tenant: Tenant) -> None:
     enqueue_many([{"type": "noop", "concurrency_key": "k"}] * 2, tenant=tenant)
     got = claim(tenant, 2)
+    # Released at shutdown (never started): pending again, it takes the key's one slot at its
+    # next claim, so nothing more is unblocked yet.
     assert transitions.release(worker="w", runs=[(got[0].pk, got[0].run)]) == 1
-    assert statuses(tenant) == {Status.PENDING: 2}
+    assert statuses(tenant) == {Status.PENDING: 1, Status.BLOCKED: 1}
+    again = claim(tenant, 2)
+    assert [t.pk for t in again] == [got[0].pk]
+    assert complete(again) == 1
+    assert statuses(tenant) == {Status.COMPLETED: 1, Status.PENDING: 1}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_the_sweep_unblocks_what_no_run_handed_on(tenant: Tenant) -> None:
     enqueue_many([{"type": "noop", "concurrency_key": "k"}] * 3, tenant=tenant)
     got = claim(tenant, 3)
@@ -125,7 +136,7 @@ def test_the_sweep_unblocks_what_no_run_handed_on(tenant: Tenant) -> None:
     assert maintenance.unblock_free_keys() == 0, "a free slot is handed on once"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_key_locked_by_another_claim_leaves_its_tasks_pending(tenant: Tenant) -> None:
     enqueue_many([{"type": "noop", "concurrency_key": "k"}] * 2, tenant=tenant)
     # SQLite has no row locks: the busy path is shown on MariaDB (below); here the key row
@@ -135,7 +146,7 @@ def test_a_key_locked_by_another_claim_leaves_its_tasks_pending(tenant: Tenant) 
     assert ConcurrencyKey.objects.count() == 1
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_paused_type_or_queue_is_blocked_and_a_paused_tenant_is_not_asked(tenant: Tenant,
                                                                              other_tenant: Tenant) -> None:
     enqueue_many([{"type": "noop"}] * 2 + [{"type": "fail"}] * 2 + [{"type": "noop", "queue": "slow"}], tenant=tenant)
@@ -151,14 +162,15 @@ def test_a_paused_type_or_queue_is_blocked_and_a_paused_tenant_is_not_asked(tena
     assert statuses(other_tenant) == {Status.PENDING: 2}
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_no_gate_costs_the_claim_no_query(tenant: Tenant) -> None:
     enqueue_many([{"type": "noop"}] * 20, tenant=tenant)
     pauses.current()  # the cache is warm, as in a running dispatcher
     with CaptureQueriesContext(connection) as ctx:
         assert len(claim(tenant, 5)) == 5
     # The candidate SELECT, the UPDATE and the outbox INSERT (plus the transaction's own statements).
-    sql = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "BEGIN"))]
+    own = ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")
+    sql = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(own)]
     assert len(sql) == 3, sql
 
 
