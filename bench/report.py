@@ -40,8 +40,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 lambda v: v >= 10, "{:.1f}×"),
         _target("drain vs Celery + Redis", "≥ 5×", _get(results, "drain", "ratio_vs_celery"),
                 lambda v: v >= 5, "{:.1f}×", f"against the faster Celery pool ({celery})" if celery else ""),
-        _target("drain with gates vs without", "≥ 85%", _get(results, "drain", "gates_ratio"),
-                lambda v: v >= 0.85, "{:.0%}"),
         _target("pickup latency p50", "≤ 20 ms", _get(results, "latency", "pickup", "p50_ms"),
                 lambda v: v <= 20, "{:.1f} ms"),
         _target("pickup latency p99", "≤ 100 ms", _get(results, "latency", "pickup", "p99_ms"),
