@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -88,8 +89,8 @@ class PauseForm(forms.ModelForm):
             raise ValidationError({exc.field if exc.field in self.fields else "value": exc.message}) from None
         return data
 
-    def validate_unique(self) -> None:
-        pass  # pausing what is paused updates its reason: not an error
+    def validate_constraints(self) -> None:
+        pass  # the unique (kind, value): pausing what is paused updates its reason, not an error
 
 
 @admin.register(Pause)
@@ -106,8 +107,8 @@ class PauseAdmin(admin.ModelAdmin):
         # An existing pause's scope cannot change (that would be a resume and another pause).
         return ["kind", "value", "paused_by", "created_at"] if obj is not None else []
 
-    def get_actions(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        found = super().get_actions(request, *args, **kwargs)
+    def get_actions(self, request: HttpRequest, action_location: ActionLocation = ActionLocation.CHANGE_LIST) -> Any:
+        found = super().get_actions(request, action_location)
         found.pop("delete_selected", None)  # a bulk delete would bypass the resume
         return found
 
