@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from .. import clock
 from ..conf import conf
@@ -68,6 +68,11 @@ def _totals() -> dict[str, int]:
     return totals
 
 
+def sample_rows(status: str, sample: int = SAMPLE) -> "QuerySet[Task, tuple[str, str, datetime]]":
+    """The oldest ``sample`` tasks of ``status`` by ``run_at``: a range of task_due_idx, read in order."""
+    return Task.objects.filter(status=status).order_by("run_at").values_list("queue", "type", "run_at")[:sample]
+
+
 def depths(*, sample: int = SAMPLE) -> Depths:
     """Every queue and type that has waiting tasks, is paused, or is registered (then perhaps at 0)."""
     clock.refresh()  # run_at is on the database's clock
@@ -85,7 +90,7 @@ def depths(*, sample: int = SAMPLE) -> Depths:
     for status in WAITING:
         if not totals[status]:
             continue
-        rows = Task.objects.filter(status=status).order_by("run_at").values_list("queue", "type", "run_at")[:sample]
+        rows = sample_rows(status, sample)
         seen = 0
         for queue, type_, run_at in rows:
             seen += 1

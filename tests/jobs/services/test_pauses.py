@@ -129,3 +129,25 @@ def test_depths_past_the_sample_are_lower_bounds(tenant: Tenant) -> None:
     assert by_queue["old"].depth == 2 and "new" not in by_queue  # only the oldest two were read
     age = by_queue["old"].age(result.now)
     assert age is not None and age > timedelta(minutes=4, seconds=50)  # the oldest is exact
+
+
+@pytest.mark.mariadb
+def test_the_sample_reads_the_due_index_in_order(tenant: Tenant) -> None:
+    import json
+
+    from django.db import connection
+
+    from jobs.services.enqueue import enqueue_many
+
+    for _ in range(2):
+        enqueue_many([{"type": "noop", "queue": f"q{i % 7}"} for i in range(1000)], tenant=tenant)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE jobs_task")
+        cursor.fetchall()
+    qs = queues.sample_rows(Status.PENDING, 500)
+    assert len(list(qs)) == 500
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN FORMAT=JSON " + sql, params)
+        plan = json.dumps(json.loads(cursor.fetchone()[0]))
+    assert "task_due_idx" in plan and "filesort" not in plan, plan
