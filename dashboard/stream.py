@@ -5,6 +5,10 @@ Coalesced snapshots — ``counters``, ``feed``, ``workers``, ``chart``, each the
 the task rate. When the hub gives event ids up, a ``reset`` (JSON, as the API's) is followed at
 once by fresh snapshots; the feed, the only panel built from changes, is reloaded by the
 console's script. Same permission as the console's task pages (``access.VIEW_TASKS``).
+
+``?panels=queues`` (the Queues page) streams only ``queues``, the table of ``dashboard.queuepanel``:
+when tasks changed at most every ``SSE_COUNTERS_SECONDS``, else every ``SSE_WORKERS_SECONDS`` (a
+pause that parks nothing yet writes no task event).
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from jobs.models import WorkerProcess
 from jobs.streams.conf import streams_conf
 from jobs.streams.hub import CoalescingSubscription, get_hub
 from jobs.streams.reset import Reset
-from jobs.streams.sse import HEARTBEAT, StreamConsumer, message
+from jobs.streams.sse import HEARTBEAT, StreamConsumer, message, query_params
 
-from . import access, live
+from . import access, live, queuepanel
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +89,10 @@ class ConsoleEventStream(StreamConsumer):
         if not await database_sync_to_async(access.can_any, thread_sensitive=False)(user, access.VIEW_TASKS):
             await self.refuse(403, "Viewing tasks needs the jobs.view_task permission.", kind="forbidden")
             return
+        if query_params(self.scope).get("panels") == "queues":
+            can_act = await database_sync_to_async(user.has_perm, thread_sensitive=False)(access.CHANGE_TASKS)
+            await self.stream_queues(queuepanel.render_queues if can_act else queuepanel.render_queues_readonly)
+            return
         c = streams_conf()
         hub = get_hub()
         sub = CoalescingSubscription(keep=c.SSE_FEED_SIZE)
@@ -136,5 +144,37 @@ class ConsoleEventStream(StreamConsumer):
                 if sub.recent:
                     due.append(feed_sent + c.SSE_FEED_SECONDS)
                 await asyncio.sleep(min(max(0.05, min(due) - time.monotonic()), 0.25))
+        finally:
+            hub.unsubscribe(sub)
+
+    async def stream_queues(self, render: Callable[[], str]) -> None:
+        """The Queues page's stream: the queues table, a heartbeat, and a fresh table after a ``reset``."""
+        c = streams_conf()
+        hub = get_hub()
+        sub = CoalescingSubscription(keep=1)
+        panels = Panels(c.SSE_SHARED_SECONDS)
+        await hub.subscribe(sub)
+        try:
+            await self.start()
+            sent = -1e9
+            next_beat = time.monotonic() + c.heartbeat_seconds
+            while True:
+                now = time.monotonic()
+                out = []
+                if sub.reset is not None:
+                    sub.reset = None
+                    sent = -1e9  # the table is a snapshot: sending it afresh is the whole recovery
+                since = now - sent
+                if since >= c.SSE_WORKERS_SECONDS or (sub.dirty and since >= c.SSE_COUNTERS_SECONDS):
+                    sub.dirty = False
+                    sub.recent.clear()
+                    sent = now
+                    out.append(message("queues", await panels.render(render, partial(dict, seq=hub.low))))
+                if now >= next_beat:
+                    out.append(HEARTBEAT)
+                    next_beat = now + c.heartbeat_seconds
+                if out:
+                    await self.write(b"".join(out))
+                await asyncio.sleep(0.25)
         finally:
             hub.unsubscribe(sub)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import failed, overview, reports, tasks, tenants
+from .views import failed, overview, queues, reports, tasks, tenants
 
 app_name = "dashboard"
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("live/workers/", overview.live_workers, name="live_workers"),
     path("live/feed/", overview.live_feed, name="live_feed"),
     path("live/chart/", overview.live_chart, name="live_chart"),
+    path("live/queues/", queues.live_queues, name="live_queues"),
+    path("queues/", queues.queues_page, name="queues"),
+    path("queues/pause/", queues.queue_pause, name="queue_pause"),
+    path("queues/resume/", queues.queue_resume, name="queue_resume"),
     path("tasks/", tasks.task_list, name="tasks"),
     path("tasks/bulk/", tasks.task_bulk, name="tasks_bulk"),
     path("tasks/<int:pk>/", tasks.task_detail, name="task"),
@@ -26,6 +30,8 @@ urlpatterns = [
     path("types/", reports.types_page, name="types"),
     path("tenants/", tenants.tenant_list, name="tenants"),
     path("tenants/<slug:slug>/", tenants.tenant_detail, name="tenant"),
+    path("tenants/<slug:slug>/pause/", queues.tenant_pause, name="tenant_pause"),
+    path("tenants/<slug:slug>/resume/", queues.tenant_resume, name="tenant_resume"),
     path("tenants/<slug:slug>/keys/", tenants.key_create, name="key_create"),
     path("tenants/<slug:slug>/keys/<int:key_id>/revoke/", tenants.key_revoke, name="key_revoke"),
 ]

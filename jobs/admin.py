@@ -1,16 +1,20 @@
-"""Django admin for tasks and worker processes: read-only rows, state changes only as actions."""
+"""Django admin for tasks, worker processes and pauses: read-only rows, state changes only as actions
+(or, for a pause, adding and deleting it, both through ``jobs.services.pauses``)."""
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
 from .lifecycle import ACTIONS, Action
-from .models import Task, WorkerProcess
-from .services import control, listing
+from .models import Pause, Task, WorkerProcess
+from .services import control, listing, pauses
 
 
 class CappedCountPaginator(Paginator):
@@ -67,3 +71,71 @@ class WorkerProcessAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class PauseForm(forms.ModelForm):
+    class Meta:
+        model = Pause
+        fields = ["kind", "value", "reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk is not None:
+            return data  # only the reason can change
+        try:
+            # The store's own checks (a tenant that exists, a known type), so the admin says the same.
+            pauses.validate(data.get("kind"), data.get("value"))
+        except pauses.InvalidPause as exc:
+            raise ValidationError({exc.field if exc.field in self.fields else "value": exc.message}) from None
+        return data
+
+    def validate_constraints(self) -> None:
+        pass  # the unique (kind, value): pausing what is paused updates its reason, not an error
+
+
+@admin.register(Pause)
+class PauseAdmin(admin.ModelAdmin):
+    """Adding is pausing, deleting is resuming: both through the service, so a resume unblocks."""
+
+    list_display = ["kind", "value", "reason", "paused_by", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["value", "reason", "paused_by"]
+    form = PauseForm
+    actions = ["resume_selected"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # An existing pause's scope cannot change (that would be a resume and another pause).
+        return ["kind", "value", "paused_by", "created_at"] if obj is not None else []
+
+    def get_actions(self, request: HttpRequest, action_location: ActionLocation = ActionLocation.CHANGE_LIST) -> Any:
+        found = super().get_actions(request, action_location)
+        found.pop("delete_selected", None)  # a bulk delete would bypass the resume
+        return found
+
+    def save_model(self, request: HttpRequest, obj: Pause, form: Any, change: bool) -> None:
+        info, _ = pauses.pause(obj.kind, obj.value, reason=obj.reason, by=f"admin {request.user.get_username()}")
+        saved = Pause.objects.get(kind=info.kind, value=info.value)
+        obj.pk, obj.paused_by, obj.created_at = saved.pk, saved.paused_by, saved.created_at
+
+    def delete_model(self, request: HttpRequest, obj: Pause) -> None:
+        n = self._resume(obj)
+        self.message_user(request, f"Resumed {obj.kind} {obj.value}: {n} parked task(s) are pending again.",
+                          messages.SUCCESS)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Pause]) -> None:
+        for obj in list(queryset):
+            self._resume(obj)
+
+    @admin.action(description="Resume selected pauses", permissions=["delete"])
+    def resume_selected(self, request: HttpRequest, queryset: QuerySet[Pause]) -> None:
+        rows = list(queryset)
+        n = sum(self._resume(obj) for obj in rows)
+        self.message_user(request, f"Resumed {len(rows)} pause(s): {n} parked task(s) are pending again.",
+                          messages.SUCCESS)
+
+    @staticmethod
+    def _resume(obj: Pause) -> int:
+        try:
+            return pauses.resume(obj.kind, obj.value)
+        except pauses.NotPaused:
+            return 0  # resumed meanwhile by someone else

@@ -64,3 +64,21 @@ class WorkerLost(Exception):
 class Interrupted(Exception):
     """Recorded for a run still going when its worker's drain ended, once it has been handed back
     ``JOBS['MAX_INTERRUPTED']`` times already: from then on such runs are charged like a failure."""
+
+
+class InvalidPause(ValueError):
+    """A pause or resume the engine refuses; ``field`` names the offending input (kind, value, reason)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotPaused(LookupError):
+    """A resume of a queue, type or tenant that is not paused."""
+
+    def __init__(self, kind: str, value: str) -> None:
+        super().__init__(f"{kind} {value!r} is not paused")
+        self.kind = kind
+        self.value = value

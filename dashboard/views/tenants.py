@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from jobs.services import pauses
 from tenants import keys
 from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
@@ -24,8 +25,11 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
         active_keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True)),
     ).order_by("slug")
     c = conf()
+    paused = {p.value: p for p in pauses.list_pauses(count=False) if p.kind == "tenant"}
+    rows = [(t, paused.get(t.slug)) for t in tenants]
     return render(request, "dashboard/tenants/list.html", {
-        "section": "tenants", "title": "Tenants", "tenants": tenants,
+        "section": "tenants", "title": "Tenants", "rows": rows,
+        "can_pause": request.user.has_perm(access.CHANGE_TENANT),
         "default_limit": c.API_RATE_LIMIT, "default_window": c.API_RATE_WINDOW_SECONDS,
     })
 

@@ -15,8 +15,8 @@ OPERATOR_PERMS = [*VIEW_PERMS, "jobs.change_task", "tenants.change_tenant", "ten
 
 HTMX = {"HX-Request": "true"}
 
-PAGES = ["/", "/tasks/", "/dead-letter/", "/analytics/", "/types/", "/tenants/", "/live/counters/",
-         "/live/workers/", "/live/feed/", "/live/chart/"]
+PAGES = ["/", "/queues/", "/tasks/", "/dead-letter/", "/analytics/", "/types/", "/tenants/", "/live/counters/",
+         "/live/workers/", "/live/feed/", "/live/chart/", "/live/queues/"]
 
 PASSWORD = "console-test-pw"  # noqa: S105 — a throwaway test account
 
