@@ -11,12 +11,12 @@ from django.test.utils import CaptureQueriesContext
 from jobs import clock
 from jobs.lifecycle import Event as EventName
 from jobs.lifecycle import Status
-from jobs.models import Event, Resource, ResourceBucket, Task
+from jobs.models import Event, Resource, ResourceBucket
 from jobs.services import resources
 from jobs.store import tokens
 from jobs.store.tokens import GUARD_SECONDS, Grant
-from tests.support.builders import make_task
 from tenants.models import Tenant
+from tests.support.builders import make_task
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 WINDOW = 1 + GUARD_SECONDS
