@@ -31,13 +31,20 @@ from ..models import Resource, ResourceBucket, Task
 from . import effects
 from .outbox import change
 
-#: Seconds added to every window. The log records *claim* times, but the handler starts a few
-#: milliseconds later (the dispatcher hands the task to an idle executor thread): admissions
-#: spaced ``per_seconds`` apart could then start closer than that, and a window drawn over the
-#: handlers' starts could see ``rate + 1``. Padding the window by more than that latency keeps
-#: any ``per_seconds`` of handler starts within the rate (the cost: ``rate`` per
-#: ``per_seconds + 0.05`` at full load).
-GUARD_SECONDS = 0.05
+#: Seconds added to every window (at most; a tenth of the window for windows under a second).
+#: The log records *claim* times, but the handler starts later: the claim still has to commit
+#: and the dispatcher to hand the task to an executor thread, 5–15 ms when warm, up to ~100 ms
+#: for a process's first claims (cold code paths, CPU contention at start-up; measured by the
+#: real-process test). Two admissions ``per_seconds`` apart whose handlers met different delays
+#: would start closer than that, and a window drawn over the handlers' starts would see
+#: ``rate + 1``. Padding the window by more than the difference keeps any ``per_seconds`` of
+#: handler starts within the rate; the cost is ``rate`` per ``per_seconds + guard`` at full load.
+GUARD_SECONDS = 0.1
+
+
+def window(resource: Resource) -> float:
+    """The resource's window with its guard, seconds."""
+    return resource.per_seconds + min(GUARD_SECONDS, resource.per_seconds / 10)
 #: The most starts a resource's window may allow: the log keeps one number per start in the
 #: window, in one row rewritten by every claim that admits (10,000 is ~150 kB of JSON). For a
 #: higher throughput, use a shorter window (6,000 a minute is 100 a second).
@@ -79,7 +86,7 @@ def _live(starts: Iterable[float], resource: Resource, t: float) -> list[float]:
     """
     # An entry within a microsecond of the edge has left (float error must not hold a slot that
     # an ETA computed as entry + window promised free).
-    cutoff = t - (resource.per_seconds + GUARD_SECONDS) + 1e-6
+    cutoff = t - window(resource) + 1e-6
     live = sorted(float(s) for s in starts if isinstance(s, int | float) and s > cutoff)
     return live[-resource.rate:]
 
@@ -91,7 +98,7 @@ def _admit(log: list[float], resource: Resource, t: float, wanted: int) -> Grant
     window: with the log and the ETAs before it as one sorted list V (its length m), that is
     V[m - rate] + window, the earlier ETAs counting as starts (they will be, at those times).
     """
-    window = resource.per_seconds + GUARD_SECONDS
+    span = window(resource)
     granted = 0
     while granted < wanted and len(log) < resource.rate:
         log.append(t)
@@ -100,7 +107,7 @@ def _admit(log: list[float], resource: Resource, t: float, wanted: int) -> Grant
     if granted < wanted:
         virtual = list(log)
         for _ in range(wanted - granted):
-            due = max(t, virtual[len(virtual) - resource.rate] + window)
+            due = max(t, virtual[len(virtual) - resource.rate] + span)
             virtual.append(due)
             etas.append(_at(due))
     return Grant(granted, etas)
@@ -230,4 +237,4 @@ def available_in(resource: Resource, starts: Iterable[float], now: datetime) -> 
     available = resource.rate - len(log)
     if available > 0:
         return available, None
-    return 0, _at(log[len(log) - resource.rate] + resource.per_seconds + GUARD_SECONDS)
+    return 0, _at(log[len(log) - resource.rate] + window(resource))

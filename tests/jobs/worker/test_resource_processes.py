@@ -40,7 +40,7 @@ def test_a_resource_of_5_per_second_never_admits_more_than_5_starts_in_a_second(
     for i in range(len(starts) - rate):
         assert starts[i + rate] - starts[i] >= 1.0, f"{rate + 1} starts within {starts[i + rate] - starts[i]:.3f} s"
     # 40 starts at 5 a second: about 8 s, not much more (the throttled ones were rescheduled to their token).
-    assert starts[-1] - starts[0] < 8 * (1 + 0.05) + 3
+    assert starts[-1] - starts[0] < 8 * (1 + 0.1) + 3
     throttled = [c for e in Event.objects.all() for c in e.changes if c["event"] == "task.throttled"]
     assert throttled, "tasks waited for their token as scheduled"
     assert all(t.attempts == 1 for t in Task.objects.filter(pk__in=[t.pk for t in tasks])), "waiting is uncharged"
