@@ -16,6 +16,7 @@ fits ("fewer than ``rate`` in the last ``per_seconds``"), so the row never holds
 """
 
 import math
+from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -101,7 +102,8 @@ def _admit(log: list[float], resource: Resource, t: float, wanted: int) -> Grant
     span = window(resource)
     granted = 0
     while granted < wanted and len(log) < resource.rate:
-        log.append(t)
+        # In order: a claim that read its clock before another's admitted may hold an earlier time.
+        insort(log, t)
         granted += 1
     etas: list[datetime] = []
     if granted < wanted:

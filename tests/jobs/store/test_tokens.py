@@ -251,3 +251,12 @@ def test_resource_definitions_are_checked() -> None:
     take({("a.b:c-d_1", 4): 1}, at(0))
     resources.define("a.b:c-d_1", rate=3, per_seconds=2, per_tenant=True)
     assert not ResourceBucket.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_claim_whose_clock_reading_is_older_than_the_log_still_counts_it() -> None:
+    resources.define("api", rate=2, per_seconds=1)
+    take({("api", 1): 1}, at(0.5))
+    # Read its clock before the first claim admitted, took the lock after it.
+    assert take({("api", 2): 2}, at(0.4))[("api", 2)] == Grant(1, [at(0.4 + WINDOW)])
+    assert log("api") == [at(0.4).timestamp(), at(0.5).timestamp()]
