@@ -22,7 +22,7 @@ MAX_PAGE_SIZE = 200
 #: Query parameters that define the filtered set (pagination and actions excluded).
 FILTER_FIELDS = ("tenant", "type", "status", "why", "priority", "queue", "created_after", "created_before", "q", "tz")
 LIST_COLUMNS = ("id", "tenant_id", "queue", "type", "priority", "status", "attempts", "max_retries", "run_at",
-                "created_at", "started_at", "finished_at", "cancel_requested", "worker")
+                "created_at", "started_at", "finished_at", "cancel_requested", "worker", "interrupted", "snoozed")
 LABELS = {"q": "Search", "tenant": "Tenant", "type": "Type", "status": "Status", "priority": "Priority",
           "queue": "Queue", "created_after": "Created from", "created_before": "Created before", "why": "Why"}
 MAX_CHARS = {"q": 255, "type": 100, "queue": spec.MAX_QUEUE_CHARS}

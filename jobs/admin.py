@@ -1,20 +1,21 @@
-"""Django admin for tasks, worker processes and pauses: read-only rows, state changes only as actions
-(or, for a pause, adding and deleting it, both through ``jobs.services.pauses``)."""
+"""Django admin for tasks, worker processes, pauses and resources: read-only task rows, state changes only
+as actions; pauses and resources are written through their services (``jobs.services.pauses``, ``.resources``)."""
 
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from .exceptions import InvalidResource
 from .lifecycle import ACTIONS, Action
-from .models import Pause, Task, WorkerProcess
-from .services import control, listing, pauses
+from .models import Pause, Resource, Task, WorkerProcess
+from .services import control, listing, pauses, resources
 
 
 class CappedCountPaginator(Paginator):
@@ -139,3 +140,51 @@ class PauseAdmin(admin.ModelAdmin):
             return pauses.resume(obj.kind, obj.value)
         except pauses.NotPaused:
             return 0  # resumed meanwhile by someone else
+
+
+class ResourceForm(forms.ModelForm):
+    """The fields of a resource, checked by the service (the CLI's rules, one place)."""
+
+    class Meta:
+        model = Resource
+        fields = ["name", "rate", "per_seconds", "per_tenant"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        name = data.get("name", self.instance.name if self.instance.pk else None)
+        try:
+            resources.check(name, data.get("rate"), data.get("per_seconds"))
+        except InvalidResource as exc:
+            field = {"per": "per_seconds"}.get(exc.field, exc.field)
+            raise ValidationError({field if field in self.fields else NON_FIELD_ERRORS: exc.message}) from None
+        return data
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    """Resources are written through ``jobs.services.resources`` (the CLI's path), never by the form itself."""
+
+    form = ResourceForm
+    list_display = ["name", "rate", "per_seconds", "per_tenant", "available_now", "updated_at"]
+    search_fields = ["name"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["name"] if obj is not None else []  # a rename would orphan the tasks naming it
+
+    @admin.display(description="Available now")
+    def available_now(self, obj: Resource) -> str:
+        if obj.per_tenant:
+            return f"{obj.rate} per tenant"
+        n, _ = resources.available(obj.name)
+        return f"{n}/{obj.rate}"
+
+    def save_model(self, request: HttpRequest, obj: Resource, form: Any, change: bool) -> None:
+        saved, _ = resources.define(obj.name, rate=obj.rate, per_seconds=obj.per_seconds, per_tenant=obj.per_tenant)
+        obj.pk = saved.pk
+
+    def delete_model(self, request: HttpRequest, obj: Resource) -> None:
+        resources.delete(obj.name)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Resource]) -> None:
+        for name in queryset.values_list("name", flat=True):
+            resources.delete(name)

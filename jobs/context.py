@@ -2,8 +2,9 @@
 
 import threading
 from dataclasses import dataclass, field
+from typing import NoReturn
 
-from .exceptions import TaskCancelled
+from .exceptions import Snoozed, TaskCancelled
 
 
 @dataclass(slots=True)
@@ -29,6 +30,16 @@ class TaskContext:
     def raise_if_cancelled(self) -> None:
         if self._cancel.is_set():
             raise TaskCancelled(f"task {self.task_id} was cancelled")
+
+    def snooze(self, seconds: float) -> NoReturn:
+        """End this run now and run the task again ``seconds`` from now (0 < seconds ≤ a day),
+        without charging the attempt: for back-pressure (an upstream 429, a busy partner).
+
+        Raises ``Snoozed`` (let it propagate; a ``BaseException``, so ``except Exception`` does
+        not catch it). A cancellation requested during the run still wins: the task ends
+        cancelled. A bad ``seconds`` raises ``ValueError`` (a failed attempt).
+        """
+        raise Snoozed(seconds)
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, waking early on cancellation; True if cancelled."""

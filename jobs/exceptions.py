@@ -1,5 +1,7 @@
 """Errors the engine raises to its callers, and the ones handlers raise to the engine."""
 
+import math
+
 
 class InvalidTask(ValueError):
     """An enqueue request the engine refuses; ``field`` names the offending input."""
@@ -25,6 +27,15 @@ class InvalidBatch(InvalidTask):
 
 class PayloadTooLarge(InvalidTask):
     """The payload is over ``JOBS['MAX_PAYLOAD_BYTES']``."""
+
+
+class InvalidResource(ValueError):
+    """A resource definition the engine refuses (``resource set``, the admin); ``field`` names the input."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
 
 
 class InvalidTransition(Exception):
@@ -82,3 +93,25 @@ class NotPaused(LookupError):
         super().__init__(f"{kind} {value!r} is not paused")
         self.kind = kind
         self.value = value
+
+
+#: The longest a run may snooze, seconds (a day): past that, enqueue a new task with a ``run_at``.
+MAX_SNOOZE_SECONDS = 86_400.0
+
+
+class Snoozed(BaseException):
+    """Raised by ``ctx.snooze(seconds)``: end this run and run the task again ``seconds`` from now,
+    without charging the attempt (back-pressure: a rate limit upstream, a lock someone else holds).
+
+    A ``BaseException``, like ``SystemExit``: a handler's ``except Exception`` (log and carry on)
+    must not swallow it. A bad ``seconds`` raises ``ValueError`` here instead, which fails the
+    attempt like any error, with a message saying why.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds)
+                or not 0 < seconds <= MAX_SNOOZE_SECONDS):
+            raise ValueError(f"ctx.snooze(seconds): seconds must be a number > 0 and ≤ {MAX_SNOOZE_SECONDS:g} "
+                             f"(got {seconds!r})")
+        super().__init__(f"snoozed for {seconds:g} s")
+        self.seconds = float(seconds)

@@ -76,7 +76,8 @@ def _timeline(task: Task) -> list[dict[str, Any]]:
     elif task.status == Status.FAILED:
         final = {"kind": "failed", "attempt": task.attempts, "at": task.finished_at}
     elif task.status == Status.SCHEDULED:
-        final = {"kind": "scheduled", "at": task.run_at, "retry": bool(task.errors)}
+        final = {"kind": "scheduled", "at": task.run_at, "retry": bool(task.errors), "reason": task.blocked_on,
+                 "resource": task.resource}
     elif task.status in (Status.PENDING, Status.BLOCKED):
         final = {"kind": "pending", "at": task.run_at}
     if final:

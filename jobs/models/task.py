@@ -109,7 +109,8 @@ class Task(models.Model):
     #: A ``Resource`` (by name) whose rate limits this task's starts.
     resource = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     #: The gate that last held this task back: ``key`` or ``pause`` (``blocked``), ``resource``
-    #: (``scheduled`` until the next token); cleared when it becomes ``pending`` again.
+    #: (``scheduled`` until the next token), ``snooze`` (``scheduled``: its handler called
+    #: ``ctx.snooze``); cleared when it becomes ``pending`` again.
     blocked_on = models.CharField(max_length=16, null=True, blank=True)  # noqa: DJ001
     snoozed = models.PositiveIntegerField(default=0, help_text="Runs that snoozed (ctx.snooze: not charged)")
     max_retries = models.PositiveIntegerField(default=EngineConf.default("DEFAULT_MAX_RETRIES"),

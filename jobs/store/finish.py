@@ -11,7 +11,7 @@ import logging
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -21,7 +21,7 @@ from django.db.models import Case, F, Field, Q, Value, When
 
 from .. import clock
 from ..conf import conf
-from ..exceptions import Interrupted, ResultTooLarge, TaskCancelled
+from ..exceptions import Interrupted, ResultTooLarge, Snoozed, TaskCancelled
 from ..lifecycle import FINISHED, Event, Status
 from ..models import Task
 from ..registry import TaskType, registry
@@ -88,10 +88,29 @@ def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcom
 
 def started(outcome: Outcome, task: Task) -> Outcome:
     """Make ``outcome`` also record its run's start (attempt count, handler start), in case the
-    completer's batched ``mark_started`` has not landed yet."""
-    outcome.fields["attempts"] = task.attempts
+    completer's batched ``mark_started`` has not landed yet. An outcome that says its attempts
+    already keeps them (a snooze gives its attempt back)."""
+    outcome.fields.setdefault("attempts", task.attempts)
     outcome.fields["started_at"] = task.started_at
     return outcome
+
+
+def snoozed(task: Task, seconds: float, *, now: datetime | None = None) -> Outcome:
+    """The outcome of a run that called ``ctx.snooze(seconds)``: ``scheduled`` ``seconds`` from now,
+    its attempt given back (``task.attempts`` counts this run's start), ``snoozed + 1``.
+
+    ``seconds`` was checked by ``Snoozed``. A cancel requested during the run still wins
+    (``write``): the task ends cancelled with this attempt charged.
+    """
+    now = now or clock.now()
+    return Outcome(task.pk, task.attempts, Status.SCHEDULED, {
+        "status": Status.SCHEDULED,
+        "run_at": now + timedelta(seconds=seconds),
+        "lease_expires_at": None,
+        "attempts": max(0, task.attempts - 1),
+        "snoozed": task.snoozed + 1,
+        "blocked_on": "snooze",
+    }, task, event=Event.SNOOZED)
 
 
 def interrupted(task: Task, *, worker: str, now: datetime | None = None) -> Outcome:
@@ -131,6 +150,9 @@ def failed(task: Task, exc: BaseException, *, worker: str, now: datetime | None 
            with_traceback: bool = True) -> Outcome:
     """The outcome of a failed attempt: retry later (``scheduled``) or dead-letter (``failed``)."""
     now = now or clock.now()
+    if isinstance(exc, Snoozed):
+        # Every raise from a handler ends here; a snooze is not a failure (no error entry).
+        return snoozed(task, exc.seconds, now=now)
     entry = error_entry(task, exc, worker=worker, now=now, with_traceback=with_traceback)
     history = error_history(task, entry)
     if isinstance(exc, TaskCancelled):
@@ -199,6 +221,8 @@ def _event(o: Outcome) -> dict[str, Any]:
         extra["error"] = error_text(errors[-1])[:300]
     if o.cancel_too_late:
         extra["cancel_too_late"] = True
+    if o.event is Event.SNOOZED:
+        extra["run_at"] = o.fields["run_at"].isoformat()
     return change(o.task, o.event or EVENTS[Status(o.status)], o.status, **extra)
 
 
@@ -237,10 +261,16 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
                 o.fields["cancel_requested"] = False
                 o.cancel_too_late = True
             elif live[o.task_id]:
-                # Cancellation wins over a failure, a retry, or a run that saw it and returned.
+                # Cancellation wins over a failure, a retry, a snooze, or a run that saw it and returned.
                 o.status = Status.CANCELLED
                 o.fields.update(status=Status.CANCELLED, finished_at=now, lease_expires_at=None)
                 o.fields.pop("run_at", None)
+                if o.event is Event.SNOOZED:
+                    # The run did happen and ends the task: charged, no snooze counted, no snooze event.
+                    o.event = None
+                    o.fields.update(attempts=o.attempt)
+                    o.fields.pop("snoozed", None)
+                    o.fields.pop("blocked_on", None)
             elif "finished_at" in o.fields:
                 # One timestamp per batch (a few ms late at most) keeps the UPDATE a single
                 # value instead of a CASE arm per row.

@@ -107,3 +107,31 @@ def test_the_task_page_says_why_a_task_waits(viewer: Any, tenant: Tenant) -> Non
     assert 'class="badge s-blocked"' in page
     page = html(viewer.get(f"/tasks/{holder.pk}/"))
     assert 'data-why="running"' in page
+
+
+def test_a_snoozed_task_says_so_in_the_list_and_the_detail(viewer: Any, tenant: Tenant) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    task = add_task(tenant, status=Status.SCHEDULED, snoozed=2, blocked_on="snooze",
+                    run_at=timezone.now() + timedelta(seconds=30))
+    others = [add_task(tenant, snoozed=1, interrupted=1) for _ in range(3)]
+    with CaptureQueriesContext(connection) as few:
+        listing = html(viewer.get("/tasks/"))
+    with CaptureQueriesContext(connection) as more:
+        add_task(tenant, snoozed=1, interrupted=1)
+        html(viewer.get("/tasks/"))
+    # The tags' columns are read with the page: no query per row.
+    assert len(more.captured_queries) == len(few.captured_queries) + 1
+    assert "snooze ×2" in listing and listing.count("snooze ×1") == len(others)
+    body = html(viewer.get(f"/tasks/{task.pk}/"))
+    assert re.search(r'data-metric="snoozed"><span class="tag">2×</span>', body)
+    assert "Snoozed by its handler (no attempt charged)" in body
+
+
+def test_a_throttled_task_names_its_resource(viewer: Any, tenant: Tenant) -> None:
+    task = add_task(tenant, status=Status.SCHEDULED, resource="partner-api", blocked_on="resource",
+                    run_at=timezone.now() + timedelta(seconds=1))
+    body = html(viewer.get(f"/tasks/{task.pk}/"))
+    assert "<code>partner-api</code>: waiting for its next start" in body
+    assert "Throttled: its resource <code>partner-api</code>" in body

@@ -76,3 +76,39 @@ def crash(payload: dict[str, Any], ctx: TaskContext) -> None:
     """Kill the worker process running it, as a payload that segfaults an extension would."""
     _log(payload, ctx, "start")
     os.kill(os.getpid(), 9)
+
+
+def _runs(payload: dict[str, Any], ctx: TaskContext) -> int:
+    """How many times this task has started so far (lines logged by ``_log``)."""
+    with open(payload["log"]) as f:
+        return sum(1 for line in f if line.split()[:2] == ["start", str(ctx.task_id)])
+
+
+@task("snoozy", max_retries=0)
+def snoozy(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """Snooze ``payload['seconds']`` on the first ``times`` runs (inside a handler's ``except
+    Exception``, which must not catch it), then return the run count and the attempt."""
+    _log(payload, ctx, "start")
+    runs = _runs(payload, ctx)
+    if runs <= payload.get("times", 1):
+        try:
+            ctx.snooze(payload.get("seconds", 0.2))
+        except Exception:  # a handler's usual catch-all: a snooze passes through it
+            return {"swallowed": True}
+    return {"runs": runs, "attempt": ctx.attempt}
+
+
+@task("snooze-when-cancelled", timeout=60, max_retries=0)
+def snooze_when_cancelled(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Wait for a cancel, then snooze anyway: the cancel must win."""
+    _log(payload, ctx, "start")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not ctx.cancelled:
+        time.sleep(0.02)
+    ctx.snooze(5)
+
+
+@task("snooze-for", max_retries=0)
+def snooze_for(payload: dict[str, Any], ctx: TaskContext) -> None:
+    """Snooze ``payload['seconds']`` (whatever it is) on every run."""
+    ctx.snooze(payload["seconds"])
