@@ -21,7 +21,7 @@ from ..conf import conf
 from ..lifecycle import Status
 from ..models import Pause, Task, TaskQuerySet, WorkerProcess
 from ..shapes import slots
-from ..store import gates, pauses
+from ..store import gates, pauses, tokens
 
 #: Every code ``explain`` can answer, waiting ones first.
 CODES = ("scheduled", "paused", "tenant_limit", "concurrency_limit", "rate_limit", "no_worker", "busy", "ready",
@@ -127,6 +127,13 @@ def explain(task: Task) -> Reason:
             (task.tenant_id, task.concurrency_key), 0)
         if used >= task.concurrency_limit:
             return _key(task)
+    if task.resource:
+        available, next_at = tokens.state(task.resource, task.tenant_id, now)
+        if available <= 0:
+            return Reason("rate_limit", f"Its resource {task.resource!r} has no start left in its window; the next "
+                          f"one frees at {_ago(next_at)}.", {"resource": task.resource,
+                                                            "next_token_at": next_at.isoformat() if next_at else None},
+                          next_at)
     serving = _serving(task, now)
     if not serving:
         return Reason("no_worker", f"No live worker serves its queue {task.queue!r}: start one "

@@ -16,7 +16,7 @@ No counter exists that a crash could leak: a dead worker's slot comes back when 
 ends its run.
 """
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +28,7 @@ from django.db.models import Count, Q
 
 from ..lifecycle import Event, Status
 from ..models import ConcurrencyKey, Task
-from . import effects, pauses
+from . import effects, pauses, tokens
 from .outbox import change
 
 Pair = tuple[int, str]  # (tenant id, concurrency key)
@@ -71,6 +71,8 @@ def admit(candidates: list[Task], *, now: datetime) -> Admission:
             result.admitted.append(task)
     if keyed:
         _within_keys(keyed, result, blocked)
+    if any(t.resource for t in result.admitted):
+        _within_resources(result, now)
     for gate, tasks in blocked.items():
         block(tasks, gate=gate)
         result.held += len(tasks)
@@ -110,6 +112,37 @@ def _within_keys(keyed: dict[Pair, list[Task]], result: Admission, blocked: dict
             else:
                 blocked["key"].append(task)
                 result.blocked_keys.add(pair)
+
+
+def _within_resources(result: Admission, now: datetime) -> None:
+    """Admit what the resources' windows let go now; throttle the rest until their token (``tokens``).
+
+    After the keys: a task throttled here holds no key slot (it is not running), and the
+    resource's tokens go only to tasks that would start.
+    """
+    wants = Counter((t.resource, t.tenant_id) for t in result.admitted if t.resource)
+    grants = tokens.take(dict(wants), now)
+    used: Counter[tuple[str, int]] = Counter()
+    admitted: list[Task] = []
+    throttled: list[tuple[Task, datetime]] = []
+    for task in result.admitted:
+        if not task.resource:
+            admitted.append(task)
+            continue
+        key = (task.resource, task.tenant_id)
+        grant = grants[key]
+        if grant.busy:
+            result.busy += 1
+            continue
+        i = used[key]
+        used[key] += 1
+        if i < grant.granted:
+            admitted.append(task)
+        else:
+            throttled.append((task, grant.etas[i - grant.granted]))
+    tokens.throttle(throttled)
+    result.held += len(throttled)
+    result.admitted = admitted
 
 
 def holders_count(pairs: Iterable[Pair], statuses: tuple[str, ...] = (Status.RUNNING,)) -> dict[Pair, int]:

@@ -185,3 +185,20 @@ def test_the_tally_and_the_filter_agree_with_explain(tenant: Tenant, other_tenan
         assert {explain(t).code for t in qs} == {code}
         assert qs.count() == expected[code]
     assert TaskFilter({"why": "bogus"}, queryset=Task.objects.all()).is_valid() is False
+
+
+@pytest.mark.django_db
+def test_rate_limit_names_the_resource_and_its_next_token(tenant: Tenant) -> None:
+    from jobs.services import resources
+
+    live_worker(busy=0, threads=4)
+    resources.define("partner-api", rate=1, per_seconds=60, per_tenant=False)
+    _first, second = (enqueue("noop", tenant=tenant, resource="partner-api") for _ in range(2))
+    assert len(claim(tenant, 1)) == 1  # takes the window's one start
+    reason = explain(second)  # pending, not yet met by a claim: the window is full
+    assert reason.code == "rate_limit" and reason.detail["resource"] == "partner-api" and reason.eta
+    assert claim(tenant) == []
+    assert Task.objects.get(pk=second.pk).status == Status.SCHEDULED
+    reason = explain(second)  # throttled: scheduled until the token is due
+    assert reason.code == "rate_limit" and reason.eta is not None and reason.eta > clock.now()
+    assert why.count_by_reason()["rate_limit"] == 1

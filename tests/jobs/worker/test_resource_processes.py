@@ -10,8 +10,7 @@ from jobs.models import Event, Task
 from jobs.services import resources
 from jobs.services.enqueue import enqueue_many
 
-pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.django_db(transaction=True),
-              pytest.mark.xfail(reason="needs the claim integration", strict=False)]
+pytestmark = [pytest.mark.mariadb, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 def handler_starts(path) -> list[float]:
