@@ -103,6 +103,14 @@ def test_priority_accepts_an_integral_float(api: Caller) -> None:
     ({"type": "noop", "payload": "not json"}, "payload"),
     ({"type": "noop", "payload": "[1]"}, "payload"),
     ({"type": "noop", "colour": "blue"}, "colour"),
+    ({"type": "noop", "concurrency_key": ""}, "concurrency_key"),
+    ({"type": "noop", "concurrency_key": "k" * 201}, "concurrency_key"),
+    ({"type": "noop", "concurrency_key": 5}, "concurrency_key"),
+    ({"type": "noop", "concurrency_limit": 2}, "concurrency_limit"),
+    ({"type": "noop", "concurrency_key": "k", "concurrency_limit": 0}, "concurrency_limit"),
+    ({"type": "noop", "concurrency_key": "k", "concurrency_limit": "2"}, "concurrency_limit"),
+    ({"type": "noop", "resource": ""}, "resource"),
+    ({"type": "noop", "resource": ["a"]}, "resource"),
 ])
 def test_submit_validation_names_the_field(api: Caller, spec: dict[str, Any], field: str) -> None:
     body = assert_problem(api.post("/api/tasks", spec), 400, field)
@@ -201,3 +209,31 @@ def test_a_lone_surrogate_in_a_string_is_400(api: Caller, path: str, raw: str, f
     if body.get("errors"):  # rejected by validation rather than by the parser: the field is named
         assert field in [e["field"] for e in body["errors"]]
     assert not Task.objects.exists()
+
+
+def test_submit_with_a_concurrency_key_and_a_resource(api: Caller) -> None:
+    response = api.submit(concurrency_key="acct-42", concurrency_limit=3, resource="partner-api")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["concurrency_key"], body["concurrency_limit"], body["resource"]) == ("acct-42", 3, "partner-api")
+    task = Task.objects.get(pk=body["id"])
+    assert (task.concurrency_key, task.concurrency_limit, task.resource) == ("acct-42", 3, "partner-api")
+    why = api.get(f"/api/tasks/{task.pk}/why").json()
+    assert why["code"] == "no_worker" and set(why) == {"code", "message", "detail", "eta"}
+
+
+def test_a_type_s_default_key_comes_from_the_payload(api: Caller) -> None:
+    from jobs.registry import TaskType, registry
+
+    registry.register(TaskType(name="per_account", func=lambda payload, ctx: None,
+                               concurrency_key=lambda payload: payload.get("account"), concurrency_limit=2,
+                               resource="mail"))
+    try:
+        body = api.submit("per_account", payload={"account": 7}).json()
+        assert (body["concurrency_key"], body["concurrency_limit"], body["resource"]) == ("7", 2, "mail")
+        # No account: the function returns None, so the task has no key.
+        assert api.submit("per_account", payload={}).json()["concurrency_key"] is None
+        # The request's own fields win over the type's.
+        assert api.submit("per_account", payload={"account": 7}, concurrency_key="x").json()["concurrency_key"] == "x"
+    finally:
+        registry._types.pop("per_account", None)

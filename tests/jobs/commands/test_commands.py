@@ -252,3 +252,15 @@ def test_runworkers_waits_for_an_unreachable_database_instead_of_exiting(tmp_pat
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+@pytest.mark.django_db
+def test_enqueue_with_a_concurrency_key_and_a_resource(tenant: Tenant) -> None:
+    out = run("enqueue", "noop", "--tenant", "acme", "--count", "3", "--concurrency-key", "acct-1",
+              "--concurrency-limit", "2", "--resource", "partner-api")
+    assert "enqueued 3 noop task(s)" in out
+    assert set(Task.objects.values_list("concurrency_key", "concurrency_limit", "resource")) == {
+        ("acct-1", 2, "partner-api")}
+    with pytest.raises(CommandError, match="concurrency_limit: needs a concurrency_key"):
+        run("enqueue", "noop", "--tenant", "acme", "--concurrency-limit", "2")
+    assert Task.objects.count() == 3
