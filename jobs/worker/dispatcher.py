@@ -119,7 +119,8 @@ class Dispatcher(Service):
             return False
         if maintenance.promote_due():
             return False
-        if Task.objects.ready_tenant_ids(self.queues):
-            return False
+        paused = pauses.current().tenant_ids
+        if any(t not in paused for t in Task.objects.ready_tenant_ids(self.queues)):
+            return False  # a paused tenant's pending work is not this run's to finish
         # A retry due within a poll interval still counts as work to finish.
         return not Task.objects.due(clock.now() + timedelta(seconds=self.poll_seconds)).exists()

@@ -232,3 +232,15 @@ def test_the_key_count_and_unblock_are_served_by_the_gate_index(tenant: Tenant) 
             plans.append(json.loads(cursor.fetchone()[0]))
     for plan in plans:
         assert "task_gate_idx" in json.dumps(plan), plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_worker_finishes_beside_a_paused_tenant(tenant: Tenant, other_tenant: Tenant, inprocess_worker) -> None:
+    enqueue_many([{"type": "noop"}] * 5, tenant=tenant)
+    enqueue_many([{"type": "noop"}] * 3, tenant=other_tenant)
+    Pause.objects.create(kind=Pause.Kind.TENANT, value=other_tenant.slug)
+    pauses.invalidate()
+    inprocess_worker.burst(timeout=30, threads=2)
+    assert inprocess_worker.exit_code == 0
+    assert statuses(tenant) == {Status.COMPLETED: 5}
+    assert statuses(other_tenant) == {Status.PENDING: 3}
