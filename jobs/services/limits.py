@@ -120,7 +120,8 @@ def caps() -> tuple[list[Cap], bool]:
     tenants = tenants[:TENANTS]
     running = dict(Task.objects.running_by_tenant([pk for pk, _, _ in tenants]))
     out = []
-    for pk, slug, cap in tenants:
+    for pk, slug, max_running in tenants:
+        cap = max_running or 0  # never None: the filter above
         n = running.get(pk, 0)
         # Below its cap a tenant's pending tasks wait for a worker, not for the cap: not counted.
         waiting = _bounded(Task.objects.filter(status__in=[Status.PENDING], tenant_id=pk)) if n >= cap else 0
@@ -141,7 +142,7 @@ def keys() -> tuple[list[Key], bool]:
                .order_by().values_list("pk", "tenant_id", "concurrency_key")[:RUNNING_READ])
     listed: dict[int, Key] = {}
     for pk, tenant_id, key in running:
-        k = entry(tenant_id, key)
+        k = entry(tenant_id, key or "")  # never None: the filter above
         k.running += 1
         if k.running <= HOLDERS:
             listed[pk] = k
@@ -156,7 +157,7 @@ def keys() -> tuple[list[Key], bool]:
                          .order_by().values_list("tenant_id", "concurrency_key").distinct()[:KEYS + 1])
     cut = len(blocked_pairs) > KEYS
     for tenant_id, key in blocked_pairs[:KEYS]:
-        entry(tenant_id, key)
+        entry(tenant_id, key or "")
     # Blocked counts only for the keys that may be shown: the held ones (few: one per busy slot)
     # and the blocked ones read above.
     for (tenant_id, key), k in found.items():

@@ -67,7 +67,7 @@ def test_keys_show_the_limit_the_holders_and_the_blocked(tenant: Tenant, other_t
     globex = keys[("globex", "acct-1")]
     assert (globex.limit, globex.running, globex.blocked) == (1, 1, 1)
     # Busiest first.
-    assert [(k.slug, k.key) for k in limits.overview().keys][0] == ("acme", "acct-1")
+    assert next((k.slug, k.key) for k in limits.overview().keys) == ("acme", "acct-1")
 
 
 def test_a_key_with_only_blocked_tasks_takes_the_head_blocked_limit(tenant: Tenant) -> None:
