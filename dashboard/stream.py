@@ -8,7 +8,8 @@ console's script. Same permission as the console's task pages (``access.VIEW_TAS
 
 ``?panels=queues`` (the Queues page) streams only ``queues``, the table of ``dashboard.queuepanel``:
 when tasks changed at most every ``SSE_COUNTERS_SECONDS``, else every ``SSE_WORKERS_SECONDS`` (a
-pause that parks nothing yet writes no task event).
+pause that parks nothing yet writes no task event). ``?panels=limits`` (the Limits page) streams
+only ``limits`` (``dashboard.limitspanel``) the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from jobs.streams.hub import CoalescingSubscription, get_hub
 from jobs.streams.reset import Reset
 from jobs.streams.sse import HEARTBEAT, StreamConsumer, message, query_params
 
-from . import access, live, queuepanel
+from . import access, limitspanel, live, queuepanel
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,13 @@ class ConsoleEventStream(StreamConsumer):
         if not await database_sync_to_async(access.can_any, thread_sensitive=False)(user, access.VIEW_TASKS):
             await self.refuse(403, "Viewing tasks needs the jobs.view_task permission.", kind="forbidden")
             return
-        if query_params(self.scope).get("panels") == "queues":
+        panels_param = query_params(self.scope).get("panels")
+        if panels_param == "queues":
             can_act = await database_sync_to_async(user.has_perm, thread_sensitive=False)(access.CHANGE_TASKS)
-            await self.stream_queues(queuepanel.render_queues if can_act else queuepanel.render_queues_readonly)
+            await self.stream_table(queuepanel.render_queues if can_act else queuepanel.render_queues_readonly)
+            return
+        if panels_param == "limits":
+            await self.stream_table(limitspanel.render_limits, event="limits")
             return
         c = streams_conf()
         hub = get_hub()
@@ -147,8 +152,9 @@ class ConsoleEventStream(StreamConsumer):
         finally:
             hub.unsubscribe(sub)
 
-    async def stream_queues(self, render: Callable[[], str]) -> None:
-        """The Queues page's stream: the queues table, a heartbeat, and a fresh table after a ``reset``."""
+    async def stream_table(self, render: Callable[[], str], event: str = "queues") -> None:
+        """A one-table page's stream (Queues, Limits): the table as ``event``, a heartbeat, and a
+        fresh table after a ``reset``."""
         c = streams_conf()
         hub = get_hub()
         sub = CoalescingSubscription(keep=1)
@@ -169,7 +175,7 @@ class ConsoleEventStream(StreamConsumer):
                     sub.dirty = False
                     sub.recent.clear()
                     sent = now
-                    out.append(message("queues", await panels.render(render, partial(dict, seq=hub.low))))
+                    out.append(message(event, await panels.render(render, partial(dict, seq=hub.low))))
                 if now >= next_beat:
                     out.append(HEARTBEAT)
                     next_beat = now + c.heartbeat_seconds

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import failed, overview, queues, reports, tasks, tenants
+from .views import failed, limits, overview, queues, reports, tasks, tenants
 
 app_name = "dashboard"
 
@@ -15,7 +15,9 @@ urlpatterns = [
     path("live/feed/", overview.live_feed, name="live_feed"),
     path("live/chart/", overview.live_chart, name="live_chart"),
     path("live/queues/", queues.live_queues, name="live_queues"),
+    path("live/limits/", limits.live_limits, name="live_limits"),
     path("queues/", queues.queues_page, name="queues"),
+    path("limits/", limits.limits_page, name="limits"),
     path("queues/pause/", queues.queue_pause, name="queue_pause"),
     path("queues/resume/", queues.queue_resume, name="queue_resume"),
     path("tasks/", tasks.task_list, name="tasks"),
