@@ -132,6 +132,7 @@ def test_depths_past_the_sample_are_lower_bounds(tenant: Tenant) -> None:
 
 
 @pytest.mark.mariadb
+@pytest.mark.django_db(transaction=True)  # ANALYZE TABLE commits implicitly: the test's rows must be flushed
 def test_the_sample_reads_the_due_index_in_order(tenant: Tenant) -> None:
     import json
 
