@@ -117,6 +117,9 @@ class CostTable:
         average = self.average.get(task_type)
         return self.prior() if average is None else max(self.floor, round(average))
 
+    def known(self, task_type: str) -> bool:
+        return task_type in self.average
+
     def prior(self) -> int:
         """What a type never seen is assumed to cost, µs."""
         with self.lock:
@@ -156,6 +159,8 @@ class DeficitRoundRobin:
         #: Moving average of the estimated cost of each tenant's claimed tasks, µs (not credit:
         #: kept when the tenant leaves the ring).
         self.expected: dict[int, float] = {}
+        #: Tenants that had their first probe (in this process).
+        self.probed: set[int] = set()
         #: What the last plan reserved per tenant (tasks × expected cost), given back by ``settle``.
         self.reserved: dict[int, int] = {}
         #: Run → (tenant, estimate charged), until its real time is known.
@@ -213,8 +218,9 @@ class DeficitRoundRobin:
         if not self.ring or slots <= 0:
             return asks
         expected = {t: self._expected(t) for t in self.ring}
-        # A tenant never claimed from (with costs) has an unknown mix of types: it is asked for one
-        # task per plan, a probe whose type tells its cost, rather than a pile of what may be hours.
+        # A tenant none of whose claimed types has a known cost yet may hold hours of work: it is
+        # asked for one task per plan (a probe, at the pessimistic prior) until one of its types is
+        # known, rather than a pile sized by a guess.
         probing = {t for t in self.ring if self.costs is not None and t not in self.expected}
         known = sorted(e for t, e in expected.items() if t not in probing) or sorted(expected.values())
         unit = known[(len(known) - 1) // 2]
@@ -224,37 +230,36 @@ class DeficitRoundRobin:
             tenant = self.ring[self.cursor]
             eligible = [t for t in self.ring if t not in probing or t not in asks]
             if not eligible:
-                break  # only probes left: the next plan, their costs known, fills the rest
+                break  # only probes left: the claim comes back short and the dispatcher plans again
             if tenant not in eligible:
-                self._advance()  # a probe taken: the turn passes (its credit stays for the next plan)
+                self._advance()  # its probe taken: the turn passes (its credit stays for the next plan)
                 continue
-            if tenant in probing:
-                # Charged, not paid for: at settle it owes its one task, and on its next visit it
-                # earns a quantum at the unit of the known tenants, as if the probe were its first task.
-                asks[tenant] = 1
-                self.reserved[tenant] = expected[tenant]
-                self.deficit[tenant] -= expected[tenant]
-                remaining -= 1
-                continue
-            # Spend credit left from the last claim before earning more.
-            if self.deficit[tenant] <= 0:
-                self.deficit[tenant] += earn[tenant]
-            if self.deficit[tenant] <= 0:
-                # Still paying off a long task: its turn passes.
-                self._advance()
-                passed += 1
-                if passed >= len(eligible):
-                    self._skip_idle_rounds(earn, eligible)
-                    passed = 0
-                continue
+            first_probe = tenant in probing and tenant not in self.probed
+            if first_probe:
+                # A first probe is charged, not paid for: the unit its quantum would be in is not
+                # known yet. At settle it owes its one task; its turn goes on, earning as usual.
+                self.probed.add(tenant)
+            else:
+                # Spend credit left from the last claim before earning more.
+                if self.deficit[tenant] <= 0:
+                    self.deficit[tenant] += earn[tenant]
+                if self.deficit[tenant] <= 0:
+                    # Still paying off a long task: its turn passes.
+                    self._advance()
+                    passed += 1
+                    if passed >= len(eligible):
+                        self._skip_idle_rounds(earn, eligible)
+                        passed = 0
+                    continue
             passed = 0
             cost = expected[tenant]
-            take = min(-(-self.deficit[tenant] // cost), remaining)  # serve while the deficit is positive
+            # Serve while the deficit is positive (a probe: one task).
+            take = 1 if tenant in probing else min(-(-self.deficit[tenant] // cost), remaining)
             asks[tenant] = asks.get(tenant, 0) + take
             self.reserved[tenant] = self.reserved.get(tenant, 0) + take * cost
             self.deficit[tenant] -= take * cost
             remaining -= take
-            if self.deficit[tenant] <= 0:
+            if self.deficit[tenant] <= 0 and not first_probe:
                 self._advance()
         return asks
 
@@ -277,8 +282,9 @@ class DeficitRoundRobin:
                 cost = self.costs.cost(task.type)
                 tenant = task.tenant_id
                 charged[tenant] = charged.get(tenant, 0) + cost
-                old = self.expected.get(tenant)
-                self.expected[tenant] = cost if old is None else old + (cost - old) * CostTable.alpha
+                if self.costs.known(task.type):  # a guess would make a probing tenant look known
+                    old = self.expected.get(tenant)
+                    self.expected[tenant] = cost if old is None else old + (cost - old) * CostTable.alpha
                 self.charges[(task.pk, task.run)] = (tenant, cost)
             for tenant in set(self.reserved) | set(charged):
                 if tenant in self.deficit:
