@@ -10,9 +10,9 @@ plain DRR with one unit per task: ``quantum × weight`` tasks per visit.
 
 A claim reserves its tenants' expected costs; ``settle`` replaces them with the claimed tasks'
 per-type estimates (``CostTable``); when a run finishes its real time replaces the estimate
-(the true-up), so a wrong estimate — a type never seen, a type that changed — costs a short-term
-error, never a lasting share. At equal weight a tenant of 1 s tasks and one of 10 ms tasks get
-equal worker time.
+(the true-up), so a wrong estimate costs a short-term error, never a lasting share. A tenant
+whose types are all unknown gets one task per plan (a probe). At equal weight a tenant of 1 s
+tasks and one of 10 ms tasks get equal worker time.
 
 Kept from DRR: a tenant whose queue ran dry loses its deficit (credit or debt), so idle
 tenants cannot bank credit; the ring position carries over between claims, so a noisy tenant
@@ -234,10 +234,12 @@ class DeficitRoundRobin:
             if tenant not in eligible:
                 self._advance()  # its probe taken: the turn passes (its credit stays for the next plan)
                 continue
-            first_probe = tenant in probing and tenant not in self.probed
+            # A first probe is charged, not paid for: the unit its quantum would be in is not known
+            # yet. At settle it owes its one task; its turn goes on, earning as usual. While no
+            # tenant's costs are known every probe is: a quantum in the prior's unit (1 s) would
+            # bank a thousand no-ops' worth of credit per visit.
+            first_probe = tenant in probing and (tenant not in self.probed or len(probing) == len(self.ring))
             if first_probe:
-                # A first probe is charged, not paid for: the unit its quantum would be in is not
-                # known yet. At settle it owes its one task; its turn goes on, earning as usual.
                 self.probed.add(tenant)
             else:
                 # Spend credit left from the last claim before earning more.
