@@ -85,10 +85,8 @@ class CostTable:
     (``DRR_COST_FLOOR_SECONDS``): a no-op still takes a claim, a slot hand-over and a write.
     """
 
-    #: Weight of the newest run in a type's average: a few dozen runs make an estimate.
-    alpha = 0.2
-    #: Finished runs kept for the dispatcher's true-up when it falls behind (then the oldest go).
-    max_done = 100_000
+    alpha = 0.2  # weight of the newest run in a type's average: a few dozen runs make an estimate
+    max_done = 100_000  # finished runs kept for the true-up if the dispatcher falls behind
 
     def __init__(self, *, floor_seconds: float | None = None, unknown_seconds: float | None = None) -> None:
         c = conf()
@@ -118,7 +116,7 @@ class CostTable:
         return self.prior() if average is None else max(self.floor, round(average))
 
     def known(self, task_type: str) -> bool:
-        return task_type in self.average
+        return task_type in self.average  # a dict lookup: atomic under the GIL
 
     def prior(self) -> int:
         """What a type never seen is assumed to cost, µs."""
@@ -141,9 +139,7 @@ class Claimed(Protocol):
 
 class DeficitRoundRobin:
     """DRR over tenants: ``plan`` how many tasks to ask of each, ``settle`` what was claimed.
-
-    Without a ``CostTable`` every task costs 1 (the deficit counts tasks).
-    """
+    Without a ``CostTable`` every task costs 1 (the deficit counts tasks)."""
 
     #: Charges of claimed runs awaiting their true-up; a run that never reports (handed back at
     #: a drain) would stay, so the oldest go past this many.
@@ -159,8 +155,7 @@ class DeficitRoundRobin:
         #: Moving average of the estimated cost of each tenant's claimed tasks, µs (not credit:
         #: kept when the tenant leaves the ring).
         self.expected: dict[int, float] = {}
-        #: Tenants that had their first probe (in this process).
-        self.probed: set[int] = set()
+        self.probed: set[int] = set()  # tenants that had their first probe
         #: What the last plan reserved per tenant (tasks × expected cost), given back by ``settle``.
         self.reserved: dict[int, int] = {}
         #: Run → (tenant, estimate charged), until its real time is known.
@@ -203,7 +198,7 @@ class DeficitRoundRobin:
         while done:
             run, actual = done.popleft()
             charge = self.charges.pop(run, None)
-            if charge is not None and charge[0] in self.deficit:
+            if charge is not None and charge[0] in self.deficit:  # else it left: its debt went with it
                 self.deficit[charge[0]] -= actual - charge[1]
 
     def _advance(self) -> None:
@@ -225,6 +220,10 @@ class DeficitRoundRobin:
         known = sorted(e for t, e in expected.items() if t not in probing) or sorted(expected.values())
         unit = known[(len(known) - 1) // 2]
         earn = {t: self.quantum * max(1, self.weight_of(t)) * unit for t in self.ring}
+        for t in self.ring:  # credit stays within a quantum, as in DRR: refunds (runs quicker than
+            # estimated) arrive between visits and a lone tenant's debt is skipped past, never its
+            # credit; unbounded, a noisy tenant banked 30 tasks' worth a newcomer had to wait out.
+            self.deficit[t] = min(self.deficit[t], earn[t])
         remaining, passed = slots, 0
         while remaining > 0:
             tenant = self.ring[self.cursor]

@@ -155,3 +155,14 @@ def test_a_tenant_that_runs_dry_loses_its_debt_as_well_as_its_credit() -> None:
     assert A in drr.expected  # its expected cost is not credit: kept
     drr.plan([A, B], 0)
     assert drr.deficit[A] == 0  # back with neither credit nor debt
+
+
+def test_a_lone_tenant_with_jittery_run_times_banks_at_most_one_quantum() -> None:
+    table = costs(x=0.004)
+    drr = timed(table)
+    ids = itertools.count(1)
+    for n in range(300):  # alone; its runs take 2 or 8 ms, quicker than estimated more often than not
+        claim(drr, [A], 16, {A: "x"}, ids, took={"x": 0.002 if n % 3 else 0.008})
+    claim(drr, [A, B], 16, {A: "x", B: "x"}, ids)  # B's probe
+    asks = claim(drr, [A, B], 16, {A: "x", B: "x"}, ids)
+    assert asks.get(B, 0) >= 4, asks  # a newcomer is served within a round, not after A's banked credit
