@@ -168,6 +168,19 @@ def _section(name: str, data: dict[str, Any]) -> str:
         lines.append(f"  weights 1 and 3, {w['tasks_per_tenant']:,} tasks each: weight-3 share "
                      f"{_fmt(w['weight_3_share'], '.3f')} (ideal 0.75) over {w['window_s']} s; "
                      f"Jain's index {_fmt(w['jain_index'], '.4f')}")
+        for key in ("time_fair", "per_task"):
+            t = data[key]
+            lines.append(f"  1 s vs 10 ms tasks, equal weights, charged {t['charged']}: 1 s tenant's share of worker "
+                         f"time {_fmt(t['long_share'], '.3f')} (ideal 0.5), Jain's index {_fmt(t['jain_index'], '.4f')}"
+                         f", {t['window_s']:g} s window{'' if t['both_had_work'] else ' (a backlog ran out)'}")
+        rows = []
+        for d in (data["behind_long_no_cap"], data["behind_long_capped"]):
+            q = d["quiet_wait"]
+            cap = f"holder capped at {d['cap']}" if d["cap"] else "no cap"
+            rows.append([f"behind {d['slots']} × {d['holder_task_s']:g} s sleeps, {cap}", _fmt(q["p50_ms"], ".1f"),
+                         _fmt(q["p95_ms"], ".1f"), _fmt(q["max_ms"], ".1f")])
+        lines.append(_grid(["quiet queue wait", "p50 ms", "p95 ms", "max ms"], rows))
+        lines.append(f"  quiet p95 behind long tasks, no cap ÷ capped: {_fmt(data['cap_p95_ratio'], '.1f')}×")
     elif name == "bigtable":
         ce, cb, de, db = data["claims_empty"], data["claims_big"], data["drain_empty"], data["drain_big"]
         lines.append(f"  {data['rows']:,} finished rows loaded in {data['load_s']} s; MariaDB idle again after "

@@ -55,6 +55,7 @@ class Section:
 @dataclass(frozen=True, slots=True)
 class EngineConf(Section):
     positive = ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH",
+                "DRR_COST_FLOOR_SECONDS", "DRR_UNKNOWN_COST_SECONDS",
                 "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS", "ERROR_HISTORY", "MAX_WRITE_BYTES")
 
     #: Queue used when an enqueue names none.
@@ -87,8 +88,17 @@ class EngineConf(Section):
     #: one claim round-trip then feeds several runs. Slow tasks are never hoarded.
     PREFETCH_PER_THREAD: int = 15
     FAST_TASK_SECONDS: float = 0.05
-    #: Deficit Round Robin: tasks a weight-1 tenant may take per round.
+    #: Deficit Round Robin: tasks a weight-1 tenant may take per round (with DRR_BY_TIME, that many
+    #: typical tasks' worth of worker time: the median expected cost of the tenants in the ring).
     DRR_QUANTUM: int = 2
+    #: Charge tenants the execution time their tasks use (a moving average per type), not one per task.
+    DRR_BY_TIME: bool = True
+    #: The least a task is charged, seconds: a no-op still costs a claim and a write.
+    DRR_COST_FLOOR_SECONDS: float = 0.001
+    #: What a type never seen by this process is assumed to cost at claim (at least the median of
+    #: the known types), seconds: pessimistic, so a slow new type is not hoarded; its runs' real
+    #: times are charged when they finish.
+    DRR_UNKNOWN_COST_SECONDS: float = 1.0
     #: A process with this many threads abandoned to timeouts is recycled.
     MAX_ABANDONED_THREADS: int = 8
     # --- Worker runtime internals (were module constants of jobs.worker) ---

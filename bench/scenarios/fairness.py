@@ -6,6 +6,8 @@
 * Weights 1 and 3: two tenants each with a backlog; over the window in which both still had
   work, each one's started tasks divided by its weight, and Jain's index of those figures
   (1.0 is a perfectly weighted share; 0.5 is one tenant taking everything).
+* Time-fair shares (1 s vs 10 ms tasks) and a quiet tenant behind long tasks, with and without
+  a cap: ``timefair.py``.
 """
 
 import time
@@ -21,6 +23,7 @@ from ..systems import (
     queue_waits_ms,
     start_engine,
 )
+from . import timefair
 
 
 def jain(values: list[float]) -> float | None:
@@ -106,10 +109,13 @@ def run(bench: Bench) -> dict[str, Any]:
     behind = _quiet_phase(bench, quiet, noisy)
     bench.reset()
     weighted = _weighted(bench)
+    bench.reset()
+    by_time = timefair.run(bench)
     idle_p95, busy_p95 = alone["quiet_wait"]["p95_ms"], behind["quiet_wait"]["p95_ms"]
     return {
         "quiet_alone": alone,
         "quiet_behind_noisy": behind,
         "p95_ratio": round(busy_p95 / idle_p95, 2) if idle_p95 and busy_p95 is not None else None,
         "weighted": weighted,
+        **by_time,
     }

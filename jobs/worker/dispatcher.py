@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from .. import clock
 from ..conf import conf
-from ..fairness import DeficitRoundRobin, TenantCache
+from ..fairness import CostTable, DeficitRoundRobin, TenantCache
 from ..models import Task
 from ..services import maintenance
 from ..store import pauses, transitions
@@ -31,6 +31,7 @@ class Dispatcher(Service):
         queues: list[str] | None,
         burst: bool,
         on_drained: Callable[[], None],
+        costs: CostTable | None = None,
     ) -> None:
         super().__init__("dispatcher")
         c = conf()
@@ -44,7 +45,8 @@ class Dispatcher(Service):
         self.burst = burst
         self.on_drained = on_drained  # burst mode: nothing left to run
         self.tenants = tenants
-        self.drr = DeficitRoundRobin(quantum=c.DRR_QUANTUM, weight_of=tenants.weight)
+        # With a cost table (the runtime's, fed as runs finish) shares are of worker time, not of tasks.
+        self.drr = DeficitRoundRobin(quantum=c.DRR_QUANTUM, weight_of=tenants.weight, costs=costs)
         #: Tenants found at their cap, and until when (monotonic) they are left out.
         self.at_cap: dict[int, float] = {}
         self.found_at_cap = False
@@ -108,7 +110,7 @@ class Dispatcher(Service):
         for task in tasks:
             got[task.tenant_id] = got.get(task.tenant_id, 0) + 1
             self.pool.submit(task)
-        self.drr.settle(asks, got)
+        self.drr.settle(asks, got, tasks)
         self.claimed += len(tasks)
         if any(got.get(t, 0) < n for t, n in asks.items()):
             self.stale_ready = True  # a tenant ran dry: the list has changed

@@ -13,9 +13,10 @@ from django.db import connection
 
 from .. import clock
 from ..conf import conf
-from ..fairness import TenantCache
+from ..fairness import CostTable, TenantCache
 from ..models import WorkerProcess
 from ..notify import wakeup
+from ..store import finish as outcomes
 from ..store import transitions
 from .completer import Completer
 from .dispatcher import Dispatcher
@@ -47,13 +48,15 @@ class WorkerRuntime:
         self.stopping = threading.Event()
         self.exit_code = 0
         tenants = TenantCache()
+        #: Run times per task type, for time-fair shares (None: one unit per task).
+        self.costs = CostTable() if conf().DRR_BY_TIME else None
         self.completer = Completer(worker_id=self.worker_id)
-        self.pool = ExecutorPool(threads=options.threads, worker_id=self.worker_id, report=self.completer.add,
+        self.pool = ExecutorPool(threads=options.threads, worker_id=self.worker_id, report=self._report,
                                  record_start=self.completer.started,
                                  on_free=self._slot_freed, tenants=tenants)
         self.dispatcher = Dispatcher(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                      tenants=tenants, queues=list(options.queues) or None, burst=options.burst,
-                                     on_drained=self.stop)
+                                     on_drained=self.stop, costs=self.costs)
         self.heartbeat = Heartbeat(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                    register=self.register)
         self.listener = WakeupListener(self.worker_id, self._on_announcement)
@@ -68,6 +71,18 @@ class WorkerRuntime:
             *(maintenance if options.maintenance else []),
             self.dispatcher,
         ]
+
+    def _report(self, outcome: outcomes.Outcome) -> None:
+        """A run ended (on its executor, or the watchdog's timeout): its time feeds the cost table.
+
+        Its handler's start to now, on the one clock: a timed-out run held its slot until its
+        deadline and is charged that. A dict update, no statement: this is every task's path.
+        """
+        task = outcome.task
+        if self.costs is not None and task is not None and task.started_at is not None:
+            seconds = (clock.now() - task.started_at).total_seconds()
+            self.costs.observe(task.type, seconds, run=(task.pk, outcome.run or task.run))
+        self.completer.add(outcome)
 
     def _slot_freed(self) -> None:
         self.dispatcher.notify()

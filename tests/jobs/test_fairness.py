@@ -1,4 +1,7 @@
-"""Deficit Round Robin over tenants (jobs.fairness): pure unit tests, no database."""
+"""Deficit Round Robin over tenants (jobs.fairness): pure unit tests, no database.
+
+Every task costs 1 here (no cost table); charged by worker time: test_fairness_time.py.
+"""
 
 from collections import Counter
 

@@ -29,6 +29,12 @@ def record(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     return {"task": ctx.task_id, "attempt": ctx.attempt}
 
 
+@task("record_long", timeout=60)
+def record_long(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
+    """``record`` under a second type name, with a cost of its own (the time-fair tests)."""
+    return record(payload, ctx)
+
+
 @task("flaky", max_retries=5)
 def flaky(payload: dict[str, Any], ctx: TaskContext) -> str:
     """Fail the first ``fail_times`` attempts, then succeed."""

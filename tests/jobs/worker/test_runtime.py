@@ -224,3 +224,16 @@ def test_a_reaped_live_worker_registers_itself_again(tenant, inprocess_worker):
     WorkerProcess.objects.filter(pk=runtime.worker_id).delete()
     wait_for(lambda: WorkerProcess.objects.filter(pk=runtime.worker_id).exists(), timeout=15,
              what="the heartbeat to re-register the process")
+
+
+def test_finished_runs_feed_the_cost_table_and_true_up_their_charges(tenant, other_tenant, inprocess_worker):
+    enqueue_many([{"type": "record", "payload": {"sleep_ms": 30}}] * 6, tenant=tenant)
+    enqueue_many([{"type": "noop"}] * 6, tenant=other_tenant)
+    runtime = inprocess_worker.burst(threads=2)
+    costs = runtime.costs
+    assert costs is not None and set(costs.average) == {"record", "noop"}
+    assert 25_000 < costs.cost("record") < 1_000_000  # ~30 ms (µs), whatever the host's load
+    assert costs.cost("noop") < costs.cost("record")
+    drr = runtime.dispatcher.drr
+    drr.plan([], 0)  # the dispatcher's next plan: the finished runs' real times replace their estimates
+    assert not drr.charges and not costs.done
