@@ -63,6 +63,7 @@ class ExecutorPool:
         record_start: Callable[[int, int, datetime], None],
         on_free: Callable[[], None],
         tenants: TenantCache,
+        hold_back: Callable[[Task], bool] = lambda task: False,
     ) -> None:
         c = conf()
         self.threads = threads
@@ -71,6 +72,8 @@ class ExecutorPool:
         self.record_start = record_start
         self.on_free = on_free
         self.tenants = tenants
+        #: Asked before a claimed run starts: True if it was handed back instead (paused since its claim).
+        self.hold_back = hold_back
         self.inbox: queue.SimpleQueue[Execution | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_cond = threading.Condition(self.lock)
@@ -97,11 +100,7 @@ class ExecutorPool:
         slot.thread.start()
 
     def abandoned_alive(self) -> int:
-        """Abandoned threads still running their handler: only those hold CPU, memory and a connection.
-
-        A cooperative handler that stopped when told (its run timed out) frees its thread; it
-        must not push the process towards a recycle.
-        """
+        """Abandoned threads still running their handler (one that stopped when told frees its thread)."""
         with self.lock:
             self.abandoned = [t for t in self.abandoned if t.is_alive()]
             return len(self.abandoned)
@@ -127,15 +126,9 @@ class ExecutorPool:
             return list(self.held.values())
 
     def submit(self, task: Task) -> None:
-        ctx = TaskContext(
-            task_id=task.pk,
-            attempt=task.attempts,
-            tenant_id=task.tenant_id,
-            tenant_slug=self.tenants.slug(task.tenant_id),
-            type=task.type,
-            queue=task.queue,
-            worker=self.worker_id,
-        )
+        ctx = TaskContext(task_id=task.pk, attempt=task.attempts, tenant_id=task.tenant_id,
+                          tenant_slug=self.tenants.slug(task.tenant_id), type=task.type, queue=task.queue,
+                          worker=self.worker_id)
         execution = Execution(task=task, ctx=ctx)
         with self.lock:
             self.held[execution.key] = execution
@@ -146,6 +139,11 @@ class ExecutorPool:
             execution = self.inbox.get()
             if execution is None:
                 return
+            if not execution.abandoned and self.hold_back(execution.task):
+                with self.lock:
+                    self._forget(execution)
+                self.on_free()
+                continue
             with self.lock:
                 if execution.abandoned:
                     continue  # released during shutdown before it started

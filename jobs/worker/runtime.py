@@ -9,15 +9,15 @@ import uuid
 from types import FrameType
 
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from .. import clock
 from ..conf import conf
 from ..fairness import CostTable, TenantCache
-from ..models import WorkerProcess
+from ..models import Task, WorkerProcess
 from ..notify import wakeup
 from ..store import finish as outcomes
-from ..store import transitions
+from ..store import pauses, transitions
 from .completer import Completer
 from .dispatcher import Dispatcher
 from .heartbeat import Heartbeat
@@ -53,7 +53,7 @@ class WorkerRuntime:
         self.completer = Completer(worker_id=self.worker_id)
         self.pool = ExecutorPool(threads=options.threads, worker_id=self.worker_id, report=self._report,
                                  record_start=self.completer.started,
-                                 on_free=self._slot_freed, tenants=tenants)
+                                 on_free=self._slot_freed, tenants=tenants, hold_back=self._paused_since_claim)
         self.dispatcher = Dispatcher(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                      tenants=tenants, queues=list(options.queues) or None, burst=options.burst,
                                      on_drained=self.stop, costs=self.costs)
@@ -83,6 +83,22 @@ class WorkerRuntime:
             seconds = (clock.now() - task.started_at).total_seconds()
             self.costs.observe(task.type, seconds, run=(task.pk, outcome.run or task.run))
         self.completer.add(outcome)
+
+    def _paused_since_claim(self, task: Task) -> bool:
+        """A prefetched run whose queue, type or tenant was paused after its claim: hand it back, uncharged.
+
+        "Nothing new of the paused set starts" holds for what this process already claimed, too
+        (a prefetch of fast tasks can hold a few seconds' worth); the next claim parks it.
+        """
+        paused = pauses.current()
+        if not paused or not (paused.blocks(task) or task.tenant_id in paused.tenant_ids):
+            return False
+        try:
+            transitions.release(worker=self.worker_id, runs=[(task.pk, task.run)])
+        except DatabaseError:
+            logger.warning("could not hand back paused task %s: its lease will lapse and the rescue returns it",
+                           task.pk, exc_info=True)
+        return True
 
     def _slot_freed(self) -> None:
         self.dispatcher.notify()
