@@ -9,7 +9,7 @@ import uuid
 from types import FrameType
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from .. import clock
 from ..conf import conf
@@ -90,12 +90,17 @@ class WorkerRuntime:
         "Nothing new of the paused set starts" holds for what this process already claimed, too
         (a prefetch of fast tasks can hold a few seconds' worth); the next claim parks it.
         """
-        paused = pauses.current()
+        # On an executor thread: nothing here may raise, or the thread dies with the run still
+        # held (its lease renewed by the heartbeat, never run). The database may be restarting.
+        try:
+            paused = pauses.current()
+        except Exception:  # noqa: BLE001 — any database error (InterfaceError is not a DatabaseError)
+            return False  # the claim checked the pauses a moment ago: start it
         if not paused or not (paused.blocks(task) or task.tenant_id in paused.tenant_ids):
             return False
         try:
             transitions.release(worker=self.worker_id, runs=[(task.pk, task.run)])
-        except DatabaseError:
+        except Exception:
             logger.warning("could not hand back paused task %s: its lease will lapse and the rescue returns it",
                            task.pk, exc_info=True)
         return True

@@ -237,3 +237,22 @@ def test_finished_runs_feed_the_cost_table_and_true_up_their_charges(tenant, oth
     drr = runtime.dispatcher.drr
     drr.plan([], 0)  # the dispatcher's next plan: the finished runs' real times replace their estimates
     assert not drr.charges and not costs.done
+
+
+def test_a_database_error_in_the_pause_check_before_a_run_neither_kills_the_thread_nor_strands_the_run(
+        tenant, inprocess_worker, monkeypatch):
+    """The executor asks the pauses before a claimed run starts; the database may be restarting then."""
+    from django.db import InterfaceError
+
+    import jobs.worker.runtime as runtime_module
+
+    class Unreachable:
+        @staticmethod
+        def current():
+            raise InterfaceError("(0, '') the server is restarting")
+
+    monkeypatch.setattr(runtime_module, "pauses", Unreachable)
+    enqueue_many([{"type": "noop"}] * 12, tenant=tenant)
+    inprocess_worker.burst(timeout=30, threads=2)
+    assert inprocess_worker.exit_code == 0
+    assert set(Task.objects.values_list("status", flat=True)) == {Status.COMPLETED}
