@@ -4,6 +4,8 @@ import math
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from tenants import ratelimit
@@ -111,3 +113,23 @@ def check_body_size(request: Request, limit: int) -> None:
         raise Problem(400, "Content-Length: not a number", kind="validation") from None
     if length > limit:
         raise Problem(413, f"The request body is {length} bytes; the limit is {limit}.", kind="payload-too-large")
+
+
+def body_object(request: Request) -> dict[str, Any]:
+    """The request's JSON body, which must be an object (400 naming ``body`` otherwise)."""
+    body = request.data
+    if not isinstance(body, dict):
+        raise ValidationError({"body": "must be a JSON object"})
+    return body
+
+
+def body_fields(request: Request, shape: type[serializers.Serializer[Any]], unknown: str) -> dict[str, Any]:
+    """The body validated by ``shape``; a field ``shape`` does not have is a 400 saying ``unknown``
+    (a misspelt field must never pass as absent)."""
+    body = body_object(request)
+    extra = sorted(set(body) - set(shape().fields))
+    if extra:
+        raise ValidationError(dict.fromkeys(extra, unknown))
+    validated = shape(data=body)
+    validated.is_valid(raise_exception=True)
+    return dict(validated.validated_data)

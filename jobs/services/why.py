@@ -159,13 +159,13 @@ def _at_cap_tenants() -> list[int]:
     return [pk for pk, cap in capped.items() if cap is not None and running.get(pk, 0) >= cap]
 
 
-def _unserved_queues(now: datetime) -> Q | None:
+def _unserved_queues(alive: list[WorkerProcess]) -> Q | None:
     """The condition "no live worker serves its queue" (``None``: some worker serves every queue)."""
     served: set[str] = set()
-    for queues in WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).values_list("queues", flat=True):
-        if not queues:
+    for w in alive:
+        if not w.queues:
             return None
-        served.update(queues.split(","))
+        served.update(w.queues.split(","))
     return ~Q(queue__in=served) if served else Q()
 
 
@@ -196,13 +196,13 @@ def _conditions(now: datetime) -> dict[str, Q]:
                                                                       F("concurrency_limit")))
     out["concurrency_limit"] |= rest & key_full
     rest &= ~key_full
-    unserved = _unserved_queues(now)
+    alive = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS))
+    unserved = _unserved_queues(alive)
     if unserved is not None:
         out["no_worker"] = rest & unserved
         rest &= ~unserved
     else:
         out["no_worker"] = Q(pk__in=[])
-    alive = WorkerProcess.objects.alive(now, conf().LEASE_SECONDS)
     free = sum(1 for w in alive for s in slots(w.slots) if s["task_id"] is None)
     out["busy" if free == 0 else "ready"] = rest
     out["ready" if free == 0 else "busy"] = Q(pk__in=[])

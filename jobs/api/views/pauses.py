@@ -63,16 +63,9 @@ class PauseListView(APIView):
                               **problem_responses(400, 401, 403, 415)})
     def post(self, request: Request) -> Response:
         by = _operator(request)
-        if not isinstance(request.data, dict):
-            raise ValidationError({"body": "must be a JSON object"})
-        unknown = sorted(set(request.data) - set(PauseCreateSerializer().fields))
-        if unknown:
-            raise ValidationError(dict.fromkeys(unknown, "not a field of a pause"))
-        body = PauseCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        data = scope.body_fields(request, PauseCreateSerializer, "not a field of a pause")
         try:
-            info, created = pauses.pause(body.validated_data["kind"], body.validated_data["value"],
-                                         reason=body.validated_data["reason"], by=by)
+            info, created = pauses.pause(data["kind"], data["value"], reason=data["reason"], by=by)
         except pauses.InvalidPause as exc:
             raise ValidationError({exc.field: exc.message}) from None
         return Response(_data(info), status=201 if created else 200)

@@ -87,13 +87,6 @@ def _decode_cursor(raw: str) -> tuple[int, str] | None:
     return last_id, order
 
 
-def _body_object(request: Request) -> dict[str, Any]:
-    body = request.data
-    if not isinstance(body, dict):
-        raise ValidationError({"body": "must be a JSON object"})
-    return body
-
-
 class TaskListCreateView(GenericAPIView[Task]):
     filterset_class = listing.TaskFilter
     serializer_class = TaskSerializer
@@ -145,7 +138,7 @@ class TaskListCreateView(GenericAPIView[Task]):
     )
     def post(self, request: Request) -> Response:
         scope.check_body_size(request, conf().MAX_PAYLOAD_BYTES + 16 * 1024)
-        spec = dict(_body_object(request))
+        spec = dict(scope.body_object(request))
         header_key = request.headers.get("Idempotency-Key")
         if header_key is not None:
             if spec.get("idempotency_key") not in (None, header_key):
@@ -175,7 +168,7 @@ class TaskBatchView(APIView):
                    responses={201: BatchCreatedSerializer, **SUBMIT_ERRORS})
     def post(self, request: Request) -> Response:
         scope.check_body_size(request, api_conf().API_MAX_BODY_BYTES)
-        body = _body_object(request)
+        body = scope.body_object(request)
         specs = body.get("tasks")
         extra = sorted(set(body) - {"tasks"})
         if extra:

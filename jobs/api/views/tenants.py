@@ -4,7 +4,6 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,16 +53,9 @@ class TenantDetailView(APIView):
                    responses={200: TenantSerializer, **problem_responses(400, 401, 403, 404, 415)})
     def patch(self, request: Request, slug: str) -> Response:
         tenant = _operator_tenant(request, slug)
-        if not isinstance(request.data, dict):
-            raise ValidationError({"body": "must be a JSON object"})
-        unknown = sorted(set(request.data) - set(TenantUpdateSerializer().fields))
-        if unknown:
-            # A misspelt field must not pass as "nothing to change".
-            raise ValidationError(dict.fromkeys(unknown, "not a field that can be changed"))
-        update = TenantUpdateSerializer(data=request.data)
-        update.is_valid(raise_exception=True)
-        changed = list(update.validated_data)
-        for name, value in update.validated_data.items():
+        data = scope.body_fields(request, TenantUpdateSerializer, "not a field that can be changed")
+        changed = list(data)
+        for name, value in data.items():
             setattr(tenant, name, value)
         if changed:
             tenant.save(update_fields=changed)
