@@ -32,6 +32,18 @@ class Tenant(models.Model):
         null=True, blank=True, default=default_max_running, validators=[MinValueValidator(1)],
         help_text="Most tasks of this tenant running at once, across every worker; empty: no cap.",
     )
+    allowed_queues = models.JSONField(
+        default=list, blank=True,
+        help_text="Queues this tenant may name on submission; empty: its own (its slug) and 'default'.",
+    )
+    max_pending = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Most waiting tasks (pending, scheduled, blocked); beyond it submissions answer 429. Empty: no cap.",
+    )
+    max_pending_age_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text="Submissions answer 429 while the oldest due waiting task is older than this. Empty: no cap.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = TenantQuerySet.as_manager()
@@ -73,6 +85,8 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
+        # Issuing a key (add_apikey) does not let one mint an operator key: that reads every tenant.
+        permissions = [("issue_operator_key", "Can issue operator API keys")]
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}:{self.prefix}{' (revoked)' if self.revoked_at else ''}"

@@ -2,6 +2,7 @@
 
 from .event import Event
 from .gates import ConcurrencyKey, Pause, Resource, ResourceBucket
+from .grants import TypeGrant
 from .stats import TaskStat, ThroughputBucket
 from .task import Task, TaskQuerySet
 from .worker import WorkerProcess, WorkerProcessQuerySet
@@ -16,6 +17,7 @@ __all__ = [
     "TaskQuerySet",
     "TaskStat",
     "ThroughputBucket",
+    "TypeGrant",
     "WorkerProcess",
     "WorkerProcessQuerySet",
 ]

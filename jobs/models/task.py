@@ -120,6 +120,8 @@ class Task(models.Model):
     timeout = models.PositiveIntegerField(default=EngineConf.default("DEFAULT_TIMEOUT"), help_text="Seconds per run")
     # NULL, not "": a tenant has any number of tasks without a key, and one per key.
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    #: SHA-256 of the request that carried ``idempotency_key``: a replay with another body is a 409.
+    request_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
     worker = models.CharField(  # noqa: DJ001 — NULL means "never claimed"
         max_length=120, null=True, blank=True, help_text="Last holder of the lease"
     )
