@@ -42,14 +42,15 @@ class TaskQuerySet(models.QuerySet["Task"]):
         return self.filter(status=Status.RUNNING, lease_expires_at__lt=now)
 
     def ready_tenants(self, queues: list[str] | None = None) -> "models.QuerySet[Tenant]":
-        """Tenants with pending work: one claim-index probe per tenant, whatever the backlog.
+        """Active tenants with pending work: one claim-index probe per tenant, whatever the backlog.
 
         (A DISTINCT over the pending rows would read every pending index entry.)
         """
         pending = Task.objects.filter(status=Status.PENDING, tenant_id=OuterRef("pk"))
         if queues:
             pending = pending.filter(queue__in=queues)
-        return Tenant.objects.filter(Exists(pending)).order_by("pk")
+        # An inactive tenant's waiting tasks wait: it is not asked (``why`` says so).
+        return Tenant.objects.filter(Exists(pending), active=True).order_by("pk")
 
     def ready_tenant_ids(self, queues: list[str] | None = None) -> list[int]:
         return list(self.ready_tenants(queues).values_list("pk", flat=True))

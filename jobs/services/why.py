@@ -1,8 +1,8 @@
 """Why is this task waiting? One reason code, a sentence, the blocking detail and an ETA when one is known.
 
-The reasons are checked in the order a claim would meet them: a pause, the tenant's cap, the
-concurrency key, the resource, then whether any live worker serves the task's queue and has
-a free slot. ``manage.py why``, ``GET /api/tasks/{id}/why`` and the console's task page all
+The reasons are checked in the order a claim would meet them: a pause (an inactive tenant
+counts as paused), the tenant's cap, the concurrency key, the resource, then whether any live
+worker serves the task's queue and has a free slot. ``manage.py why``, ``GET /api/tasks/{id}/why`` and the console's task page all
 answer from ``explain``; ``count_by_reason`` gives the overview's tally of waiting tasks.
 """
 
@@ -110,7 +110,10 @@ def explain(task: Task) -> Reason:
                                                       else None})
     if task.status == Status.SCHEDULED:
         return _scheduled(task, now)
-    tenant = Tenant.objects.only("slug", "max_running").get(pk=task.tenant_id)
+    tenant = Tenant.objects.only("slug", "max_running", "active").get(pk=task.tenant_id)
+    if not tenant.active:
+        return Reason("paused", f"Its tenant {tenant.slug!r} is inactive: its waiting tasks start once it is "
+                      "active again.", {"kind": "tenant", "value": tenant.slug, "inactive": True})
     pause = _pause_of(task, tenant.slug)
     if pause is not None:
         return _paused(pause)
@@ -177,7 +180,9 @@ def _conditions(now: datetime) -> dict[str, Q]:
     """
     paused = pauses.current()
     pending = Q(status__in=[Status.PENDING])
-    pause = Q(tenant_id__in=paused.tenant_ids) | Q(queue__in=paused.queues) | Q(type__in=paused.types)
+    inactive = list(Tenant.objects.filter(active=False).values_list("pk", flat=True))
+    pause = (Q(tenant_id__in=[*paused.tenant_ids, *inactive]) | Q(queue__in=paused.queues)
+             | Q(type__in=paused.types))
     at_cap = _at_cap_tenants()
     out = {
         "scheduled": Q(status__in=[Status.SCHEDULED]) & ~Q(blocked_on="resource"),
