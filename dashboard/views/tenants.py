@@ -16,9 +16,8 @@ from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
 from tenants.queues import describe
 
-from .. import access
+from .. import access, grants
 from ..forms import ApiKeyForm, TenantLimitsForm, TypeGrantForm
-from . import tenant_grants
 from .common import htmx_target
 
 
@@ -38,13 +37,13 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
 
 
 def _grant_choices(granted: list[str]) -> list[str]:
-    return [name for name in tenant_grants.listed_types() if name not in granted]
+    return [name for name in grants.listed_types() if name not in granted]
 
 
 def _tenant_context(request: HttpRequest, tenant: Tenant, **extra: Any) -> dict[str, Any]:
     c = conf()
     can_view_keys = access.can_any(request.user, access.VIEW_KEYS)
-    granted = tenant_grants.granted(tenant)
+    granted = grants.granted(tenant)
     return {
         "section": "tenants", "title": f"Tenant {tenant.slug}", "tenant": tenant,
         "queues": describe(tenant.allowed_queues, tenant.slug), "granted": granted,
@@ -79,11 +78,11 @@ def _save_limits(request: HttpRequest, tenant: Tenant) -> HttpResponse:
 
 
 def _change_grant(request: HttpRequest, tenant: Tenant, action: str) -> HttpResponse:
-    granted = tenant_grants.granted(tenant)
+    granted = grants.granted(tenant)
     if action == "revoke_grant":
         name = request.POST.get("type", "")
         if name in granted:
-            tenant_grants.revoke(tenant, name)
+            grants.revoke(tenant, name)
             messages.success(request, f"{tenant.slug} may no longer submit {name}.")
         else:
             messages.info(request, f"{tenant.slug} had no grant of {name!r}.")
@@ -92,7 +91,7 @@ def _change_grant(request: HttpRequest, tenant: Tenant, action: str) -> HttpResp
     if not form.is_valid():
         return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant, grant_form=form),
                       status=400)
-    tenant_grants.grant(tenant, form.cleaned_data["type"])
+    grants.grant(tenant, form.cleaned_data["type"])
     messages.success(request, f"{tenant.slug} may now submit {form.cleaned_data['type']}.")
     return redirect(reverse("dashboard:tenant", args=[tenant.slug]) + "#types")
 

@@ -194,3 +194,21 @@ def test_console_grants_and_revokes_a_listed_type(acme: Tenant, listed: str) -> 
     assert TypeGrant.objects.count() == 1
     assert staff.post("/tenants/acme/", {"form": "revoke_grant", "type": "payroll"}).status_code == 302
     assert not TypeGrant.objects.exists()
+
+
+def test_admin_grants_only_listed_types_and_never_edits_a_grant(acme: Tenant, listed: str) -> None:
+    root = client_for(User.objects.create_superuser("root", "root@example.com", PASSWORD))
+    form = html(root.get("/admin/jobs/typegrant/add/"))
+    assert '<option value="payroll">' in form and '<option value="noop">' not in form
+    refused = root.post("/admin/jobs/typegrant/add/", {"tenant": acme.pk, "type": "noop"})
+    assert refused.status_code == 200 and "errorlist" in html(refused) and not TypeGrant.objects.exists()
+    assert root.post("/admin/jobs/typegrant/add/", {"tenant": acme.pk, "type": "payroll"}).status_code == 302
+    grant = TypeGrant.objects.get(tenant=acme)
+    assert grant.type == "payroll"
+    again = root.post("/admin/jobs/typegrant/add/", {"tenant": acme.pk, "type": "payroll"})
+    assert again.status_code == 200 and TypeGrant.objects.count() == 1  # one grant per tenant and type
+    other = Tenant.objects.create(name="Globex", slug="globex")
+    root.post(f"/admin/jobs/typegrant/{grant.pk}/change/", {"tenant": other.pk, "type": "payroll"})
+    assert TypeGrant.objects.get().tenant_id == acme.pk
+    assert root.post(f"/admin/jobs/typegrant/{grant.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not TypeGrant.objects.exists()

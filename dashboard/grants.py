@@ -1,4 +1,4 @@
-"""A tenant's grants of "listed" task types, as the console edits them.
+"""A tenant's grants of "listed" task types, as the console and the admin edit them.
 
 A stand-in for ``jobs.services.grants`` (``grant``, ``revoke``, ``granted``), which is being
 written alongside: until it lands these read and write ``TypeGrant`` rows directly, and the
