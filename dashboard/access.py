@@ -14,6 +14,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from tenants.keys import OPERATOR_PERMISSION
+
 View = Callable[..., HttpResponse]
 
 #: Seeing tasks, analytics and workers.
@@ -24,6 +26,7 @@ VIEW_TENANTS = ("tenants.view_tenant", "tenants.change_tenant")
 CHANGE_TENANT = "tenants.change_tenant"
 VIEW_KEYS = ("tenants.view_apikey", "tenants.change_apikey", "tenants.add_apikey")
 ADD_KEY = "tenants.add_apikey"
+ISSUE_OPERATOR_KEY = OPERATOR_PERMISSION
 CHANGE_KEY = "tenants.change_apikey"
 
 

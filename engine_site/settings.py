@@ -73,6 +73,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Login throttling on /login/ and /admin/login/ (its own tables: run migrate).
+    "axes",
     "tenants",
     "jobs",
     "dashboard",
@@ -89,7 +91,28 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins lock out one username from one address (never a username from everywhere, which would let
+# anyone lock an administrator out), until the cool-off after the last failure or a successful login.
+AXES_ENABLED = _env_bool("LOGIN_THROTTLE", True)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+#: In hours, as a float (an int would be read as whole hours).
+AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")) / 60
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "engine_site.clientip.client_ip"
+#: Proxies in front of the web process that append to X-Forwarded-For (nginx under PRODUCTION=1); without
+#: them every client would share the proxy's address.
+LOGIN_PROXY_COUNT = int(os.environ.get("LOGIN_PROXY_COUNT", "1" if PRODUCTION else "0"))
 
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"

@@ -3,7 +3,7 @@
 from typing import Any
 
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.request import Request
 
 from . import keys
@@ -30,6 +30,9 @@ class ApiKeyAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[ApiClient, keys.VerifiedKey] | None:
         try:
             verified = keys.key_from_headers(request.headers)
+        except keys.InactiveTenant as exc:
+            # The caller is known, so 401 (send other credentials) would mislead: it is refused.
+            raise PermissionDenied(str(exc)) from None
         except keys.InvalidKey as exc:
             raise AuthenticationFailed(str(exc)) from None
         if verified is None:

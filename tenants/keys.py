@@ -23,6 +23,8 @@ from .conf import conf
 from .models import ApiKey, Tenant
 
 SCHEME = "jek"
+#: Issuing an operator key (reads and acts on every tenant) needs this, not just add_apikey.
+OPERATOR_PERMISSION = "tenants.issue_operator_key"
 #: last_used_at is written at most this often per key (not once per request).
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -69,7 +71,11 @@ def _prefix_of(raw: str) -> str | None:
 
 
 def verify(raw: str) -> VerifiedKey | None:
-    """Return the key ``raw`` names if it is valid and not revoked."""
+    """Return the key ``raw`` names if it is valid and not revoked.
+
+    Raises :class:`InactiveTenant` for a valid key of an inactive tenant (checked after the secret,
+    so only the key's holder learns it); such keys are not cached, so reactivation applies at once.
+    """
     prefix = _prefix_of(raw.strip())
     if prefix is None:
         return None
@@ -79,9 +85,11 @@ def verify(raw: str) -> VerifiedKey | None:
         cached = _cache.get(prefix)
     if cached and cached[0] > now:
         return cached[2] if hmac.compare_digest(cached[1], digest) else None
-    key = ApiKey.objects.active().select_related("tenant").filter(prefix=prefix).first()
+    key = ApiKey.objects.filter(revoked_at__isnull=True, prefix=prefix).select_related("tenant").first()
     if key is None or not hmac.compare_digest(key.hashed, digest):
         return None
+    if not key.tenant.active:
+        raise InactiveTenant("tenant is inactive")
     verified = VerifiedKey(
         key_id=key.pk, prefix=key.prefix, tenant_id=key.tenant_id, tenant_slug=key.tenant.slug,
         rate_limit=key.tenant.rate_limit, rate_window=key.tenant.rate_window_seconds, is_operator=key.is_operator,
@@ -93,6 +101,12 @@ def verify(raw: str) -> VerifiedKey | None:
 
 class InvalidKey(Exception):
     """The request sent a key that is malformed, unknown or revoked."""
+
+
+class InactiveTenant(InvalidKey):
+    """The request sent a valid key whose tenant is inactive: known, but refused (403, not 401).
+
+    A kind of :class:`InvalidKey`, so a caller that does not tell them apart still refuses it."""
 
 
 def raw_key(headers: Mapping[str, str]) -> str | None:
@@ -112,7 +126,8 @@ def raw_key(headers: Mapping[str, str]) -> str | None:
 def key_from_headers(headers: Mapping[str, str]) -> VerifiedKey | None:
     """Verify the key a request sends and record its use; ``None`` if it sends none.
 
-    Raises :class:`InvalidKey` for a key that does not verify. Queries the database: call
+    Raises :class:`InvalidKey` for a key that does not verify, :class:`InactiveTenant` for a valid
+    key of an inactive tenant. Queries the database: call
     it from synchronous code (``database_sync_to_async`` in a consumer).
     """
     raw = raw_key(headers)

@@ -1,8 +1,9 @@
-"""Tenants: weight, concurrency cap and rate limits; their API keys (the secret shown once, revoked)."""
+"""Tenants: weight, caps, rate limits, queues and granted types; their API keys (the secret shown once, revoked)."""
 
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,9 +14,10 @@ from jobs.services import pauses
 from tenants import keys
 from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
+from tenants.queues import describe
 
-from .. import access
-from ..forms import ApiKeyForm, TenantLimitsForm
+from .. import access, grants
+from ..forms import ApiKeyForm, TenantLimitsForm, TypeGrantForm
 from .common import htmx_target
 
 
@@ -34,12 +36,19 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _grant_choices(granted: list[str]) -> list[str]:
+    return [name for name in grants.listed_types() if name not in granted]
+
+
 def _tenant_context(request: HttpRequest, tenant: Tenant, **extra: Any) -> dict[str, Any]:
     c = conf()
     can_view_keys = access.can_any(request.user, access.VIEW_KEYS)
+    granted = grants.granted(tenant)
     return {
         "section": "tenants", "title": f"Tenant {tenant.slug}", "tenant": tenant,
+        "queues": describe(tenant.allowed_queues, tenant.slug), "granted": granted,
         "limits_form": extra.pop("limits_form", None) or TenantLimitsForm(instance=tenant),
+        "grant_form": extra.pop("grant_form", None) or TypeGrantForm(choices=_grant_choices(granted)),
         "key_form": extra.pop("key_form", None) or ApiKeyForm(),
         "keys": list(tenant.api_keys.order_by("-created_at")) if can_view_keys else None,
         "default_limit": c.API_RATE_LIMIT, "default_window": c.API_RATE_WINDOW_SECONDS,
@@ -47,24 +56,55 @@ def _tenant_context(request: HttpRequest, tenant: Tenant, **extra: Any) -> dict[
     }
 
 
-@access.page_or_action(access.VIEW_TENANTS, access.CHANGE_TENANT)
-def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET shows the tenant; POST saves its weight and rate limit (``tenants.change_tenant``)."""
-    tenant = get_object_or_404(Tenant, slug=slug)
-    if request.method == "POST":
-        form = TenantLimitsForm(request.POST, instance=tenant)
-        if form.is_valid():
-            form.save()
-            keys.forget()  # cached key verifications carry the tenant's limits
-            limit = "default" if tenant.rate_limit is None else tenant.rate_limit
-            window = "default" if tenant.rate_window_seconds is None else tenant.rate_window_seconds
-            cap = "no cap" if tenant.max_running is None else tenant.max_running
-            messages.success(request, f"Saved {tenant.slug}: weight {tenant.weight}, max running {cap}, "
-                                      f"rate limit {limit} per {window} s.")
-            return redirect("dashboard:tenant", slug=tenant.slug)
+def _cap(value: int | None, unit: str = "") -> str:
+    return "no cap" if value is None else f"{value}{unit}"
+
+
+def _save_limits(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    form = TenantLimitsForm(request.POST, instance=tenant)
+    if not form.is_valid():
         tenant.refresh_from_db()
         return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant, limits_form=form),
                       status=400)
+    form.save()
+    keys.forget()  # cached key verifications carry the tenant's limits
+    limit = "default" if tenant.rate_limit is None else tenant.rate_limit
+    window = "default" if tenant.rate_window_seconds is None else tenant.rate_window_seconds
+    messages.success(request, f"Saved {tenant.slug}: weight {tenant.weight}, max running {_cap(tenant.max_running)}, "
+                              f"rate limit {limit} per {window} s, max waiting {_cap(tenant.max_pending)}, "
+                              f"max wait {_cap(tenant.max_pending_age_seconds, ' s')}, "
+                              f"queues {describe(tenant.allowed_queues, tenant.slug)}.")
+    return redirect("dashboard:tenant", slug=tenant.slug)
+
+
+def _change_grant(request: HttpRequest, tenant: Tenant, action: str) -> HttpResponse:
+    granted = grants.granted(tenant)
+    if action == "revoke_grant":
+        name = request.POST.get("type", "")
+        if name in granted:
+            grants.revoke(tenant, name)
+            messages.success(request, f"{tenant.slug} may no longer submit {name}.")
+        else:
+            messages.info(request, f"{tenant.slug} had no grant of {name!r}.")
+        return redirect(reverse("dashboard:tenant", args=[tenant.slug]) + "#types")
+    form = TypeGrantForm(request.POST, choices=_grant_choices(granted))
+    if not form.is_valid():
+        return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant, grant_form=form),
+                      status=400)
+    grants.grant(tenant, form.cleaned_data["type"])
+    messages.success(request, f"{tenant.slug} may now submit {form.cleaned_data['type']}.")
+    return redirect(reverse("dashboard:tenant", args=[tenant.slug]) + "#types")
+
+
+@access.page_or_action(access.VIEW_TENANTS, access.CHANGE_TENANT)
+def tenant_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET shows the tenant; POST (``tenants.change_tenant``) saves its limits, or grants or revokes a listed type."""
+    tenant = get_object_or_404(Tenant, slug=slug)
+    if request.method == "POST":
+        action = request.POST.get("form", "limits")
+        if action in {"grant", "revoke_grant"}:
+            return _change_grant(request, tenant, action)
+        return _save_limits(request, tenant)
     return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant))
 
 
@@ -76,6 +116,9 @@ def key_create(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant, key_form=form),
                       status=400)
+    if form.cleaned_data["is_operator"] and not request.user.has_perm(access.ISSUE_OPERATOR_KEY):
+        # The box is not shown without the permission: this is a forged form, refused whole.
+        raise PermissionDenied
     key, raw = keys.issue(tenant, name=form.cleaned_data["name"], operator=form.cleaned_data["is_operator"])
     context = _tenant_context(request, tenant, new_key=key, new_secret=raw)
     template = "dashboard/tenants/_keys.html" if htmx_target(request) == "keys-panel" else \

@@ -10,7 +10,10 @@ from tenants import keys
 from tenants.models import ApiKey, Tenant
 from tests.support.console import (
     HTMX,
+    OPERATOR_PERMS,
+    client_for,
     html,
+    make_user,
 )
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +62,9 @@ def test_new_api_key_is_shown_once_and_only_its_hash_is_stored(operator: Any, te
     assert f"jek_{prefix}_…" in html(operator.get(f"/tenants/{tenant.slug}/"))
 
 
-def test_new_api_key_over_htmx(operator: Any, tenant: Tenant) -> None:
+def test_new_api_key_over_htmx(tenant: Tenant) -> None:
+    # An operator key needs its own permission beyond add_apikey (tests/security/test_operators.py).
+    operator = client_for(make_user("keymaster", perms=[*OPERATOR_PERMS, "tenants.issue_operator_key"]))
     response = operator.post(f"/tenants/{tenant.slug}/keys/", {"name": "ops", "is_operator": "on"},
                              headers={**HTMX, "HX-Target": "keys-panel"})
     body = html(response)

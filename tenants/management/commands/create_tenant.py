@@ -1,11 +1,12 @@
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
 from jobs.cli import positive_int
 from tenants.models import Tenant
+
+from ._flags import add_admission_flags, apply_admission_flags, summary, validate
 
 
 class Command(BaseCommand):
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--weight", type=positive_int, default=1, help="share under contention (≥ 1)")
         parser.add_argument("--max-running", type=positive_int, default=None,
                             help="most tasks running at once (≥ 1); default: JOBS['DEFAULT_MAX_RUNNING']")
+        add_admission_flags(parser)
         parser.add_argument("--if-missing", action="store_true", help="succeed quietly if the slug exists")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -33,11 +35,7 @@ class Command(BaseCommand):
         tenant = Tenant(name=name, slug=slug, weight=options["weight"])
         if options["max_running"] is not None:
             tenant.max_running = options["max_running"]
-        try:
-            tenant.full_clean()
-        except ValidationError as exc:
-            field, messages = next(iter(exc.message_dict.items()))
-            raise CommandError(f"{field}: {' '.join(messages)}") from None
+        apply_admission_flags(tenant, options)
+        validate(tenant)
         tenant.save()
-        cap = "none" if tenant.max_running is None else tenant.max_running
-        self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, weight {tenant.weight}, max running {cap})")
+        self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, {summary(tenant)})")

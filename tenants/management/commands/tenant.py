@@ -1,26 +1,27 @@
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.cli import positive_int, positive_int_or_none
 from tenants.models import Tenant
 
-UNSET = object()
+from ._flags import UNSET, add_admission_flags, apply_admission_flags, summary, validate
 
 
 class Command(BaseCommand):
-    help = "Show a tenant's settings, or change its weight, concurrency cap or state."
+    help = "Show a tenant's settings, or change its weight, caps, queues or state."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
         parser.add_argument("--weight", type=positive_int, help="share under contention (≥ 1)")
         parser.add_argument("--max-running", type=positive_int_or_none, default=UNSET, metavar="N|none",
                             help="most tasks of the tenant running at once across every worker; none: no cap")
+        add_admission_flags(parser)
         state = parser.add_mutually_exclusive_group()
         state.add_argument("--active", dest="active", action="store_true", default=None,
                            help="may enqueue again")
-        state.add_argument("--inactive", dest="active", action="store_false", help="may no longer enqueue")
+        state.add_argument("--inactive", dest="active", action="store_false",
+                           help="may no longer enqueue; its API keys answer 403")
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["slug"]).first()
@@ -33,18 +34,14 @@ class Command(BaseCommand):
         if options["max_running"] is not UNSET:
             tenant.max_running = options["max_running"]
             changed.append("max_running")
+        changed += apply_admission_flags(tenant, options)
         if options["active"] is not None:
             tenant.active = options["active"]
             changed.append("active")
         if changed:
-            try:
-                tenant.full_clean()
-            except ValidationError as exc:
-                field, messages = next(iter(exc.message_dict.items()))
-                raise CommandError(f"{field}: {' '.join(messages)}") from None
+            validate(tenant)
             # Web processes trust cached key verifications (state, limits) for API_KEY_CACHE_SECONDS;
             # workers read caps under the claim's row lock, so a cap holds from the next claim.
             tenant.save(update_fields=changed)
-        cap = "none" if tenant.max_running is None else tenant.max_running
         self.stdout.write(f"{'updated' if changed else 'tenant'} {tenant.slug} (id {tenant.pk}): "
-                          f"weight {tenant.weight}, max running {cap}, {'active' if tenant.active else 'inactive'}")
+                          f"{summary(tenant, state=True)}")

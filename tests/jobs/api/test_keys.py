@@ -149,10 +149,13 @@ def test_bad_credentials_are_401(api: Caller, headers: dict[str, str]) -> None:
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_key_of_an_inactive_tenant_is_401(api: Caller) -> None:
+def test_a_key_of_an_inactive_tenant_is_403(api: Caller) -> None:
+    # The key is valid, so 401 (send other credentials) would mislead: the tenant is refused.
     Tenant.objects.filter(pk=api.tenant.pk).update(active=False)
     keys.forget()
-    assert_problem(api.get("/api/tasks"), 401)
+    response = api.get("/api/tasks")
+    assert assert_problem(response, 403)["detail"] == "tenant is inactive"
+    assert "WWW-Authenticate" not in response
 
 
 # =========================================================================== revocation
