@@ -2,8 +2,9 @@
 
 The reasons are checked in the order a claim would meet them: a pause (an inactive tenant
 counts as paused), the tenant's cap, the concurrency key, the resource, then whether any live
-worker serves the task's queue and has a free slot. ``manage.py why``, ``GET /api/tasks/{id}/why`` and the console's task page all
-answer from ``explain``; ``count_by_reason`` gives the overview's tally of waiting tasks.
+worker serves the task's queue and has a free slot. ``manage.py why``, ``GET /api/tasks/{id}/why``
+and the console's task page all answer from ``explain``; ``count_by_reason`` gives the overview's
+tally of waiting tasks.
 """
 
 from dataclasses import asdict, dataclass, field
