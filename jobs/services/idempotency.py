@@ -15,7 +15,7 @@ from typing import Any
 
 from ..models import Task
 
-__all__ = ["COMPARED", "Mismatch", "check", "differing", "request_hash"]
+__all__ = ["COMPARED", "Mismatch", "check", "differing", "replays", "request_hash"]
 
 #: The stored fields a replay can be compared on (the task's column: the spec's field).
 COMPARED = {
@@ -47,8 +47,13 @@ def differing(original: Task, sent: Task) -> list[str]:
     return [name for column, name in COMPARED.items() if getattr(original, column) != getattr(sent, column)]
 
 
+def replays(original: Task, sent: Task) -> bool:
+    """Whether ``sent`` (built from a request with ``original``'s key) is a replay of it."""
+    return original.request_hash is None or original.request_hash == sent.request_hash
+
+
 def check(original: Task, sent: Task) -> None:
-    """Raise ``Mismatch`` unless ``sent`` (built from a request with ``original``'s key) is its replay."""
-    if original.request_hash is None or original.request_hash == sent.request_hash:
+    """Raise ``Mismatch`` unless ``sent`` is a replay of ``original``."""
+    if replays(original, sent):
         return
     raise Mismatch(original.idempotency_key or "", differing(original, sent))

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -220,17 +221,18 @@ class TaskBatchView(APIView):
             if task.idempotency_key:
                 task.request_hash = idempotency.request_hash(spec)
         keys = {t.idempotency_key for t in tasks if t.idempotency_key}
-        known = {t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)} \
-            if keys else {}
+        known = {t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
+                 .only("pk", "idempotency_key", "request_hash")} if keys else {}
         _check_batch(tasks, known)
         cost = sum(1 for t in tasks if t.idempotency_key not in known or not t.idempotency_key)
         if cost:
             _admit(tenant, cost)
         charge, headers = scope.admit(request, cost) if cost else (None, {})
         try:
-            results = save_many(tasks, tenant=tenant)
-            # A concurrent request may have taken a key since the look above.
-            _check_batch(tasks, {r.task.idempotency_key: r.task for r in results if not r.created})
+            with transaction.atomic():
+                results = save_many(tasks, tenant=tenant)
+                # A concurrent request may have taken a key since the look above: a 409 undoes the batch.
+                _check_batch(tasks, {r.task.idempotency_key: r.task for r in results if not r.created})
         except BaseException:
             if charge is not None:
                 charge.refund()
@@ -245,8 +247,12 @@ class TaskBatchView(APIView):
 
 
 def _check_batch(tasks: list[Task], originals: dict[str | None, Task]) -> None:
-    indexes = [i for i, t in enumerate(tasks) if t.idempotency_key in originals]
-    _check_replays([(originals[tasks[i].idempotency_key], tasks[i]) for i in indexes], indexes=indexes)
+    """``_check_replays`` for a batch: the hashes decide; only mismatched originals are read whole."""
+    indexes = [i for i, t in enumerate(tasks)
+               if t.idempotency_key in originals and not idempotency.replays(originals[t.idempotency_key], t)]
+    if indexes:
+        whole = Task.objects.in_bulk([originals[tasks[i].idempotency_key].pk for i in indexes])
+        _check_replays([(whole[originals[tasks[i].idempotency_key].pk], tasks[i]) for i in indexes], indexes=indexes)
 
 
 class TaskDetailView(APIView):
