@@ -1,7 +1,6 @@
 """The failed (dead-lettered) set, shown as "Dead letter": failures grouped by type and last
 error; requeue a group or everything."""
 
-from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -9,7 +8,8 @@ from django.urls import reverse
 from jobs.models import Task
 from jobs.services import control, deadletter, listing
 
-from .. import access, formatting
+from .. import access
+from . import tasks
 
 
 @access.page(*access.VIEW_TASKS)
@@ -42,6 +42,6 @@ def failed_requeue(request: HttpRequest) -> HttpResponse:
             "section": "failed", "title": "Confirm requeue", "scope": scope, "group": group, "count": count,
             "more": more, "cap": listing.ACTION_COUNT_CAP, "back": back,
         })
-    n = deadletter.requeue_group(*key) if scope == "group" else control.requeue_failed()
-    messages.success(request, f"Requeued {formatting.number(n)} dead-lettered task(s).")
+    done = deadletter.requeue_group(*key) if scope == "group" else control.requeue_charged(Task.objects.failed())
+    tasks.report_requeue(request, done, "dead-lettered task(s)")
     return redirect(back)

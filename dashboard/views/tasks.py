@@ -192,6 +192,16 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Cancelled {formatting.number(done.cancelled)} waiting task(s); asked "
                                   f"{formatting.number(done.asked_to_stop)} running task(s) to stop.")
     else:
-        requeued = control.requeue_matching(qs)
-        messages.success(request, f"Requeued {formatting.number(requeued)} task(s) with fresh attempts.")
+        report_requeue(request, control.requeue_charged(qs), "task(s) with fresh attempts")
     return HttpResponseClientRedirect(back) if is_htmx(request) else redirect(back)
+
+
+def report_requeue(request: HttpRequest, done: control.Requeued, what: str) -> None:
+    """A requeue is charged to the tenants' rate limits: one stopped early says so, and what it did."""
+    count = formatting.number(done.requeued)
+    if done.refused is None:
+        messages.success(request, f"Requeued {count} {what}.")
+    elif not done.requeued:
+        messages.error(request, f"Nothing was requeued: {done.refused}")
+    else:
+        messages.error(request, f"Requeued only {count} {what}; the rest were left as they are: {done.refused}")

@@ -9,12 +9,11 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from tenants import ratelimit
-from tenants.conf import conf
 from tenants.keys import VerifiedKey
 from tenants.models import Tenant
 
 from ..models import Task, TaskQuerySet
-from ..services import listing
+from ..services import charging, listing
 from .errors import Problem
 
 TRUE = {"1", "true", "yes"}
@@ -74,35 +73,39 @@ def tasks(request: Request) -> TaskQuerySet:
     return Task.objects.all() if ids is None else Task.objects.filter(tenant_id=ids[0])
 
 
-def admit(request: Request, cost: int) -> tuple[ratelimit.Decision, dict[str, str]]:
-    """Charge ``cost`` against the tenant's rate limit, or raise 429 (503 if it cannot tell)."""
+def admit(request: Request, cost: int, *, tenant_id: int | None = None) -> tuple[charging.Charge, dict[str, str]]:
+    """Charge ``cost`` against a tenant's rate limit, or raise 429 (503 if it cannot tell).
+
+    The key's tenant by default (its limits come with the verified key: no query);
+    ``tenant_id`` names another one, as when an operator retries a tenant's task: the work is
+    that tenant's, so is the charge.
+    """
     key = key_of(request)
-    c = conf()
-    limit = c.API_RATE_LIMIT if key.rate_limit is None else key.rate_limit
-    window = key.rate_window or c.API_RATE_WINDOW_SECONDS
+    if tenant_id is None or tenant_id == key.tenant_id:
+        tenant_id, rules = key.tenant_id, charging.policy(key.rate_limit, key.rate_window)
+    else:
+        known = charging.policies([tenant_id])
+        rules = known[tenant_id][1] if tenant_id in known else charging.policy(None, None)
     try:
-        decision = ratelimit.acquire(str(key.tenant_id), cost, limit=limit, window=window)
+        charge = charging.charge(tenant_id, cost, rules)
     except ratelimit.RateLimiterUnavailable:
         raise Problem(503, "The rate limiter is unavailable; try again shortly.", kind="unavailable",
                       headers={"Retry-After": "5"}) from None
-    headers = {
+    except charging.RateLimited as exc:
+        retry = exc.retry_after
+        raise Problem(429, str(exc), kind="rate-limited",
+                      headers={**_limit_headers(exc.decision, rules), "Retry-After": str(retry)},
+                      extra={"retry_after": retry}) from None
+    return charge, _limit_headers(charge.decision, rules)
+
+
+def _limit_headers(decision: ratelimit.Decision, rules: charging.Policy) -> dict[str, str]:
+    return {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
         "RateLimit-Reset": str(math.ceil(decision.reset)),
-        "RateLimit-Policy": f"{limit};w={window}",
+        "RateLimit-Policy": f"{rules.limit};w={rules.window}",
     }
-    if not decision.allowed:
-        retry = max(1, math.ceil(decision.retry_after))
-        raise Problem(
-            429, f"Rate limit of {limit} tasks per {window} s exceeded; this request costs {cost}.",
-            kind="rate-limited", headers={**headers, "Retry-After": str(retry)}, extra={"retry_after": retry},
-        )
-    return decision, headers
-
-
-def refund(request: Request, decision: ratelimit.Decision) -> None:
-    if decision.token:
-        ratelimit.refund(str(key_of(request).tenant_id), decision.token)
 
 
 def check_body_size(request: Request, limit: int) -> None:

@@ -8,7 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Count
 
+from tenants import ratelimit
 from tenants.models import Tenant
 
 from .. import clock
@@ -17,7 +19,9 @@ from ..lifecycle import Action, Status, can
 from ..models import Task, TaskQuerySet
 from ..notify import wakeup
 from ..store import transitions
-from ..store.batches import BATCH
+from ..store.batches import BATCH, id_batches
+from ..store.transitions import REQUEUEABLE
+from . import charging
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +68,52 @@ def requeue_matching(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
     return n
 
 
-def requeue_batches(batches: Iterable[list[int]]) -> int:
-    """Requeue tasks given as batches of ids (only those still failed or cancelled)."""
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """What a charged requeue did; ``refused`` says why it stopped early (what was left is untouched)."""
+
+    requeued: int
+    refused: str | None = None
+
+
+def requeue_batches(batches: Iterable[list[int]]) -> Requeued:
+    """Requeue tasks given as batches of ids (only those still failed or cancelled), each batch
+    charged first to its tenants' rate limits, one per task (``charging``): a requeue is new work.
+
+    A batch some tenant's window cannot take stops the action there, so a bulk retry is never a
+    way around the limit: the batches before it stay requeued, ``refused`` says who stopped it.
+    """
     total = 0
     for ids in batches:
-        total += requeue_matching(Task.objects.filter(pk__in=ids))
-    return total
+        costs = dict(Task.objects.filter(pk__in=ids, status__in=REQUEUEABLE).order_by().values("tenant_id")
+                     .annotate(n=Count("id")).values_list("tenant_id", "n"))
+        if not costs:
+            continue
+        try:
+            charges = charging.charge_tenants(costs)
+        except charging.RateLimited as exc:
+            return Requeued(total, f"tenant {exc.tenant}: {exc} Retry in {exc.retry_after} s.")
+        except ratelimit.RateLimiterUnavailable:
+            return Requeued(total, "the rate limiter is unavailable; try again shortly.")
+        try:
+            total += requeue_matching(Task.objects.filter(pk__in=ids))
+        except BaseException:
+            charging.refund_all(charges)
+            raise
+    return Requeued(total)
 
 
-def _one(task_id: int, tenant: Tenant | None, action: Action) -> Task:
-    task = _scope(tenant).only("pk", "status").get(pk=task_id)
+def requeue_charged(qs: TaskQuerySet, *, batch: int = BATCH) -> Requeued:
+    """``requeue_batches`` over the failed or cancelled tasks of ``qs`` (the console's bulk retries)."""
+    return requeue_batches(id_batches(qs.filter(status__in=REQUEUEABLE), batch))
+
+
+def actionable(task_id: int, tenant: Tenant | None, action: Action) -> Task:
+    """The task (its id, status and tenant) if ``action`` applies to it now.
+
+    Raises ``Task.DoesNotExist`` (also for another tenant's task) or ``InvalidTransition``.
+    """
+    task = _scope(tenant).only("pk", "status", "tenant_id").get(pk=task_id)
     if not can(action, task.status):
         raise InvalidTransition(task.pk, task.status, action.value)
     return task
@@ -85,7 +125,7 @@ def cancel(task_id: int, *, tenant: Tenant | None = None) -> Task:
     Raises ``Task.DoesNotExist`` (also for another tenant's task) and
     ``InvalidTransition`` for a task that has already finished.
     """
-    _one(task_id, tenant, Action.CANCEL)
+    actionable(task_id, tenant, Action.CANCEL)
     qs = _scope(tenant).filter(pk=task_id)
     if not cancel_matching(qs).total:
         # It finished between the look and the change.
@@ -96,7 +136,7 @@ def cancel(task_id: int, *, tenant: Tenant | None = None) -> Task:
 
 def requeue(task_id: int, *, tenant: Tenant | None = None) -> Task:
     """Put a failed (dead-lettered) or cancelled task back in the queue with fresh attempts."""
-    _one(task_id, tenant, Action.REQUEUE)
+    actionable(task_id, tenant, Action.REQUEUE)
     qs = _scope(tenant).filter(pk=task_id)
     if not requeue_matching(qs):
         task = qs.get()

@@ -121,6 +121,7 @@ def count_group(task_type: str, error_type: str, error_message: str, cap: int) -
     return total, False
 
 
-def requeue_group(task_type: str, error_type: str, error_message: str) -> int:
-    """Requeue the group's tasks (guarded: only those still failed), batch by batch."""
+def requeue_group(task_type: str, error_type: str, error_message: str) -> control.Requeued:
+    """Requeue the group's tasks (guarded: only those still failed), batch by batch, each charged
+    to its tenants' rate limits (``control.requeue_batches``)."""
     return control.requeue_batches(group_batches(task_type, error_type, error_message))

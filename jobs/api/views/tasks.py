@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -15,13 +16,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tenants.models import Tenant
+
 from ...conf import conf
+from ...lifecycle import Action
 from ...models import Task
-from ...services import control, listing, why
+from ...services import admission, control, idempotency, listing, why
 from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
 from ..conf import api_conf
-from ..errors import problem_responses
+from ..errors import Problem, problem_responses
 from ..serializers import (
     BatchCreatedSerializer,
     TaskBatchSerializer,
@@ -35,7 +39,7 @@ from ..serializers import (
 READ_ERRORS = problem_responses(400, 401, 403)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
-SUBMIT_ERRORS = problem_responses(400, 401, 413, 415, 429, 503)
+SUBMIT_ERRORS = problem_responses(400, 401, 409, 413, 415, 429, 503)
 SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
 LIST_PARAMS = [
     OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
@@ -146,21 +150,55 @@ class TaskListCreateView(GenericAPIView[Task]):
             spec["idempotency_key"] = header_key
         tenant = scope.own_tenant(request)
         task = build_task(tenant, spec, public=True)
+        if task.idempotency_key:
+            task.request_hash = idempotency.request_hash(spec)
         replay = find_replay(tenant, task.idempotency_key)
         if replay is not None:
+            _check_replays([(replay, task)])
             return Response(TaskSerializer(replay).data, status=status.HTTP_200_OK)
-        decision, headers = scope.admit(request, 1)
+        _admit(tenant, 1)
+        charge, headers = scope.admit(request, 1)
         try:
             result = save_task(task)
+            if not result.created:
+                _check_replays([(result.task, task)])
         except BaseException:
-            scope.refund(request, decision)
+            charge.refund()
             raise
         if not result.created:
-            scope.refund(request, decision)
+            charge.refund()
             return Response(TaskSerializer(result.task).data, status=status.HTTP_200_OK, headers=headers)
+        admission.admitted(tenant.pk, 1)
         result.task.tenant = tenant
         headers["Location"] = f"/api/tasks/{result.task.pk}"
         return Response(TaskSerializer(result.task).data, status=status.HTTP_201_CREATED, headers=headers)
+
+
+def _admit(tenant: Tenant, adding: int) -> None:
+    """The tenant's backlog caps (``jobs.services.admission``): a 429 naming the cap, charged nothing."""
+    try:
+        admission.check(tenant, adding)
+    except admission.Refused as exc:
+        raise Problem(429, str(exc), kind="admission", headers={"Retry-After": str(exc.retry_after)},
+                      extra={"cap": exc.cap, "limit": exc.limit, **exc.observed,
+                             "retry_after": exc.retry_after}) from None
+
+
+def _check_replays(pairs: list[tuple[Task, Task]], *, indexes: list[int] | None = None) -> None:
+    """409 if a key is replayed with another body (``jobs.services.idempotency``): for a batch,
+    one error per such item, named ``tasks[i].idempotency_key`` like the batch's other errors."""
+    errors = []
+    for n, (original, sent) in enumerate(pairs):
+        try:
+            idempotency.check(original, sent)
+        except idempotency.Mismatch as exc:
+            if indexes is None:
+                raise Problem(409, str(exc), kind="idempotency-mismatch",
+                              extra={"idempotency_key": exc.key, "differs": exc.differs}) from None
+            errors.append({"field": f"tasks[{indexes[n]}].idempotency_key", "message": str(exc)})
+    if errors:
+        raise Problem(409, f"{len(errors)} task(s) reuse an idempotency key with a different body; nothing was "
+                           "written.", kind="idempotency-mismatch", extra={"errors": errors})
 
 
 class TaskBatchView(APIView):
@@ -179,22 +217,42 @@ class TaskBatchView(APIView):
             raise ValidationError({"tasks": "give at least one task"})
         tenant = scope.own_tenant(request)
         tasks = build_many(specs, tenant=tenant, public=True)
+        for spec, task in zip(specs, tasks, strict=True):
+            if task.idempotency_key:
+                task.request_hash = idempotency.request_hash(spec)
         keys = {t.idempotency_key for t in tasks if t.idempotency_key}
-        known = set(Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
-                    .values_list("idempotency_key", flat=True)) if keys else set()
+        known = {t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
+                 .only("pk", "idempotency_key", "request_hash")} if keys else {}
+        _check_batch(tasks, known)
         cost = sum(1 for t in tasks if t.idempotency_key not in known or not t.idempotency_key)
-        decision, headers = scope.admit(request, cost) if cost else (None, {})
+        if cost:
+            _admit(tenant, cost)
+        charge, headers = scope.admit(request, cost) if cost else (None, {})
         try:
-            results = save_many(tasks, tenant=tenant)
+            with transaction.atomic():
+                results = save_many(tasks, tenant=tenant)
+                # A concurrent request may have taken a key since the look above: a 409 undoes the batch.
+                _check_batch(tasks, {r.task.idempotency_key: r.task for r in results if not r.created})
         except BaseException:
-            if decision is not None:
-                scope.refund(request, decision)
+            if charge is not None:
+                charge.refund()
             raise
+        created = sum(1 for r in results if r.created)
+        admission.admitted(tenant.pk, created)
         return Response({
-            "created": sum(1 for r in results if r.created),
+            "created": created,
             "ids": [r.task.pk for r in results],
             "replayed": [i for i, r in enumerate(results) if not r.created],
         }, status=status.HTTP_201_CREATED, headers=headers)
+
+
+def _check_batch(tasks: list[Task], originals: dict[str | None, Task]) -> None:
+    """``_check_replays`` for a batch: the hashes decide; only mismatched originals are read whole."""
+    indexes = [i for i, t in enumerate(tasks)
+               if t.idempotency_key in originals and not idempotency.replays(originals[t.idempotency_key], t)]
+    if indexes:
+        whole = Task.objects.in_bulk([originals[tasks[i].idempotency_key].pk for i in indexes])
+        _check_replays([(whole[originals[tasks[i].idempotency_key].pk], tasks[i]) for i in indexes], indexes=indexes)
 
 
 class TaskDetailView(APIView):
@@ -222,8 +280,16 @@ class TaskCancelView(APIView):
 
 class TaskRetryView(APIView):
     @extend_schema(operation_id="tasks_retry", request=None, parameters=[LIST_PARAMS[-1]],
-                   responses={200: TaskSerializer, **ACT_ERRORS})
+                   responses={200: TaskSerializer, **problem_responses(400, 401, 403, 404, 409, 429, 503)})
     def post(self, request: Request, pk: int) -> Response:
-        task = control.requeue(pk, tenant=scope.tenant_of(request))
-        return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data)
+        """A retry is new work: charged to the task's own tenant (an operator's ``all=true`` too), 1 per task."""
+        tenant = scope.tenant_of(request)
+        task = control.actionable(pk, tenant, Action.REQUEUE)
+        charge, headers = scope.admit(request, 1, tenant_id=task.tenant_id)
+        try:
+            task = control.requeue(pk, tenant=tenant)
+        except BaseException:
+            charge.refund()
+            raise
+        return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data, headers=headers)
 
