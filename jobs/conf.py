@@ -144,7 +144,7 @@ class EngineConf(Section):
     #: Largest bulk enqueue, tasks.
     MAX_BATCH: int = 1000
     #: The most ``max_retries`` an API caller may ask for, for types that set no ``max_retries_cap``
-    #: (Python and the CLI may ask up to ``jobs.spec.MAX_RETRIES``).
+    #: (Python and the CLI may ask up to ``jobs.bounds.MAX_RETRIES``).
     MAX_RETRIES_CAP: int = 25
     #: Register the demo task types (noop, sleep, fail, the seed's simulated workloads): ``None`` is
     #: "unless settings.PRODUCTION" (or with JOBS['DEMO_MODE'] on); 1/0 force it (``JOBS_DEMO_TYPES=1``).
