@@ -1,5 +1,6 @@
-"""Django admin for tasks, worker processes, pauses and resources: read-only task rows, state changes only
-as actions; pauses and resources are written through their services (``jobs.services.pauses``, ``.resources``)."""
+"""Django admin for tasks, worker processes, pauses, resources and type grants: read-only task rows, state
+changes only as actions; pauses, resources and grants are written through their services
+(``jobs.services.pauses``, ``.resources``, ``.grants``)."""
 
 from typing import Any
 
@@ -14,8 +15,8 @@ from django.utils.functional import cached_property
 
 from .exceptions import InvalidResource
 from .lifecycle import ACTIONS, Action
-from .models import Pause, Resource, Task, WorkerProcess
-from .services import control, listing, pauses, resources
+from .models import Pause, Resource, Task, TypeGrant, WorkerProcess
+from .services import control, grants, listing, pauses, resources
 
 
 class CappedCountPaginator(Paginator):
@@ -188,3 +189,53 @@ class ResourceAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Resource]) -> None:
         for name in queryset.values_list("name", flat=True):
             resources.delete(name)
+
+
+class TypeGrantForm(forms.ModelForm):
+    """A tenant and one of the registered listed types (the service's check, so the admin says the same)."""
+
+    type = forms.ChoiceField(choices=(), help_text="A registered task type whose access is 'listed'.")
+
+    class Meta:
+        model = TypeGrant
+        fields = ["tenant", "type"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Read at each form: the registry is complete only once every app's tasks module is imported.
+        self.fields["type"].choices = [  # type: ignore[attr-defined]  # declared above as a ChoiceField
+            (name, name) for name in grants.listed_types()]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("type"):
+            try:
+                grants.check(data["type"])
+            except grants.InvalidGrant as exc:
+                raise ValidationError({"type": exc.message}) from None
+        return data
+
+
+@admin.register(TypeGrant)
+class TypeGrantAdmin(admin.ModelAdmin):
+    """Adding grants, deleting revokes (``jobs.services.grants``); a grant is never edited, only replaced."""
+
+    form = TypeGrantForm
+    list_display = ["type", "tenant", "created_at"]
+    list_filter = ["type"]
+    search_fields = ["type", "tenant__slug"]
+    list_select_related = ["tenant"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: TypeGrant, form: Any, change: bool) -> None:
+        saved, _ = grants.grant(obj.tenant, obj.type)
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    def delete_model(self, request: HttpRequest, obj: TypeGrant) -> None:
+        grants.revoke(obj.tenant, obj.type)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TypeGrant]) -> None:
+        for grant in queryset.select_related("tenant"):
+            grants.revoke(grant.tenant, grant.type)

@@ -15,5 +15,24 @@ class JobsConfig(AppConfig):
         from .contrib import demo, django_tasks  # noqa: F401  (register the built-in task types)
 
         setting_changed.connect(reset_conf)
+        if demo_types_enabled():
+            demo.register()
         # Each installed app's ``tasks`` module registers its task types.
         autodiscover_modules("tasks")
+
+
+def demo_types_enabled() -> bool:
+    """``JOBS['DEMO_TYPES']`` if set; else on outside production, or when the demo endpoints are on."""
+    from django.conf import settings
+
+    from .api.conf import ApiConf
+    from .conf import EngineConf, load
+
+    # Read uncached: the apps are not ready yet, so a cached section would skip the unknown-key check later.
+    try:
+        forced, demo_mode = load(EngineConf).DEMO_TYPES, load(ApiConf).DEMO_MODE
+    except (TypeError, ValueError):
+        forced, demo_mode = None, False  # a value that does not parse: the system check (jobs.E002) reports it
+    if forced is not None:
+        return bool(forced)  # JOBS_DEMO_TYPES=1/0 arrives as an int
+    return not getattr(settings, "PRODUCTION", False) or demo_mode

@@ -143,6 +143,12 @@ class EngineConf(Section):
     MAX_WRITE_BYTES: int = 4 * 1024 * 1024
     #: Largest bulk enqueue, tasks.
     MAX_BATCH: int = 1000
+    #: The most ``max_retries`` an API caller may ask for, for types that set no ``max_retries_cap``
+    #: (Python and the CLI may ask up to ``jobs.bounds.MAX_RETRIES``).
+    MAX_RETRIES_CAP: int = 25
+    #: Register the demo task types (noop, sleep, fail, the seed's simulated workloads): ``None`` is
+    #: "unless settings.PRODUCTION" (or with JOBS['DEMO_MODE'] on); 1/0 force it (``JOBS_DEMO_TYPES=1``).
+    DEMO_TYPES: bool | None = None
     #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).
     EVENT_RETENTION_SECONDS: int = 3600
 

@@ -9,6 +9,9 @@ from .exceptions import UnknownTaskType
 
 Handler = Callable[[dict[str, Any], TaskContext], Any]
 
+#: ``TaskType.access``: every tenant may submit the type over the API, or only the tenants granted it.
+ACCESS = ("all", "listed")
+
 
 @dataclass(frozen=True, slots=True)
 class TaskType:
@@ -34,6 +37,30 @@ class TaskType:
     concurrency_limit: int | None = None
     #: The default ``Resource`` (by name) whose rate limits the type's starts.
     resource: str | None = None
+    #: Who may submit it over the API: ``"all"`` tenants, or only those ``"listed"`` by a ``TypeGrant``.
+    access: str = "all"
+    #: The shortest ``timeout_seconds`` an API caller may ask for.
+    min_timeout: int = 1
+    #: The longest ``timeout_seconds`` an API caller may ask for; ``None``: the type's own timeout (shorten only).
+    max_timeout: int | None = None
+    #: The most ``max_retries`` an API caller may ask for; ``None`` takes ``JOBS['MAX_RETRIES_CAP']``.
+    max_retries_cap: int | None = None
+    #: Largest payload, bytes of JSON; ``None`` takes ``JOBS['MAX_PAYLOAD_BYTES']``.
+    max_payload_bytes: int | None = None
+    #: Largest result a run may store, bytes of JSON; ``None`` takes ``JOBS['MAX_RESULT_BYTES']``.
+    max_result_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        # A typo here would silently open a type to every tenant, or close it to all: refuse it at import.
+        if self.access not in ACCESS:
+            raise ValueError(f"task type {self.name!r}: access must be one of {', '.join(ACCESS)} "
+                             f"(got {self.access!r})")
+        for name in ("min_timeout", "max_timeout", "max_retries_cap", "max_payload_bytes", "max_result_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValueError(f"task type {self.name!r}: {name} must be a non-negative integer (got {value!r})")
+        if self.min_timeout < 1 or (self.max_timeout is not None and self.max_timeout < self.min_timeout):
+            raise ValueError(f"task type {self.name!r}: need 1 <= min_timeout <= max_timeout")
 
 
 class Registry:
@@ -48,14 +75,23 @@ class Registry:
         return task_type
 
     def get(self, name: str) -> TaskType:
+        """The type named ``name``; unknown, the error lists every type (trusted callers: Python, the CLI)."""
         try:
             return self._types[name]
         except KeyError:
             known = ", ".join(sorted(self._types)) or "(none)"
             raise UnknownTaskType("type", f"unknown task type {name!r}; known types: {known}") from None
 
+    def find(self, name: str) -> TaskType | None:
+        """The type named ``name``, or ``None`` (the API answers with the caller's own types, not these)."""
+        return self._types.get(name)
+
     def names(self, *, public_only: bool = False) -> list[str]:
         return sorted(name for name, t in self._types.items() if not (public_only and t.internal))
+
+    def types(self) -> list[TaskType]:
+        """Every registered type, by name."""
+        return [self._types[name] for name in sorted(self._types)]
 
     def __contains__(self, name: object) -> bool:
         return name in self._types
@@ -78,8 +114,14 @@ def task(
     concurrency_key: str | Callable[[dict[str, Any]], Any] | None = None,
     concurrency_limit: int | None = None,
     resource: str | None = None,
+    access: str = "all",
+    min_timeout: int = 1,
+    max_timeout: int | None = None,
+    max_retries_cap: int | None = None,
+    max_payload_bytes: int | None = None,
+    max_result_bytes: int | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register the decorated ``func(payload, ctx)`` as a task type."""
+    """Register the decorated ``func(payload, ctx)`` as a task type (docs/TASKS.md: the options)."""
 
     def decorate(func: Handler) -> Handler:
         registry.register(
@@ -97,6 +139,12 @@ def task(
                 concurrency_key=concurrency_key,
                 concurrency_limit=concurrency_limit,
                 resource=resource,
+                access=access,
+                min_timeout=min_timeout,
+                max_timeout=max_timeout,
+                max_retries_cap=max_retries_cap,
+                max_payload_bytes=max_payload_bytes,
+                max_result_bytes=max_result_bytes,
             )
         )
         return func

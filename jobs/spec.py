@@ -1,7 +1,8 @@
 """Validate enqueue requests: what a caller may ask for, and the unsaved task it describes.
 
-Pure apart from the registry, the conf and the database's clock (measured at most once a
-minute, ``jobs.clock``); ``jobs.services.enqueue`` persists what this returns. The API's
+Pure apart from the registry, the conf, the database's clock (measured at most once a
+minute, ``jobs.clock``) and, for API callers, one read of what their tenant was given
+(``jobs.bounds``); ``jobs.services.enqueue`` persists what this returns. The API's
 serializers and the CLI take their limits from here.
 """
 
@@ -14,12 +15,16 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from . import clock
+from . import bounds, clock
+from .bounds import MAX_DELAY_SECONDS, MAX_LOST, MAX_RETRIES, MAX_TIMEOUT_SECONDS, Allowance
 from .conf import conf
-from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge, UnknownTaskType
+from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge
 from .lifecycle import Status
 from .models import Task
 from .registry import TaskType, registry
+
+__all__ = ["MAX_DELAY_SECONDS", "MAX_LOST", "MAX_RETRIES", "MAX_TIMEOUT_SECONDS", "SPEC_FIELDS", "build_many",
+           "build_task", "int_in"]
 
 SPEC_FIELDS = {
     "type", "payload", "priority", "queue", "delay_seconds", "run_at",
@@ -28,11 +33,6 @@ SPEC_FIELDS = {
 }
 
 
-#: The bounds a caller may set (the serializers and the schema repeat none of them).
-MAX_RETRIES = 100
-MAX_LOST = 100
-MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
-MAX_DELAY_SECONDS = 366 * 86400
 #: The column widths: the table is the truth.
 MAX_QUEUE_CHARS: int = Task._meta.get_field("queue").max_length  # type: ignore[assignment]
 MAX_KEY_CHARS: int = Task._meta.get_field("idempotency_key").max_length  # type: ignore[assignment]
@@ -83,8 +83,12 @@ def int_in(field: str, value: Any, low: int, high: int | None = None) -> int:
 
 
 def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None = None,
-               public: bool = False) -> Task:
-    """Validate one enqueue request and return the unsaved task it describes."""
+               public: bool = False, allowance: Allowance | None = None) -> Task:
+    """Validate one enqueue request and return the unsaved task it describes.
+
+    ``public``: an API caller, held to its tenant's types and queues (``allowance``, read here when
+    not given) and to its type's bounds; Python and the CLI are trusted and meet only the engine's.
+    """
     c = conf()
     if now is None:
         # run_at and created_at are compared by every worker: on the database's clock.
@@ -96,10 +100,11 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     type_name = spec.get("type")
     if not isinstance(type_name, str) or not type_name:
         raise InvalidTask("type", "required: the name of a registered task type")
-    task_type = registry.get(type_name)
-    if public and task_type.internal:
-        known = ", ".join(registry.names(public_only=True))
-        raise UnknownTaskType("type", f"unknown task type {type_name!r}; known types: {known}")
+    if public:
+        allowance = allowance or Allowance(tenant)
+        task_type = allowance.task_type(type_name)
+    else:
+        task_type = registry.get(type_name)
 
     payload = spec.get("payload")
     if payload is None:
@@ -119,8 +124,8 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         raise InvalidTask("payload", "contains text that is not valid Unicode (a lone surrogate)") from None
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidTask("payload", f"not JSON-serialisable: {exc}") from None
-    if size > c.MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge("payload", f"{size} bytes is over the limit of {c.MAX_PAYLOAD_BYTES}")
+    if size > (limit := bounds.payload_limit(task_type)):
+        raise PayloadTooLarge("payload", f"{size} bytes is over the limit of {limit}")
 
     priority = spec.get("priority")
     priority = int_in("priority", priority, 1, 5) if priority is not None else (
@@ -128,7 +133,7 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     )
     max_retries = spec.get("max_retries")
     if max_retries is not None:
-        max_retries = int_in("max_retries", max_retries, 0, MAX_RETRIES)
+        max_retries = int_in("max_retries", max_retries, 0, bounds.retries_cap(task_type, public=public))
     elif task_type.max_retries is not None:
         max_retries = task_type.max_retries
     else:
@@ -139,13 +144,15 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         max_lost = int_in("max_lost", max_lost, 0, MAX_LOST)
     timeout = spec.get("timeout_seconds")
     if timeout is not None:
-        timeout = int_in("timeout_seconds", timeout, 1, MAX_TIMEOUT_SECONDS)
+        timeout = int_in("timeout_seconds", timeout, *bounds.timeout_range(task_type, public=public))
     else:
-        timeout = task_type.timeout or c.DEFAULT_TIMEOUT
+        timeout = bounds.default_timeout(task_type)
 
     queue = spec.get("queue") or task_type.queue or c.DEFAULT_QUEUE
     if not isinstance(queue, str) or len(queue) > MAX_QUEUE_CHARS or not _encodable(queue):
         raise InvalidTask("queue", f"must be a string of at most {MAX_QUEUE_CHARS} characters")
+    if allowance is not None and spec.get("queue"):
+        allowance.check_queue(queue, task_type)
 
     delay, run_at = spec.get("delay_seconds"), spec.get("run_at")
     if delay is not None and run_at is not None:
@@ -168,6 +175,8 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
             run_at = run_at.astimezone(UTC)
         except OverflowError:
             raise InvalidTask("run_at", "is out of range") from None
+        if run_at > now + timedelta(seconds=MAX_DELAY_SECONDS):
+            raise InvalidTask("run_at", "must be at most one year ahead")
     else:
         run_at = now
 
@@ -237,6 +246,8 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) ->
         raise InvalidTask("tasks", f"at most {c.MAX_BATCH} tasks per batch (got {len(specs)})")
     clock.refresh()
     now = clock.now()
+    # One read of what the tenant was given for the whole batch, not one per task.
+    allowance = Allowance(tenant) if public else None
     tasks: list[Task] = []
     errors: list[tuple[int, str, str]] = []
     seen_keys: set[str] = set()
@@ -245,7 +256,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) ->
             errors.append((index, "task", "must be an object"))
             continue
         try:
-            task = build_task(tenant, spec, now=now, public=public)
+            task = build_task(tenant, spec, now=now, public=public, allowance=allowance)
         except InvalidTask as exc:
             errors.append((index, exc.field, exc.message))
             continue

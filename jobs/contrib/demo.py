@@ -1,4 +1,9 @@
-"""Built-in demo task types: ``noop``, ``sleep``, ``fail`` and the seed's simulated workloads."""
+"""Built-in demo task types: ``noop``, ``sleep``, ``fail`` and the seed's simulated workloads.
+
+Registered only by :func:`register`, which ``JobsConfig.ready()`` calls when demo types are enabled
+(``JOBS['DEMO_TYPES']``; by default, unless ``settings.PRODUCTION``): in production any tenant could
+otherwise hold every worker slot with ``sleep`` or retry ``fail`` without end.
+"""
 
 import random
 from typing import Any
@@ -8,13 +13,11 @@ from ..exceptions import PermanentError
 from ..registry import Handler, task
 
 
-@task("noop", timeout=30)
 def noop(payload: dict[str, Any], ctx: TaskContext) -> None:
     """Return at once (benchmarks and smoke tests)."""
     return None
 
 
-@task("sleep", timeout=3600)
 def sleep(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
     """Sleep ``payload['seconds']``, stopping early when cancelled."""
     seconds = float(payload.get("seconds", 1))
@@ -27,7 +30,6 @@ class DemoFailure(Exception):
     """The failure the demo types raise."""
 
 
-@task("fail", max_retries=3)
 def fail(payload: dict[str, Any], ctx: TaskContext) -> None:
     """Always raise (exercise retries and the dead-letter set)."""
     if payload.get("permanent"):
@@ -57,5 +59,14 @@ def simulated(kind: str) -> Handler:
     return run
 
 
-for _kind, _timeout in SIMULATED.items():
-    task(_kind, timeout=_timeout)(simulated(_kind))
+#: One handler per kind, made once: registering twice then registers the same functions (harmless).
+_SIMULATED_HANDLERS = {kind: simulated(kind) for kind in SIMULATED}
+
+
+def register() -> None:
+    """Register the demo types."""
+    task("noop", timeout=30)(noop)
+    task("sleep", timeout=3600)(sleep)
+    task("fail", max_retries=3)(fail)
+    for kind, timeout in SIMULATED.items():
+        task(kind, timeout=timeout)(_SIMULATED_HANDLERS[kind])

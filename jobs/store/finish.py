@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Case, F, Field, Q, Value, When
 
 from .. import clock
+from ..bounds import result_limit
 from ..conf import conf
 from ..exceptions import Interrupted, ResultTooLarge, Snoozed, TaskCancelled
 from ..lifecycle import FINISHED, Event, Status
@@ -73,11 +74,12 @@ def jsonable(value: Any) -> tuple[Any, int]:
 def succeeded(task: Task, result: Any, *, now: datetime | None = None) -> Outcome:
     """The outcome of a run that returned ``result``; a result over the limit fails the attempt instead."""
     value, size = jsonable(result)
-    limit = conf().MAX_RESULT_BYTES
+    limit = result_limit(registry.find(task.type))
     if size > limit:
         # One fat row must never wedge a completer batch (nor slow every read of the task).
-        return failed(task, ResultTooLarge(f"the result is {size} bytes, over JOBS['MAX_RESULT_BYTES'] = {limit}"),
-                      worker=task.worker or "", now=now, with_traceback=False)
+        message = (f"result of {size} bytes is over the limit of {limit} (the type's max_result_bytes, "
+                   "else JOBS['MAX_RESULT_BYTES'])")
+        return failed(task, ResultTooLarge(message), worker=task.worker or "", now=now, with_traceback=False)
     return Outcome(task.pk, task.attempts, Status.COMPLETED, {
         "status": Status.COMPLETED,
         "result": value,

@@ -10,6 +10,7 @@ from django.utils import timezone
 from jobs.conf import conf
 from jobs.lifecycle import Status
 from jobs.models import Task
+from tenants.models import Tenant
 from tests.support.api import Caller, assert_problem, when
 
 pytestmark = pytest.mark.django_db
@@ -44,6 +45,7 @@ def test_submit_with_defaults(api: Caller) -> None:
 
 
 def test_submit_with_every_option(api: Caller) -> None:
+    Tenant.objects.filter(pk=api.tenant.pk).update(allowed_queues=["emails"])  # a queue of its own
     before = timezone.now()
     response = api.submit("sleep", payload={"seconds": 2, "to": ["a", "b"]}, priority=5, max_retries=0,
                           delay_seconds=60, timeout_seconds=10, queue="emails", idempotency_key="order-7")

@@ -1,0 +1,68 @@
+"""Which tenants may submit which listed task types (``@task(access="listed")``): grant, revoke, list.
+
+The console and the admin call these; ``jobs.bounds.Allowance`` reads the grants when the API
+builds a task.
+"""
+
+from django.db import IntegrityError, transaction
+
+from tenants.models import Tenant
+
+from .. import bounds
+from ..exceptions import InvalidTask
+from ..models import TypeGrant
+from ..registry import registry
+
+__all__ = ["InvalidGrant", "grant", "granted", "listed_types", "revoke", "usable_types"]
+
+
+class InvalidGrant(InvalidTask):
+    """A grant of a type that is not registered, or is open to every tenant anyway."""
+
+
+def listed_types() -> list[str]:
+    """The registered types a tenant needs a grant for."""
+    return [t.name for t in registry.types() if t.access == "listed" and not t.internal]
+
+
+def check(type_name: str) -> None:
+    """Raise ``InvalidGrant`` unless ``type_name`` is a registered listed type."""
+    found = registry.find(type_name)
+    if found is None:
+        raise InvalidGrant("type", f"unknown task type {type_name!r}; listed types: "
+                                   f"{', '.join(listed_types()) or '(none)'}")
+    if found.internal:
+        raise InvalidGrant("type", f"{type_name!r} is internal: it is never submitted over the API")
+    if found.access != "listed":
+        raise InvalidGrant("type", f"{type_name!r} is open to every tenant (access={found.access!r}): "
+                                   "nothing to grant")
+
+
+def grant(tenant: Tenant, type_name: str) -> tuple[TypeGrant, bool]:
+    """Let ``tenant`` submit ``type_name`` over the API; returns the grant and whether it is new."""
+    check(type_name)
+    try:
+        with transaction.atomic():
+            return TypeGrant.objects.get_or_create(tenant=tenant, type=type_name)
+    except IntegrityError:
+        # A concurrent grant of the same pair won the race: the grant exists, which is what was asked.
+        return TypeGrant.objects.get(tenant=tenant, type=type_name), False
+
+
+def revoke(tenant: Tenant, type_name: str) -> bool:
+    """Stop ``tenant`` submitting ``type_name`` (tasks already queued still run); False if it had no grant.
+
+    Unchecked: a grant of a type since removed from the code can still be revoked.
+    """
+    deleted, _ = TypeGrant.objects.filter(tenant=tenant, type=type_name).delete()
+    return deleted > 0
+
+
+def granted(tenant: Tenant) -> list[str]:
+    """The listed types ``tenant`` was granted, by name."""
+    return bounds.granted(tenant)
+
+
+def usable_types(tenant: Tenant) -> list[str]:
+    """Every type ``tenant`` may submit over the API: the open ones and its granted listed ones."""
+    return bounds.Allowance(tenant).types()
