@@ -114,6 +114,9 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
             payload = json.loads(payload)
         except ValueError as exc:
             raise InvalidTask("payload", f"not valid JSON: {exc}") from None
+        except RecursionError:
+            # ``"[[[[…"`` nested thousands deep fits any size limit and exhausts the parser's stack.
+            raise InvalidTask("payload", f"nested deeper than {MAX_PAYLOAD_DEPTH} levels") from None
     if not isinstance(payload, dict):
         raise InvalidTask("payload", "must be a JSON object")
     if _depth(payload) > MAX_PAYLOAD_DEPTH:

@@ -10,13 +10,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
-from jobs.services import pauses
+from jobs.services import grants, pauses
 from tenants import keys
 from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
 from tenants.queues import describe
 
-from .. import access, grants
+from .. import access
 from ..forms import ApiKeyForm, TenantLimitsForm, TypeGrantForm
 from .common import htmx_target
 

@@ -4,7 +4,6 @@ Inside the caller's ``transaction.atomic()`` an enqueue commits or rolls back wi
 the caller's own writes; the worker wake-up is sent only once it has committed.
 """
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -13,13 +12,11 @@ from django.db import IntegrityError, transaction
 
 from tenants.models import Tenant
 
-from .. import spec as specs
-from ..conf import conf
-from ..exceptions import InvalidBatch, InvalidTask
+from ..exceptions import InvalidTask
 from ..lifecycle import Status
 from ..models import Task
 from ..notify import wakeup
-from ..spec import SPEC_FIELDS
+from ..spec import SPEC_FIELDS, build_many, build_task
 from ..store import transitions
 
 __all__ = ["SPEC_FIELDS", "Enqueued", "build_many", "build_task", "enqueue", "enqueue_many", "enqueue_or_get",
@@ -44,45 +41,6 @@ def resolve_tenant(tenant: Tenant | str | int) -> Tenant:
     if not found.active:
         raise InvalidTask("tenant", f"tenant {found.slug!r} is inactive")
     return found
-
-
-def _decoded(spec: Any) -> Any:
-    """``spec`` with a payload sent as a JSON string already parsed.
-
-    Parsed here because ``json.loads`` runs out of stack on a string nested thousands deep
-    (``"[[[[…"`` fits in any payload limit): that is a bad payload, not a server error. A
-    string that is not JSON, or whose JSON is a string, is left for ``build_task`` to name.
-    """
-    payload = spec.get("payload") if isinstance(spec, Mapping) else None
-    if not isinstance(payload, str):
-        return spec
-    try:
-        parsed = json.loads(payload)
-    except RecursionError:
-        raise InvalidTask("payload", f"nested deeper than {specs.MAX_PAYLOAD_DEPTH} levels") from None
-    except ValueError:
-        return spec
-    return spec if isinstance(parsed, str) else {**spec, "payload": parsed}
-
-
-def build_task(tenant: Tenant, spec: Mapping[str, Any], **options: Any) -> Task:
-    """Validate one enqueue request (``jobs.spec.build_task``) and return the unsaved task."""
-    return specs.build_task(tenant, _decoded(spec), **options)
-
-
-def build_many(items: Sequence[Any], *, tenant: Tenant, public: bool = False) -> list[Task]:
-    """Validate every spec, all or nothing (``jobs.spec.build_many``), and return the unsaved tasks."""
-    if len(items) > conf().MAX_BATCH:
-        return specs.build_many(items, tenant=tenant, public=public)  # it names the bound; nothing parsed
-    decoded, errors = [], []
-    for index, item in enumerate(items):
-        try:
-            decoded.append(_decoded(item))
-        except InvalidTask as exc:
-            errors.append((index, exc.field, exc.message))
-    if errors:
-        raise InvalidBatch(errors)
-    return specs.build_many(decoded, tenant=tenant, public=public)
 
 
 def _announce_on_commit() -> None:
