@@ -53,7 +53,7 @@ class PermanentError(Exception):
 
 
 class ResultTooLarge(PermanentError):
-    """Recorded for a run whose result is over ``JOBS['MAX_RESULT_BYTES']`` (the attempt fails, not retried)."""
+    """A run's result over its type's ``max_result_bytes`` (else ``JOBS['MAX_RESULT_BYTES']``): fails, not retried."""
 
 
 class UnwritableOutcome(PermanentError):

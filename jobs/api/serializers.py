@@ -16,19 +16,24 @@ from ..shapes import last_error
 class TaskCreateSerializer(serializers.Serializer[Any]):
     """Documents ``POST /api/tasks``; jobs.services.enqueue.build_task validates it."""
 
-    type = serializers.CharField(help_text="A registered task type.")
+    type = serializers.CharField(help_text="One of the caller's task types (a 400 lists them).")
     payload = serializers.DictField(
         required=False, help_text=f"JSON object given to the handler (≤ {conf().MAX_PAYLOAD_BYTES // 1024} KiB).")
     priority = serializers.IntegerField(required=False, min_value=1, max_value=5, help_text="5 is most urgent.")
-    max_retries = serializers.IntegerField(required=False, min_value=0, max_value=spec.MAX_RETRIES)
+    max_retries = serializers.IntegerField(
+        required=False, min_value=0, max_value=spec.MAX_RETRIES,
+        help_text="At most the type's max_retries_cap (default JOBS['MAX_RETRIES_CAP'], 25).")
     max_lost = serializers.IntegerField(
         required=False, min_value=0, max_value=spec.MAX_LOST,
         help_text="Runs that may be lost with their worker (crash, lapsed lease) before the task is dead-lettered; "
                   "lost runs use no retries. Default: the type's, else JOBS['MAX_LOST'].")
     delay_seconds = serializers.FloatField(required=False, min_value=0, max_value=spec.MAX_DELAY_SECONDS)
     run_at = serializers.DateTimeField(required=False, help_text="ISO 8601 with offset; not with delay_seconds.")
-    timeout_seconds = serializers.IntegerField(required=False, min_value=1, max_value=spec.MAX_TIMEOUT_SECONDS)
-    queue = serializers.CharField(required=False, max_length=spec.MAX_QUEUE_CHARS)
+    timeout_seconds = serializers.IntegerField(
+        required=False, min_value=1, max_value=spec.MAX_TIMEOUT_SECONDS,
+        help_text="Within the type's [min_timeout, max_timeout] (by default at most its own timeout).")
+    queue = serializers.CharField(required=False, max_length=spec.MAX_QUEUE_CHARS,
+                                  help_text="One of the tenant's allowed queues (default: its slug and 'default').")
     idempotency_key = serializers.CharField(required=False, max_length=spec.MAX_KEY_CHARS, min_length=1)
     concurrency_key = serializers.CharField(
         required=False, max_length=spec.MAX_CONCURRENCY_KEY_CHARS, min_length=1,
