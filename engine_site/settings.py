@@ -45,8 +45,8 @@ def secret_key_problem(key: str) -> str | None:
         return "SECRET_KEY must be set in the environment"
     lowered = key.lower()
     if lowered.startswith("django-insecure-") or any(word in lowered for word in PLACEHOLDER_WORDS):
-        return "SECRET_KEY is a known placeholder: generate one (python -c 'import secrets; " \
-               "print(secrets.token_urlsafe(50))')"
+        return ("SECRET_KEY is a known placeholder: generate one "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(50))')")
     if len(key) < MIN_SECRET_KEY_LENGTH:
         return f"SECRET_KEY is {len(key)} characters long: use at least {MIN_SECRET_KEY_LENGTH} random ones"
     return None
