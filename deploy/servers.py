@@ -1,11 +1,12 @@
 """MariaDB and Redis for a benchmark run or a local topology: on temporary directories and free ports.
 
 Both listen on 127.0.0.1 only. MariaDB gets a dedicated ``bench`` user (password login
-over TCP, which every system under test uses) and a ``bench`` database. Everything is
-removed when the run ends.
+over TCP, which every system under test uses) and a ``bench`` database; Redis a random
+password (in its URL). Everything is removed when the run ends.
 """
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -109,12 +110,18 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
         raise ServerError(f"{REDIS_SERVER} is missing: install redis-server (`make test` does), or set REDIS_URL")
     port = free_port()
     log = workdir / "redis.log"
+    # A password, as production's Redis has (docker-compose.yml): what runs here must send one.
+    # In a file only we can read, not on the command line other local users see.
+    password = secrets.token_urlsafe(24)
+    conf = workdir / "redis.conf"
+    conf.touch(mode=0o600)
+    conf.write_text(f"requirepass {password}\n")
     proc = spawn(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+        [REDIS_SERVER, str(conf), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
          "--logfile", str(log), "--daemonize", "no", *REDIS_OPTIONS],
     )
     wait_port(port, 60, proc, "redis-server", log)
-    return proc, f"redis://127.0.0.1:{port}/0"
+    return proc, f"redis://:{password}@127.0.0.1:{port}/0"
 
 
 @contextmanager

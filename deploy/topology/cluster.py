@@ -20,6 +20,7 @@ from . import nginx
 from .client import http_request, poll
 from .config import TopologyError, engine_env
 from .instances import Process
+from .map import describe
 
 ROOT = procs.ROOT
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
@@ -55,6 +56,8 @@ class Topology:
         self.workers: list[Process] = []
         self.api_key = ""
         self.secret_key = secrets.token_urlsafe(50)
+        #: Bearer token of each web instance's /metrics (nginx does not serve it).
+        self.metrics_token = secrets.token_urlsafe(32)
         self.env: dict[str, str] = {}
         self._stack = contextlib.ExitStack()
         self.started = False
@@ -151,7 +154,7 @@ class Topology:
     def _engine_env(self) -> dict[str, str]:
         return engine_env(root=str(ROOT), database_url=self._servers.database_url, redis_url=self._servers.redis_url,
                           nginx_port=self.nginx_port, secret_key=self.secret_key, var_dir=str(self.workdir / "var"),
-                          extra=self.extra_env)
+                          extra={"METRICS_TOKEN": self.metrics_token, **self.extra_env})
 
     def nginx_config(self) -> str:
         """deploy/nginx.conf with this topology's upstreams and port, inside a self-contained main config."""
@@ -230,10 +233,10 @@ class Topology:
         return status, hdrs, decoded
 
     def worker_instances(self) -> set[str]:
-        status, _, body = self.api("GET", "/api/workers", timeout=10)
+        status, _, body = self.api("GET", "/api/workers?all=true", timeout=10)
         if status != 200:
             return set()
-        return {p["instance"] for p in body}
+        return {p["instance"] for p in body["processes"]}
 
     def connect(self) -> Any:
         """A fresh MySQLdb connection to the topology's database (autocommit)."""
@@ -296,27 +299,5 @@ class Topology:
     def start_redis(self) -> None:
         servers.relaunch(self._servers, "redis", self.workdir)
 
-    # -- the map ---------------------------------------------------------------------------------------
-
-    def describe(self) -> str:
-        lines = [
-            f"nginx          {self.url}/  (console {self.url}/, API {self.url}/api/, docs {self.url}/api/docs/,"
-            f" metrics {self.url}/metrics)",
-        ]
-        for web in self.webs:
-            lines.append(f"{web.name:<14} http://127.0.0.1:{web.port}/  pid {web.pid}  log {web.log}")
-        for worker in self.workers:
-            lines.append(f"{worker.name:<14} runworkers --processes {self.processes} --threads {self.threads}"
-                         f"  pid {worker.pid} (process group)  log {worker.log}")
-        lines += [
-            f"MariaDB        {self.database_url}  pid {self.servers.pid('mariadb') if self.servers else '?'}",
-            f"Redis          {self.redis_url}  pid {self.servers.pid('redis') if self.servers else '?'}",
-            f"tenant         {self.tenant}  operator API key {self.api_key}",
-            f"try            curl -H 'X-API-Key: {self.api_key}' -d '{{\"type\": \"noop\"}}'"
-            f" -H 'Content-Type: application/json' {self.url}/api/tasks",
-            f"nginx config   {self.nginx_dir / 'nginx.conf'}  (logs {self.nginx_dir})",
-            f"environment    DATABASE_URL, REDIS_URL, PRODUCTION=1, LOG_FORMAT=json, VAR_DIR={self.env.get('VAR_DIR')}"
-            + "".join(f", {k}={v}" for k, v in sorted(self.extra_env.items())),
-            f"work dir       {self.workdir}{' (kept)' if self.keep_workdir else ' (removed on stop)'}",
-        ]
-        return "\n".join(lines)
+    #: Where everything is, one line per part (what ``python -m deploy.topology`` prints).
+    describe = describe

@@ -6,8 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core import checks
 from django.db.models import Count, Sum
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 
 from tenants.models import Tenant
 
@@ -20,11 +21,12 @@ from ..shapes import slots
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+#: The exposition format's escapes in a label value: a raw newline would end the sample line.
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n"})
+
+
 def _labels(**labels: object) -> str:
-    inner = ",".join(
-        f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-        for k, v in labels.items()
-    )
+    inner = ",".join(f'{k}="{str(v).translate(_ESCAPES)}"' for k, v in labels.items())
     return "{" + inner + "}"
 
 
@@ -85,10 +87,27 @@ def render() -> str:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """GET /metrics; with METRICS_TOKEN set, scrapers must send ``Authorization: Bearer <token>``."""
+    """GET /metrics; with METRICS_TOKEN set, scrapers must send ``Authorization: Bearer <token>``.
+
+    In production there is no open /metrics: without a token it is not served at all (404), since
+    it names every tenant, type and instance and each scrape groups every unfinished task.
+    """
     token = settings.METRICS_TOKEN
+    if not token and settings.PRODUCTION:
+        raise Http404
     if token:
         sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent, token):
+        # Bytes: compare_digest refuses non-ASCII str (a header is latin-1 decoded), which would be a 500.
+        if not hmac.compare_digest(sent.encode(), token.encode()):
             return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
     return HttpResponse(render(), content_type=CONTENT_TYPE)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_metrics_token(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A production instance without a token serves no metrics: say so before a scraper finds out."""
+    if settings.PRODUCTION and not settings.METRICS_TOKEN:
+        return [checks.Warning("METRICS_TOKEN is not set: /metrics answers 404 under PRODUCTION=1",
+                               hint="Set METRICS_TOKEN; Prometheus then sends `Authorization: Bearer <token>`.",
+                               id="jobs.W001")]
+    return []

@@ -20,6 +20,9 @@ from tests.support.waiting import wait_for
 
 DOCKER_COMPOSE = "/usr/bin/docker-compose"
 ENGINE_SERVICES = {"web1", "web2", "web3", "worker1", "worker2", "worker3"}
+#: What docker-compose.yml refuses to start without (it has no default secrets).
+COMPOSE_SECRETS = ("SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD", "REDIS_PASSWORD", "METRICS_TOKEN")
+METRICS_TOKEN = secrets.token_urlsafe(32)
 
 
 def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -31,6 +34,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "engine_site.settings",
         "PRODUCTION": "1",
         "SECRET_KEY": secrets.token_urlsafe(50),
+        "METRICS_TOKEN": METRICS_TOKEN,
         "ALLOWED_HOSTS": "jobs.example.com,127.0.0.1",
         "VAR_DIR": str(tmp_path / "var"),
         "PYTHONPATH": str(ROOT),
@@ -47,13 +51,19 @@ def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.
 # -- docker-compose.yml ---------------------------------------------------------------------------------
 
 
-def test_docker_compose_config_is_valid_and_describes_the_topology() -> None:
+def compose_config(**values: str) -> subprocess.CompletedProcess[str]:
+    """``docker-compose config`` with exactly these of COMPOSE_SECRETS set."""
     if not Path(DOCKER_COMPOSE).exists():
         pytest.fail(f"{DOCKER_COMPOSE} is missing: `make test` installs it (scripts/setup-system.sh test)",
                     pytrace=False)
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "MYSQL_ROOT_PASSWORD"}}
-    done = subprocess.run([DOCKER_COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "config"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    env = {k: v for k, v in os.environ.items() if k not in COMPOSE_SECRETS}
+    return subprocess.run([DOCKER_COMPOSE, "-f", str(ROOT / "docker-compose.yml"), "config"], cwd=ROOT,
+                          env={**env, **values}, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_docker_compose_config_is_valid_and_describes_the_topology() -> None:
+    given = {name: secrets.token_urlsafe(24) for name in COMPOSE_SECRETS}
+    done = compose_config(**given)
     assert done.returncode == 0, done.stderr
     config: dict[str, Any] = yaml.safe_load(done.stdout)
     services = config["services"]
@@ -64,13 +74,18 @@ def test_docker_compose_config_is_valid_and_describes_the_topology() -> None:
         assert environment["INSTANCE_ID"] == name, "each instance has its own id"
         assert environment["PRODUCTION"] == "1"
         assert environment["LOG_FORMAT"] == "json"
-        assert environment["SECRET_KEY"], "a SECRET_KEY (from the environment, else the placeholder)"
-        assert environment["DATABASE_URL"].startswith("mysql://") and "@mysql:" in environment["DATABASE_URL"]
-        assert environment["REDIS_URL"].startswith("redis://redis:")
+        assert environment["SECRET_KEY"] == given["SECRET_KEY"], "the SECRET_KEY of the environment"
+        assert environment["METRICS_TOKEN"] == given["METRICS_TOKEN"]
+        assert environment["DATABASE_URL"] == f"mysql://engine:{given['MYSQL_PASSWORD']}@mysql:3306/engine"
+        assert environment["REDIS_URL"] == f"redis://:{given['REDIS_PASSWORD']}@redis:6379/0"
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     for name in ("worker1", "worker2", "worker3"):
         assert services[name]["command"][:3] == ["python", "manage.py", "runworkers"]
     assert services["migrate"]["command"][:3] == ["python", "manage.py", "migrate"]
+    assert services["mysql"]["environment"]["MYSQL_PASSWORD"] == given["MYSQL_PASSWORD"]
+    assert services["mysql"]["environment"]["MYSQL_ROOT_PASSWORD"] == given["MYSQL_ROOT_PASSWORD"]
+    assert "--requirepass" in " ".join(services["redis"]["command"])
+    assert services["redis"]["environment"]["REDIS_PASSWORD"] == given["REDIS_PASSWORD"]
 
     # nginx mounts deploy/nginx.conf, whose upstream is exactly the web services.
     assert any(str(v).startswith(str(ROOT / "deploy" / "nginx.conf")) or "deploy/nginx.conf" in str(v)
@@ -137,9 +152,11 @@ def test_a_production_instance_serves_metrics_static_files_and_json_logs(product
     port = production_server["port"]
     behind_tls = {"X-Forwarded-Proto": "https"}  # what a TLS-terminating proxy sends
 
-    status, headers, body = request(port, "/metrics", behind_tls)
+    scrape = {**behind_tls, "Authorization": f"Bearer {METRICS_TOKEN}"}
+    status, headers, body = request(port, "/metrics", scrape)
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     assert "# TYPE jobs_queue_depth gauge" in body.decode()
+    assert request(port, "/metrics", behind_tls)[0] == 401
     # Plain HTTP is redirected to HTTPS, except the health checks load balancers use.
     status, headers, _ = request(port, "/metrics")
     assert status == 301 and headers["location"].startswith("https://")

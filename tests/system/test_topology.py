@@ -74,10 +74,16 @@ def test_everything_is_up_behind_nginx_with_production_settings(topo: Topology) 
     status, _, page = http_request(topo.nginx_port, "GET", "/no/such/page")
     assert status == 404 and b"URLconf" not in page
 
-    status, headers, metrics = http_request(topo.nginx_port, "GET", "/metrics")
+    # Prometheus scrapes a web instance directly, with the token; nginx does not serve /metrics at all.
+    scrape = {"Authorization": f"Bearer {topo.metrics_token}"}
+    status, headers, metrics = http_request(topo.web(1).port or 0, "GET", "/metrics", headers=scrape)
     assert status == 200 and headers["content-type"].startswith("text/plain; version=0.0.4")
     for instance in INSTANCES:
         assert f'jobs_worker_processes{{instance="{instance}"}} 1' in metrics.decode()
+    assert http_request(topo.web(1).port or 0, "GET", "/metrics")[0] == 401
+    for path in ("/metrics", "/metrics/", "//metrics?x=1"):
+        status, _, refused = http_request(topo.nginx_port, "GET", path, headers=scrape)
+        assert status == 404 and b"jobs_" not in refused, path
 
     # Structured logs: every line a worker writes is JSON carrying its instance id.
     for proc in [*topo.workers, *topo.webs]:
@@ -126,8 +132,9 @@ def test_an_sse_client_through_nginx_receives_events_of_tasks_run_on_every_insta
 
 def test_workers_lists_every_instance_and_drops_one_killed_with_9_whose_tasks_the_others_rescue(
         topo: Topology) -> None:
-    status, _, listed = topo.api("GET", "/api/workers")
+    status, _, body = topo.api("GET", "/api/workers?all=true")
     assert status == 200
+    listed = body["processes"]
     assert {p["instance"] for p in listed} == INSTANCES
     assert all(len(p["slots"]) == 4 for p in listed)
     victim = topo.worker(3)

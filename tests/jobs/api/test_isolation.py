@@ -165,7 +165,7 @@ def test_analytics_types_and_throughput_are_per_tenant(world: World) -> None:
 # =========================================================================== workers
 
 
-def test_workers_show_other_tenants_slots_as_busy_without_details(world: World, operator_api: Caller) -> None:
+def test_workers_show_each_tenant_only_its_own_running_tasks(world: World, operator_api: Caller) -> None:
     a_task, b_task = world.a_tasks[0], world.b_running
     started = timezone.now().isoformat()
     def busy(slot: int, task: Task) -> dict[str, Any]:
@@ -176,15 +176,14 @@ def test_workers_show_other_tenants_slots_as_busy_without_details(world: World, 
         {"slot": 2, "task_id": None, "type": None, "tenant_id": None, "started_at": None},
     ])
 
-    def slots(caller: Caller) -> list[tuple[Any, ...]]:
-        (process,) = caller.get("/api/workers").json()
-        assert process["busy"] == 2
-        return [(s["busy"], s["task_id"], s["type"], s["tenant"], s["started_at"] is not None) for s in
-                process["slots"]]
+    def running(caller: Caller, **params: str) -> list[tuple[Any, ...]]:
+        body = caller.get("/api/workers", params).json()
+        return [(r["task_id"], r["type"], r["tenant"]) for r in body["running"]]
 
-    assert slots(world.a) == [(True, a_task.pk, "noop", "acme", True), (True, None, None, None, False),
-                              (False, None, None, None, False)]
-    assert slots(world.b) == [(True, None, None, None, False), (True, b_task.pk, "sleep", "globex", True),
-                              (False, None, None, None, False)]
-    assert slots(operator_api) == [(True, a_task.pk, "noop", "acme", True), (True, b_task.pk, "sleep", "globex", True),
-                                   (False, None, None, None, False)]
+    assert running(world.a) == [(a_task.pk, "noop", "acme")]
+    assert running(world.b) == [(b_task.pk, "sleep", "globex")]
+    assert running(operator_api) == [], "an operator key sees its own tenant's without all=true"
+    assert sorted(running(operator_api, all="true")) == sorted([(a_task.pk, "noop", "acme"),
+                                                               (b_task.pk, "sleep", "globex")])
+    (process,) = operator_api.get("/api/workers", {"all": "true"}).json()["processes"]
+    assert process["busy"] == 2 and [s["task_id"] for s in process["slots"]] == [a_task.pk, b_task.pk, None]

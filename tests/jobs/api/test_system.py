@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from jobs.models import Task, WorkerProcess
-from tests.support.api import Caller, when
+from tests.support.api import Caller, assert_problem, when
 from tests.support.builders import make_task
 from tests.support.redis import use_redis
 
@@ -73,15 +73,16 @@ def slot(index: int, task: Task | None = None, started: datetime | None = None) 
             "started_at": (started or timezone.now()).isoformat() if task else None}
 
 
-def test_workers_lists_live_processes_with_their_slots(api: Caller) -> None:
+def test_workers_with_all_lists_every_live_process_with_its_slots(operator_api: Caller, api: Caller) -> None:
     mine = make_task(api.tenant, "sleep", status="running")
     started = timezone.now() - timedelta(seconds=3)
     worker_row("host-a:100:x", [slot(0, mine, started), slot(1)], queues="default,emails", clock_skew=30.01234)
     worker_row("host-a:101:dead", [slot(0)], heartbeat=timezone.now() - timedelta(minutes=5))
     worker_row("host-b:7:y", [slot(0), slot(1), slot(2)], instance="host-b")
-    response = api.get("/api/workers")
+    response = operator_api.get("/api/workers", {"all": "true"})
     assert response.status_code == 200
-    process, other = response.json()  # every live process on every instance; the dead one is gone
+    body = response.json()
+    process, other = body["processes"]  # every live process on every instance; the dead one is gone
     assert (other["id"], other["instance"], other["busy"], other["queues"]) == ("host-b:7:y", "host-b", 0, [])
     assert other["clock_skew"] is None  # not measured (yet)
     assert [s["busy"] for s in other["slots"]] == [False, False, False]
@@ -98,7 +99,27 @@ def test_workers_lists_live_processes_with_their_slots(api: Caller) -> None:
     assert busy["running_ms"] >= 3000
     assert idle == {"slot": 1, "busy": False, "task_id": None, "type": None, "tenant": None, "started_at": None,
                     "running_ms": None}
+    assert body["running"] == [{k: busy[k] for k in ("task_id", "type", "tenant", "started_at", "running_ms")}]
 
 
-def test_workers_when_none_are_alive(api: Caller) -> None:
-    assert api.get("/api/workers").json() == []
+def test_workers_shows_a_tenant_its_running_tasks_oldest_first(api: Caller, other_api: Caller) -> None:
+    old, new = make_task(api.tenant, "sleep", status="running"), make_task(api.tenant, "noop", status="running")
+    theirs = make_task(other_api.tenant, "sleep", status="running")
+    now = timezone.now()
+    worker_row("host-a:1:x", [slot(0, new, now - timedelta(seconds=1)), slot(1, theirs), slot(2)])
+    worker_row("host-b:2:y", [slot(0, old, now - timedelta(seconds=9))], instance="host-b")
+    body = api.get("/api/workers").json()
+    assert list(body) == ["running"]
+    assert [(r["task_id"], r["type"], r["tenant"]) for r in body["running"]] == [(old.pk, "sleep", "acme"),
+                                                                                 (new.pk, "noop", "acme")]
+    assert body["running"][0]["running_ms"] >= 9000
+
+
+def test_workers_when_none_are_alive(api: Caller, operator_api: Caller) -> None:
+    assert api.get("/api/workers").json() == {"running": []}
+    assert operator_api.get("/api/workers", {"all": "1"}).json() == {"running": [], "processes": []}
+
+
+def test_workers_all_is_for_operator_keys_only(api: Caller) -> None:
+    assert_problem(api.get("/api/workers", {"all": "true"}), 403)
+    assert_problem(api.get("/api/workers", {"all": "maybe"}), 400)
