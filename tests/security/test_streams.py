@@ -143,8 +143,12 @@ def test_a_client_that_stops_reading_is_dropped_and_its_slot_freed(tenant, start
     _, raw = keys.issue(tenant)
     sock = never_reading_client(daphne.port, raw)
     try:
-        wait_for(lambda: opened(streams, daphne.port, raw).status == 429, timeout=30,
-                 what="the silent client to hold the key's one slot")
+        sock.settimeout(30)
+        head = b""
+        while len(head) < 12:  # the status line's first 12 bytes, and nothing more is ever read
+            head += sock.recv(12 - len(head))
+        assert head == b"HTTP/1.1 200", "the silent client's stream started"
+        assert opened(streams, daphne.port, raw).status == 429, "it holds the key's one slot"
         pad = "x" * 8000
         for _ in range(20):  # ~8 MB of events, far beyond every buffer on the way
             Event.objects.bulk_create([Event(tenant=tenant, changes=[{"event": "test", "pad": pad}])
