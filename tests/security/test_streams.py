@@ -278,3 +278,21 @@ def test_slots_count_per_process_while_redis_is_down(settings: Any) -> None:
     finally:
         slots.reset()
         shared_redis.reset()
+
+
+
+def test_a_console_client_that_stops_reading_is_dropped_too(tenant, start_daphne) -> None:
+    """Behind Channels' session middleware (it wraps ``send``) the bound holds as well."""
+    daphne = start_daphne(JOBS_SSE_CHART_SECONDS="0.05", JOBS_SSE_WORKERS_SECONDS="0.05",
+                          JOBS_SSE_MAX_BUFFER_BYTES="16384")
+    _, session = console_user(daphne.port, "sleeper")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.connect(("127.0.0.1", daphne.port))
+    try:
+        sock.sendall(f"GET /console/events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={session}\r\n\r\n"
+                     .encode())
+        # A snapshot every 50 ms, never read: the server must give up on it rather than hold them all.
+        wait_for(lambda: "stopped reading" in daphne.log(), timeout=120, what="the server to drop the console client")
+    finally:
+        sock.close()
