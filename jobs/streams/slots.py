@@ -6,7 +6,7 @@ client (``jobs.notify.redis``): one member per open stream, scored by when its l
 expires (Redis TIME). The stream's heartbeat renews the lease, so the streams of an
 instance that was killed (no ``finally`` ran) expire on their own after ``lease_seconds``.
 Without Redis — or while the shared breaker says Redis is down — each process counts its
-own streams in memory: the cap then holds per process, which is what the embedded
+own streams in memory, with the same leases: the cap then holds per process, which is what the embedded
 default (one process) needs, and fails safe rather than open when Redis goes away.
 
 The keys of one tenant share a hash tag (``{t<tenant id>}``), so the one script that
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -105,7 +106,12 @@ class Lease:
 
     def renew(self) -> None:
         """Push the lease's expiry ``lease_seconds`` ahead (never raises on Redis trouble)."""
-        if self.released or not self.shared or not shared_redis.breaker.usable():
+        if self.released:
+            return
+        if not self.shared:
+            _local.renew(self)
+            return
+        if not shared_redis.breaker.usable():
             return
         client = shared_redis.client()
         if client is None:
@@ -143,27 +149,40 @@ class Lease:
 
 
 class LocalSlots:
-    """This process's count of open streams per scope (no Redis, or Redis down)."""
+    """This process's count of open streams per scope (no Redis, or Redis down), with the same leases:
+    a slot whose release was lost (a stream cancelled while it was being taken) lapses too."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.held: dict[tuple[str, int], set[str]] = {}
+        #: scope → member → when its lease lapses (``time.monotonic()``)
+        self.held: dict[tuple[str, int], dict[str, float]] = {}
 
     def acquire(self, lease: Lease, retry_after: int) -> Full | None:
+        now = time.monotonic()
         with self.lock:
             for scope in lease.scopes:
-                if len(self.held.get((scope.name, scope.id), ())) >= scope.limit:
+                members = self.held.get((scope.name, scope.id), {})
+                for member in [m for m, until in members.items() if until <= now]:
+                    del members[member]
+                if len(members) >= scope.limit:
                     return Full(scope, retry_after)
-            for scope in lease.scopes:
-                self.held.setdefault((scope.name, scope.id), set()).add(lease.member)
+            self._hold(lease, now)
         return None
+
+    def _hold(self, lease: Lease, now: float) -> None:
+        for scope in lease.scopes:
+            self.held.setdefault((scope.name, scope.id), {})[lease.member] = now + lease.lease_seconds
+
+    def renew(self, lease: Lease) -> None:
+        with self.lock:
+            self._hold(lease, time.monotonic())
 
     def release(self, lease: Lease) -> None:
         with self.lock:
             for scope in lease.scopes:
                 members = self.held.get((scope.name, scope.id))
                 if members is not None:
-                    members.discard(lease.member)
+                    members.pop(lease.member, None)
                     if not members:
                         del self.held[(scope.name, scope.id)]
 

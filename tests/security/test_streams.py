@@ -263,6 +263,23 @@ def test_slots_are_taken_in_every_scope_or_none(slot_backend: str) -> None:
     assert isinstance(slots.acquire((key_a, tenant), 30), slots.Lease), "released slots come back"
 
 
+def test_a_slot_never_released_lapses_unless_renewed(slot_backend: str) -> None:
+    """A stream cancelled while its slot was being taken, or on an instance that died, holds it only for its lease."""
+    scope = Scope("key", 3, 1, 9)
+    renewed = slots.acquire((scope,), 2.0)
+    assert isinstance(renewed, slots.Lease)
+
+    def renew_and_try() -> bool:
+        renewed.renew()
+        return isinstance(slots.acquire((scope,), 30), slots.Lease)
+
+    # Renewed every poll, it is never taken over (each try is refused)...
+    for _ in range(5):
+        assert not renew_and_try()
+    # ...left alone, it lapses and the slot is free again.
+    wait_for(lambda: isinstance(slots.acquire((scope,), 30), slots.Lease), timeout=10, what="the lease to lapse")
+
+
 def test_slots_count_per_process_while_redis_is_down(settings: Any) -> None:
     """Redis gone: not every stream admitted (fail open) but each process's own cap (fail safe)."""
     use_redis(settings, DOWN_URL)
