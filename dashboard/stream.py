@@ -10,6 +10,10 @@ console's script. Same permission as the console's task pages (``access.VIEW_TAS
 when tasks changed at most every ``SSE_COUNTERS_SECONDS``, else every ``SSE_WORKERS_SECONDS`` (a
 pause that parks nothing yet writes no task event). ``?panels=limits`` (the Limits page) streams
 only ``limits`` (``dashboard.limitspanel``) the same way.
+
+Every ``SSE_REVERIFY_SECONDS`` the login is checked again from the session store (logged out,
+expired, password changed, user deactivated, no longer staff or allowed to view tasks: the
+stream ends, and its reconnect is refused).
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ import logging
 import time
 from collections.abc import Callable
 from functools import partial
+from importlib import import_module
+from types import SimpleNamespace
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib import auth
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -79,8 +87,28 @@ class Panels:
         return escape(json.dumps(value, default=str))
 
 
+def _may_watch(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and getattr(user, "is_staff", False)
+                and access.can_any(user, access.VIEW_TASKS))
+
+
+def _logged_in_user(session_key: str | None) -> Any:
+    """The session's user as a new request would see it (Django's own check: expiry, password hash, active)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return auth.get_user(SimpleNamespace(session=store))  # type: ignore[arg-type]  # only .session is read
+
+
 class ConsoleEventStream(StreamConsumer):
     """Coalesced snapshots for the staff console, at a bounded rate."""
+
+    why_ended = "the console login ended or lost the permission to view tasks"
+
+    async def still_allowed(self) -> bool:
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        user = await database_sync_to_async(_logged_in_user, thread_sensitive=False)(key)
+        return user.pk == self.scope["user"].pk and await database_sync_to_async(
+            _may_watch, thread_sensitive=False)(user)
 
     async def stream(self) -> None:
         user = self.scope.get("user")
@@ -140,6 +168,8 @@ class ConsoleEventStream(StreamConsumer):
                     next_beat = now + c.heartbeat_seconds
                 if out:
                     await self.write(b"".join(out))
+                if not await self.checkpoint():
+                    return
                 # Wake for the next thing due (at most every quarter second, never once per task).
                 due = [next_beat, workers_sent + c.SSE_WORKERS_SECONDS, chart_sent + c.SSE_CHART_SECONDS]
                 if sub.dirty:
@@ -181,6 +211,8 @@ class ConsoleEventStream(StreamConsumer):
                     next_beat = now + c.heartbeat_seconds
                 if out:
                     await self.write(b"".join(out))
+                if not await self.checkpoint():
+                    return
                 await asyncio.sleep(0.25)
         finally:
             hub.unsubscribe(sub)

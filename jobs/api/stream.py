@@ -6,6 +6,12 @@ EventSource's first connect). Operator keys may add ``?all=true``. Where the str
 vouch that nothing was skipped it sends ``event: reset`` (``jobs.streams.reset``) and carries
 on live. The key is checked as DRF checks it (``tenants.keys.key_from_headers``), ``all`` as
 every API view reads it (``scope``), and refusals are the API's problem documents.
+
+Bounded: at most ``SSE_MAX_STREAMS_PER_KEY`` open streams per key and ``SSE_MAX_STREAMS_PER_TENANT``
+per tenant across instances (429 beyond: ``jobs.streams.slots``); a Last-Event-ID more than
+``SSE_MAX_REPLAY_EVENTS`` behind is reset rather than replayed; the key is re-verified every
+``SSE_REVERIFY_SECONDS`` (revoked, tenant deactivated, moved, or no longer an operator's for
+``all=true``: the stream ends and the reconnect is refused).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from ..streams.conf import streams_conf
 from ..streams.feed import Feed
 from ..streams.hub import get_hub
 from ..streams.reset import Reset
+from ..streams.slots import Scope
 from ..streams.sse import HEARTBEAT, StreamConsumer, message, query_params, request_headers
 from . import scope
 from .errors import Problem
@@ -48,8 +55,13 @@ def last_event_id(headers: dict[str, str], query: dict[str, str]) -> int | None:
 class ApiEventStream(StreamConsumer):
     """The key's tenant's task changes (every tenant's with an operator's ``all=true``)."""
 
-    async def authorize(self) -> tuple[str, int | None, int | None]:
-        """Return (the raw key, tenant id or None for all, Last-Event-ID or None), or raise ``Problem``."""
+    raw = ""
+    key: keys.VerifiedKey | None = None
+    tenant_id: int | None = None
+
+    async def authorize(self) -> tuple[keys.VerifiedKey, int | None]:
+        """Note the key and the scope read (tenant id, or None for all); return the key and Last-Event-ID
+        (or None). Raises ``Problem``."""
         headers, query = request_headers(self.scope), query_params(self.scope)
         try:
             key = await database_sync_to_async(keys.key_from_headers, thread_sensitive=False)(headers)
@@ -58,16 +70,36 @@ class ApiEventStream(StreamConsumer):
         raw = keys.raw_key(headers)
         if key is None or raw is None:
             raise Problem(401, "An API key is required.", headers=UNAUTHORIZED)
-        tenant_id = None if scope.all_tenants(query.get("all"), key) else key.tenant_id
-        return raw, tenant_id, last_event_id(headers, query)
+        self.raw, self.key = raw, key
+        self.tenant_id = None if scope.all_tenants(query.get("all"), key) else key.tenant_id
+        return key, last_event_id(headers, query)
+
+    async def still_allowed(self) -> bool:
+        """The key verifies as it did (not revoked, tenant active), for the same tenant, and is still an
+        operator's if the stream reads every tenant."""
+        now = await database_sync_to_async(keys.verify, thread_sensitive=False)(self.raw)
+        if now is None:
+            self.why_ended = "the API key was revoked (or its tenant deactivated)"
+        elif self.key is not None and now.tenant_id != self.key.tenant_id:
+            self.why_ended = "the API key moved to another tenant"
+        elif self.tenant_id is None and not now.is_operator:
+            self.why_ended = "the API key is no longer an operator's (all=true)"
+        else:
+            return True
+        return False
 
     async def stream(self) -> None:
         try:
-            raw, tenant_id, last = await self.authorize()
+            key, last = await self.authorize()
         except Problem as exc:
             await self.refuse(exc.status_code, str(exc.detail), kind=exc.kind, headers=exc.headers)
             return
         conf = streams_conf()
+        if not await self.take_slots((
+                Scope("key", key.key_id, conf.SSE_MAX_STREAMS_PER_KEY, key.tenant_id),
+                Scope("tenant", key.tenant_id, conf.SSE_MAX_STREAMS_PER_TENANT, key.tenant_id))):
+            return
+        tenant_id = self.tenant_id
         feed = Feed(get_hub(), tenant_id, last)
         # Where a reset client reloads from: the same scope's task list.
         resync = reverse("api-tasks") + ("?all=true" if tenant_id is None else "")
@@ -81,21 +113,18 @@ class ApiEventStream(StreamConsumer):
             sent = reset.id if reset else feed.position
             await self.start(reset_message(reset) or f"id: {sent}\n\n".encode())
             next_beat = time.monotonic() + conf.heartbeat_seconds
-            next_check = time.monotonic() + conf.SSE_REVERIFY_SECONDS
             while True:
-                items = await feed.get(timeout=max(0.0, next_beat - time.monotonic()))
+                wake = min(next_beat, self.next_checkpoint)
+                items = await feed.get(timeout=max(0.0, wake - time.monotonic()))
                 out = b"".join(message("tasks", row.data, id=at) for at, row in items)
                 # After the rows before it, in the same write: the client never holds an id past a gap unreset.
                 reset = feed.take_reset()
                 if out or reset:
                     await self.write(out + reset_message(reset))
                     sent = reset.id if reset else items[-1][0]
+                if not await self.checkpoint():
+                    return  # the reconnect gets its 401 or 403
                 if time.monotonic() >= next_beat:
-                    if time.monotonic() >= next_check:
-                        next_check = time.monotonic() + conf.SSE_REVERIFY_SECONDS
-                        if await database_sync_to_async(keys.verify, thread_sensitive=False)(raw) is None:
-                            logger.info("event stream: the API key was revoked; closing the stream")
-                            return  # the reconnect gets its 401
                     out = HEARTBEAT
                     position = feed.advance()
                     if position > sent:

@@ -12,7 +12,8 @@ from ..conf import Section, current
 @dataclass(frozen=True, slots=True)
 class StreamsConf(Section):
     positive = ("SSE_POLL_SECONDS", "SSE_GAP_SECONDS", "SSE_BATCH", "SSE_MAX_GAP_SPAN", "SSE_GAP_RANGES",
-                "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE")
+                "SSE_QUEUE_LIMIT", "SSE_FEED_SIZE", "SSE_MAX_STREAMS_PER_KEY", "SSE_MAX_STREAMS_PER_TENANT",
+                "SSE_MAX_REPLAY_EVENTS", "SSE_MAX_BUFFER_BYTES", "SSE_REVERIFY_SECONDS")
 
     # -- the hub (jobs/streams/hub.py) and its watermark
     #: Poll interval of the hub while someone is subscribed, seconds.
@@ -36,10 +37,18 @@ class StreamsConf(Section):
     SSE_HEARTBEAT_SECONDS: float = 15.0
     #: EventSource's reconnect delay, milliseconds (sent once per connection).
     SSE_RETRY_MS: int = 2000
+    #: Bytes a stream may write while its connection's send buffer is full (the client stopped
+    #: reading) before it is dropped: the bound on what a slow client makes the server hold.
+    SSE_MAX_BUFFER_BYTES: int = 4 * 1024 * 1024
+    #: Seconds between checks that an open stream's caller may still read it (API key, console login).
+    SSE_REVERIFY_SECONDS: float = 5.0
 
     # -- the API stream (jobs/api/stream.py)
-    #: Seconds between checks that an open API stream's key is still valid.
-    SSE_REVERIFY_SECONDS: float = 60.0
+    #: Open API streams per key, and per tenant, across every web instance (429 beyond).
+    SSE_MAX_STREAMS_PER_KEY: int = 5
+    SSE_MAX_STREAMS_PER_TENANT: int = 20
+    #: A Last-Event-ID more than this many event ids behind gets a ``reset`` instead of a replay.
+    SSE_MAX_REPLAY_EVENTS: int = 1000
 
     # -- the console stream (dashboard/stream.py): each panel at most this often, whatever the task rate
     #: Counters at most this often when something changed…
@@ -58,6 +67,11 @@ class StreamsConf(Section):
     def heartbeat_seconds(self) -> float:
         """The heartbeat interval, never below 50 ms (a zero would spin)."""
         return max(0.05, self.SSE_HEARTBEAT_SECONDS)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a stream's slot outlives its last heartbeat (a killed instance's streams expire then)."""
+        return 3 * self.heartbeat_seconds
 
 
 def streams_conf() -> StreamsConf:

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 from channels.db import database_sync_to_async
 
+from .conf import streams_conf
 from .hub import EventHub, Lost, QueueSubscription
 from .reads import EventRow, fetch_range, resume_problem
-from .reset import Reset
+from .reset import Reason, Reset
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +29,20 @@ class Feed:
     replay sees it); rows above H, and gaps below H the hub was still awaiting, come from the
     queue. Without a Last-Event-ID the feed starts at W0 ("now") and replays nothing.
     A Last-Event-ID the replay cannot serve without a hole (older than the oldest event kept,
-    or below an id the hub gave up) starts at W0 too, with a reset first.
-    A client whose queue overflows rejoins the same way from the last id it was given.
+    or below an id the hub gave up), or more than ``max_replay`` ids below H (a replay's cost is
+    its id span: each query is a primary-key range), starts at W0 too, with a reset first.
+    A client whose queue overflows rejoins the same way from the last id it was given (unbounded:
+    the server, not the client, fell behind there).
     """
 
     def __init__(self, hub: EventHub, tenant_id: int | None, last_event_id: int | None, *,
-                 batch: int | None = None) -> None:
+                 batch: int | None = None, max_replay: int | None = None) -> None:
         self.hub = hub
         self.tenant_id = tenant_id
         #: Rows per replay query (the hub's batch unless given).
         self.batch = hub.batch if batch is None else batch
+        #: How far below the hub's top a Last-Event-ID may be and still be replayed.
+        self.max_replay = streams_conf().SSE_MAX_REPLAY_EVENTS if max_replay is None else max_replay
         self.start = last_event_id
         #: The last watermark returned: a valid Last-Event-ID for this client.
         self.position = last_event_id or 0
@@ -51,13 +56,15 @@ class Feed:
         self._reset: Reset | None = None
 
     async def open(self) -> None:
-        await self._join(self.start)
+        await self._join(self.start, bounded=True)
 
-    async def _join(self, last_event_id: int | None) -> None:
+    async def _join(self, last_event_id: int | None, *, bounded: bool = False) -> None:
         self.sub = QueueSubscription(self.tenant_id)
         joined = await self.hub.subscribe(self.sub)
         problem = None
-        if last_event_id is not None:
+        if last_event_id is not None and bounded and joined.top - last_event_id > self.max_replay:
+            problem = Reason.TOO_FAR_BEHIND  # checked first: no query at all for it
+        elif last_event_id is not None:
             problem = await database_sync_to_async(resume_problem)(last_event_id, joined.horizon)
         if problem is not None:
             logger.info("event stream: cannot resume from %d (%s); resetting the client", last_event_id,

@@ -22,6 +22,8 @@ class Reason(StrEnum):
     RETENTION = "retention"
     #: Between the Last-Event-ID and now, an id is missing that this process could not wait for.
     UNVERIFIED = "unverified"
+    #: The Last-Event-ID is more than ``SSE_MAX_REPLAY_EVENTS`` behind: reloading costs less than replaying.
+    TOO_FAR_BEHIND = "too_far_behind"
 
 
 DETAILS = {
@@ -30,6 +32,7 @@ DETAILS = {
     Reason.GAP_SPAN: "More events were in flight at once than the stream can track.",
     Reason.RETENTION: "Last-Event-ID is older than the oldest event kept; the missed events were pruned.",
     Reason.UNVERIFIED: "Some events between Last-Event-ID and now could not be verified as delivered.",
+    Reason.TOO_FAR_BEHIND: "Last-Event-ID is further behind than the stream replays; reload instead.",
 }
 
 
