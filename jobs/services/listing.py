@@ -21,6 +21,9 @@ from . import why
 
 #: Listings (API pages, the admin) count at most this many matches, then say "more".
 COUNT_CAP = 10_000
+#: Page-number pages end here (page × page_size): an OFFSET reads every row it skips, so deeper
+#: pages are cursor (keyset) pages. Equal to the count cap: past it no page number is known anyway.
+MAX_OFFSET_ROWS = COUNT_CAP
 #: Confirmations of an action on a whole set (console bulk, dead letter) count this far.
 ACTION_COUNT_CAP = 100_000
 #: The largest id a parameter may name (BIGINT): anything larger matches nothing.

@@ -22,6 +22,7 @@ from ...services.enqueue import build_many, build_task, find_replay, save_many, 
 from .. import scope
 from ..conf import api_conf
 from ..errors import problem_responses
+from ..reads import charge
 from ..serializers import (
     BatchCreatedSerializer,
     TaskBatchSerializer,
@@ -33,12 +34,14 @@ from ..serializers import (
 )
 
 READ_ERRORS = problem_responses(400, 401, 403)
+LIST_ERRORS = problem_responses(400, 401, 403, 429, 503)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
 SUBMIT_ERRORS = problem_responses(400, 401, 413, 415, 429, 503)
 SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
 LIST_PARAMS = [
-    OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
+    OpenApiParameter("page", int, description=f"1-based page number (page-number mode); page × page_size at most "
+                                              f"{listing.MAX_OFFSET_ROWS}: use cursor pages beyond."),
     OpenApiParameter("page_size", int, description="1 … 100 (default 20)."),
     OpenApiParameter("sort_by", str, enum=list(SORT_FIELDS), description="Default created_at."),
     OpenApiParameter("order", str, enum=["asc", "desc"], description="Default desc."),
@@ -95,7 +98,7 @@ class TaskListCreateView(GenericAPIView[Task]):
         return scope.tasks(self.request).select_related("tenant")
 
     @extend_schema(operation_id="tasks_list", parameters=[*LIST_PARAMS, *FILTER_PARAMS], filters=False,
-                   responses={200: TaskListSerializer, **READ_ERRORS})
+                   responses={200: TaskListSerializer, **LIST_ERRORS})
     def get(self, request: Request) -> Response:
         qs = self.filter_queryset(self.get_queryset())
         page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
@@ -104,6 +107,11 @@ class TaskListCreateView(GenericAPIView[Task]):
             return self._cursor_page(qs, request.query_params["cursor"], page_size, order)
         sort_by = SORT_FIELDS[_choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
         page = scope.query_int(request, "page", 1, low=1, high=10_000_000)
+        if page * page_size > listing.MAX_OFFSET_ROWS:
+            # An OFFSET reads and throws away every row before the page: deep pages walk the keyset instead.
+            raise ValidationError({"page": f"page × page_size may be at most {listing.MAX_OFFSET_ROWS}; "
+                                           "use cursor pages (cursor=) to go deeper"})
+        headers = charge(request, api_conf().LIST_READ_COST)
         prefix = "-" if order == "desc" else ""
         qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
         # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
@@ -116,17 +124,18 @@ class TaskListCreateView(GenericAPIView[Task]):
             "page": page,
             "page_size": page_size,
             "total_pages": math.ceil(total / page_size) if total else 0,
-        })
+        }, headers=headers)
 
     def _cursor_page(self, qs: Any, raw: str, page_size: int, order: str) -> Response:
         decoded = _decode_cursor(raw)
         last_id, order = decoded if decoded is not None else (None, order)
+        headers = charge(self.request, api_conf().LIST_READ_COST)
         rows, more = listing.keyset(qs, size=page_size, after=last_id, descending=order == "desc")
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "page_size": page_size,
             "next_cursor": _encode_cursor(rows[-1].pk, order) if more else None,
-        })
+        }, headers=headers)
 
     @extend_schema(
         operation_id="tasks_create",
