@@ -3,7 +3,8 @@ render), keyset pages by id, bounded counts, the tasks an operator action would 
 and the one parser of integer query parameters.
 
 Nothing here counts the whole task table or pages with OFFSET over millions of rows:
-counts are LIMITed subqueries and pages walk the primary key.
+counts are LIMITed subqueries and pages walk the primary key. API list requests whose filters
+or sort no index serves in order read a bounded window instead (``jobs.services.scan``).
 """
 
 import re

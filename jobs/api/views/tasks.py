@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 
 from ...conf import conf
 from ...models import Task
-from ...services import control, listing, why
+from ...services import control, listing, scan, why
 from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
 from ..conf import api_conf
@@ -100,11 +100,12 @@ class TaskListCreateView(GenericAPIView[Task]):
     @extend_schema(operation_id="tasks_list", parameters=[*LIST_PARAMS, *FILTER_PARAMS], filters=False,
                    responses={200: TaskListSerializer, **LIST_ERRORS})
     def get(self, request: Request) -> Response:
-        qs = self.filter_queryset(self.get_queryset())
+        base = self.get_queryset()
+        qs = self.filter_queryset(base)
         page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
         order = _choice(request, "order", ["asc", "desc"], "desc")
         if "cursor" in request.query_params:
-            return self._cursor_page(qs, request.query_params["cursor"], page_size, order)
+            return self._cursor_page(base, qs, request.query_params["cursor"], page_size, order)
         sort_by = SORT_FIELDS[_choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
         page = scope.query_int(request, "page", 1, low=1, high=10_000_000)
         if page * page_size > listing.MAX_OFFSET_ROWS:
@@ -112,11 +113,17 @@ class TaskListCreateView(GenericAPIView[Task]):
             raise ValidationError({"page": f"page × page_size may be at most {listing.MAX_OFFSET_ROWS}; "
                                            "use cursor pages (cursor=) to go deeper"})
         headers = charge(request, api_conf().LIST_READ_COST)
-        prefix = "-" if order == "desc" else ""
-        qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
-        # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
-        total, more = listing.bounded_count(qs, listing.COUNT_CAP)
-        rows = qs[(page - 1) * page_size: page * page_size]
+        descending = order == "desc"
+        offset = (page - 1) * page_size
+        if self._served(sort_by):
+            prefix = "-" if descending else ""
+            qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
+            # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
+            total, more = listing.bounded_count(qs, listing.COUNT_CAP)
+            rows = list(qs[offset: offset + page_size])
+        else:
+            rows, total, more = scan.page(base, qs, sort=sort_by, descending=descending, offset=offset,
+                                          size=page_size)
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "total": total,
@@ -126,15 +133,22 @@ class TaskListCreateView(GenericAPIView[Task]):
             "total_pages": math.ceil(total / page_size) if total else 0,
         }, headers=headers)
 
-    def _cursor_page(self, qs: Any, raw: str, page_size: int, order: str) -> Response:
+    def _served(self, order: str) -> bool:
+        """Whether an index serves this request's filters in ``order`` (else it is windowed)."""
+        params = self.request.query_params
+        active = {name for name in listing.TaskFilter.base_filters if str(params.get(name, "")).strip()}
+        return scan.served(active, order, one_tenant=scope.tenant_ids(self.request) is not None)
+
+    def _cursor_page(self, base: Any, qs: Any, raw: str, page_size: int, order: str) -> Response:
         decoded = _decode_cursor(raw)
         last_id, order = decoded if decoded is not None else (None, order)
         headers = charge(self.request, api_conf().LIST_READ_COST)
-        rows, more = listing.keyset(qs, size=page_size, after=last_id, descending=order == "desc")
+        descending = order == "desc"
+        rows, next_id = scan.keyset(base, qs, size=page_size, after=last_id, descending=descending)
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "page_size": page_size,
-            "next_cursor": _encode_cursor(rows[-1].pk, order) if more else None,
+            "next_cursor": None if next_id is None else _encode_cursor(next_id, order),
         }, headers=headers)
 
     @extend_schema(
