@@ -45,7 +45,9 @@ LIST_PARAMS = [
     OpenApiParameter("page_size", int, description="1 … 100 (default 20)."),
     OpenApiParameter("sort_by", str, enum=list(SORT_FIELDS), description="Default created_at."),
     OpenApiParameter("order", str, enum=["asc", "desc"], description="Default desc."),
-    OpenApiParameter("cursor", str, description="Keyset pages by id, no COUNT: send it empty for the first page."),
+    OpenApiParameter("cursor", str, description="Keyset pages by id, no COUNT: send it empty for the first page. "
+                                                "Each examines at most 10,000 tasks, so a filtered page may be short, "
+                                                "even empty, with a next_cursor: follow it until it is null."),
     OpenApiParameter("all", bool, description="Every tenant (operator keys only)."),
 ]
 FILTER_PARAMS = [
