@@ -11,10 +11,20 @@ from ..conf import Section, current
 
 @dataclass(frozen=True, slots=True)
 class ApiConf(Section):
-    positive = ("API_MAX_BODY_BYTES",)
+    positive = ("API_MAX_BODY_BYTES", "READ_RATE_WINDOW_SECONDS")
 
-    #: Largest accepted request body, bytes (413 above it).
-    API_MAX_BODY_BYTES: int = 16 * 1024 * 1024
+    #: Largest accepted request body, bytes (413 above it, before it is read or parsed). A batch
+    #: of MAX_BATCH (1,000) specs of ~4 KiB fits; parsing one costs at most ~25 bytes of heap per
+    #: body byte (docs/API.md), so this bounds what one request can make a web process allocate.
+    API_MAX_BODY_BYTES: int = 4 * 1024 * 1024
+    #: Read budget per API key per window (collection reads: task lists, analytics); 429 beyond it.
+    READ_RATE_LIMIT: int = 1200
+    #: Length of the read budget's sliding window, seconds.
+    READ_RATE_WINDOW_SECONDS: int = 60
+    #: What one GET /api/tasks page costs against the read budget.
+    LIST_READ_COST: int = 1
+    #: What one analytics request costs: each aggregates rollups or recent rows, so more than a page.
+    ANALYTICS_READ_COST: int = 5
     #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
     DEMO_MODE: bool = False
 

@@ -151,6 +151,9 @@ class Task(models.Model):
             models.Index(fields=["finished_at"], name="task_finished_idx"),
             # Listing a tenant's tasks newest first, and its latest finished ones (percentiles).
             models.Index(fields=["tenant", "created_at"], name="task_tenant_created_idx"),
+            # API lists: a tenant's newest (oldest) ids, read index-only, bound every filter and sort
+            # to a window of them (jobs.services.scan.window).
+            models.Index(fields=["tenant", "id"], name="task_tenant_id_idx"),
             models.Index(fields=["tenant", "finished_at"], name="task_tenant_finished_idx"),
         ]
         constraints = [

@@ -3,7 +3,8 @@ render), keyset pages by id, bounded counts, the tasks an operator action would 
 and the one parser of integer query parameters.
 
 Nothing here counts the whole task table or pages with OFFSET over millions of rows:
-counts are LIMITed subqueries and pages walk the primary key.
+counts are LIMITed subqueries and pages walk the primary key. API list requests whose filters
+or sort no index serves in order read a bounded window instead (``jobs.services.scan``).
 """
 
 import re
@@ -21,6 +22,9 @@ from . import why
 
 #: Listings (API pages, the admin) count at most this many matches, then say "more".
 COUNT_CAP = 10_000
+#: Page-number pages end here (page × page_size): an OFFSET reads every row it skips, so deeper
+#: pages are cursor (keyset) pages. Equal to the count cap: past it no page number is known anyway.
+MAX_OFFSET_ROWS = COUNT_CAP
 #: Confirmations of an action on a whole set (console bulk, dead letter) count this far.
 ACTION_COUNT_CAP = 100_000
 #: The largest id a parameter may name (BIGINT): anything larger matches nothing.

@@ -1,4 +1,7 @@
-"""Analytics: totals, throughput over time, per-type breakdown (rollups, never full scans)."""
+"""Analytics: totals, throughput over time, per-type breakdown (rollups, never full scans).
+
+Each request costs ``ANALYTICS_READ_COST`` against the key's read budget (``jobs.api.reads``).
+"""
 
 from typing import Any
 
@@ -12,7 +15,9 @@ from rest_framework.views import APIView
 from ...lifecycle import Status
 from ...services import analytics
 from .. import scope
+from ..conf import api_conf
 from ..errors import problem_responses
+from ..reads import charge
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
 STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in Status.values})
@@ -41,9 +46,11 @@ TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
 
 class AnalyticsView(APIView):
     @extend_schema(operation_id="analytics", parameters=[ALL],
-                   responses={200: OVERVIEW, **problem_responses(400, 401, 403)})
+                   responses={200: OVERVIEW, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:
-        return Response(analytics.overview(scope.tenant_ids(request)))
+        ids = scope.tenant_ids(request)
+        headers = charge(request, api_conf().ANALYTICS_READ_COST)
+        return Response(analytics.overview(ids), headers=headers)
 
 
 class ThroughputView(APIView):
@@ -54,7 +61,7 @@ class ThroughputView(APIView):
             OpenApiParameter("bucket", int, description="Seconds per point, a multiple of 10 (default 10)."),
             ALL,
         ],
-        responses={200: POINTS, **problem_responses(400, 401, 403)},
+        responses={200: POINTS, **problem_responses(400, 401, 403, 429, 503)},
     )
     def get(self, request: Request) -> Response:
         window = scope.query_int(request, "window", 300, low=10, high=86_400)
@@ -65,12 +72,16 @@ class ThroughputView(APIView):
             raise ValidationError({"bucket": "must not be longer than the window"})
         if window // bucket > 1000:
             raise ValidationError({"bucket": "at most 1000 points per request; use a larger bucket"})
-        data: Any = analytics.throughput(scope.tenant_ids(request), window=window, bucket=bucket)
-        return Response(data)
+        ids = scope.tenant_ids(request)
+        headers = charge(request, api_conf().ANALYTICS_READ_COST)
+        data: Any = analytics.throughput(ids, window=window, bucket=bucket)
+        return Response(data, headers=headers)
 
 
 class TypesView(APIView):
     @extend_schema(operation_id="analytics_types", parameters=[ALL],
-                   responses={200: TYPE_ROWS, **problem_responses(400, 401, 403)})
+                   responses={200: TYPE_ROWS, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:
-        return Response(analytics.by_type(scope.tenant_ids(request)))
+        ids = scope.tenant_ids(request)
+        headers = charge(request, api_conf().ANALYTICS_READ_COST)
+        return Response(analytics.by_type(ids), headers=headers)

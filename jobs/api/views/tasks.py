@@ -1,13 +1,9 @@
 """Tasks: submit (one or a batch), list, read, cancel, retry."""
 
-import base64
-import binascii
-import json
 import math
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
@@ -21,11 +17,12 @@ from tenants.models import Tenant
 from ...conf import conf
 from ...lifecycle import Action
 from ...models import Task
-from ...services import admission, control, idempotency, listing, why
+from ...services import admission, control, idempotency, listing, scan, why
 from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
 from .. import scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
+from ..reads import charge
 from ..serializers import (
     BatchCreatedSerializer,
     TaskBatchSerializer,
@@ -35,62 +32,13 @@ from ..serializers import (
     TaskSerializer,
     WhySerializer,
 )
+from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, choice, decode_cursor, encode_cursor
 
 READ_ERRORS = problem_responses(400, 401, 403)
+LIST_ERRORS = problem_responses(400, 401, 403, 429, 503)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
 SUBMIT_ERRORS = problem_responses(400, 401, 409, 413, 415, 429, 503)
-SORT_FIELDS = {"created_at": "created_at", "priority": "priority", "status": "status", "id": "id"}
-LIST_PARAMS = [
-    OpenApiParameter("page", int, description="1-based page number (page-number mode)."),
-    OpenApiParameter("page_size", int, description="1 … 100 (default 20)."),
-    OpenApiParameter("sort_by", str, enum=list(SORT_FIELDS), description="Default created_at."),
-    OpenApiParameter("order", str, enum=["asc", "desc"], description="Default desc."),
-    OpenApiParameter("cursor", str, description="Keyset pages by id, no COUNT: send it empty for the first page."),
-    OpenApiParameter("all", bool, description="Every tenant (operator keys only)."),
-]
-FILTER_PARAMS = [
-    OpenApiParameter("status", str, description="One or more statuses, comma-separated."),
-    OpenApiParameter("type", str),
-    OpenApiParameter("priority", int, description="1 … 5"),
-    OpenApiParameter("queue", str),
-    OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-    OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-    OpenApiParameter("finished_after", OpenApiTypes.DATETIME),
-    OpenApiParameter("finished_before", OpenApiTypes.DATETIME),
-    OpenApiParameter("q", str, description="A task id, a type prefix or an idempotency key."),
-    OpenApiParameter("tenant", str, description="Operators with all=true: one tenant's slug."),
-    OpenApiParameter("why", str, enum=list(why.CODES),
-                     description="Tasks for which GET /api/tasks/{id}/why would answer this code."),
-]
-
-
-def _choice(request: Request, name: str, choices: list[str], default: str) -> str:
-    value = request.query_params.get(name) or default
-    if value not in choices:
-        raise ValidationError({name: f"must be one of {', '.join(choices)}"})
-    return value
-
-
-def _encode_cursor(last_id: int, order: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"id": last_id, "o": order}).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(raw: str) -> tuple[int, str] | None:
-    if not raw:
-        return None
-    try:
-        data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
-        data = None
-    if not isinstance(data, dict) or type(data.get("id")) is not int or data.get("o") not in ("asc", "desc"):
-        raise ValidationError({"cursor": "not a cursor this API issued"})
-    last_id, order = data["id"], data["o"]
-    if not 0 <= last_id <= listing.MAX_ID:
-        raise ValidationError({"cursor": "not a cursor this API issued"})
-    return last_id, order
-
-
 class TaskListCreateView(GenericAPIView[Task]):
     filterset_class = listing.TaskFilter
     serializer_class = TaskSerializer
@@ -99,20 +47,32 @@ class TaskListCreateView(GenericAPIView[Task]):
         return scope.tasks(self.request).select_related("tenant")
 
     @extend_schema(operation_id="tasks_list", parameters=[*LIST_PARAMS, *FILTER_PARAMS], filters=False,
-                   responses={200: TaskListSerializer, **READ_ERRORS})
+                   responses={200: TaskListSerializer, **LIST_ERRORS})
     def get(self, request: Request) -> Response:
-        qs = self.filter_queryset(self.get_queryset())
+        base = self.get_queryset()
+        qs = self.filter_queryset(base)
         page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
-        order = _choice(request, "order", ["asc", "desc"], "desc")
+        order = choice(request, "order", ["asc", "desc"], "desc")
         if "cursor" in request.query_params:
-            return self._cursor_page(qs, request.query_params["cursor"], page_size, order)
-        sort_by = SORT_FIELDS[_choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
+            return self._cursor_page(base, qs, request.query_params["cursor"], page_size, order)
+        sort_by = SORT_FIELDS[choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
         page = scope.query_int(request, "page", 1, low=1, high=10_000_000)
-        prefix = "-" if order == "desc" else ""
-        qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
-        # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
-        total, more = listing.bounded_count(qs, listing.COUNT_CAP)
-        rows = qs[(page - 1) * page_size: page * page_size]
+        if page * page_size > listing.MAX_OFFSET_ROWS:
+            # An OFFSET reads and throws away every row before the page: deep pages walk the keyset instead.
+            raise ValidationError({"page": f"page × page_size may be at most {listing.MAX_OFFSET_ROWS}; "
+                                           "use cursor pages (cursor=) to go deeper"})
+        headers = charge(request, api_conf().LIST_READ_COST)
+        descending = order == "desc"
+        offset = (page - 1) * page_size
+        if self._served(sort_by):
+            prefix = "-" if descending else ""
+            qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
+            # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
+            total, more = listing.bounded_count(qs, listing.COUNT_CAP)
+            rows = list(qs[offset: offset + page_size])
+        else:
+            rows, total, more = scan.page(base, qs, sort=sort_by, descending=descending, offset=offset,
+                                          size=page_size)
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "total": total,
@@ -120,17 +80,25 @@ class TaskListCreateView(GenericAPIView[Task]):
             "page": page,
             "page_size": page_size,
             "total_pages": math.ceil(total / page_size) if total else 0,
-        })
+        }, headers=headers)
 
-    def _cursor_page(self, qs: Any, raw: str, page_size: int, order: str) -> Response:
-        decoded = _decode_cursor(raw)
+    def _served(self, order: str) -> bool:
+        """Whether an index serves this request's filters in ``order`` (else it is windowed)."""
+        params = self.request.query_params
+        active = {name for name in listing.TaskFilter.base_filters if str(params.get(name, "")).strip()}
+        return scan.served(active, order, one_tenant=scope.tenant_ids(self.request) is not None)
+
+    def _cursor_page(self, base: Any, qs: Any, raw: str, page_size: int, order: str) -> Response:
+        decoded = decode_cursor(raw)
         last_id, order = decoded if decoded is not None else (None, order)
-        rows, more = listing.keyset(qs, size=page_size, after=last_id, descending=order == "desc")
+        headers = charge(self.request, api_conf().LIST_READ_COST)
+        descending = order == "desc"
+        rows, next_id = scan.keyset(base, qs, size=page_size, after=last_id, descending=descending)
         return Response({
             "data": TaskSerializer(rows, many=True).data,
             "page_size": page_size,
-            "next_cursor": _encode_cursor(rows[-1].pk, order) if more else None,
-        })
+            "next_cursor": None if next_id is None else encode_cursor(next_id, order),
+        }, headers=headers)
 
     @extend_schema(
         operation_id="tasks_create",
