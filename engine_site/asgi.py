@@ -17,13 +17,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from dashboard.stream import ConsoleEventStream  # noqa: E402
+from jobs.api.bodies import BodyLimit  # noqa: E402
 from jobs.api.stream import ApiEventStream  # noqa: E402
 
-application = ProtocolTypeRouter({
+# Bodies over API_MAX_BODY_BYTES are refused before Django's handler spools them (jobs.api.bodies).
+application = BodyLimit(ProtocolTypeRouter({
     "http": URLRouter([
         path("api/sse/events", ApiEventStream.as_asgi()),
         # Only the console stream needs the session user; Django's own middleware serves the rest.
         path("console/events", AuthMiddlewareStack(ConsoleEventStream.as_asgi())),
         re_path(r"", django_asgi_app),  # type: ignore[arg-type]  # an ASGI app, which URLRouter accepts
     ]),
-})
+}))

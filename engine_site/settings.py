@@ -149,6 +149,8 @@ AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 #: In hours, as a float (an int would be read as whole hours).
 AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")) / 60
 AXES_RESET_ON_SUCCESS = True
+# Its start-up banner would print on every manage.py command.
+AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "dashboard/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "engine_site.clientip.client_ip"
 #: Proxies in front of the web process that append to X-Forwarded-For (nginx under PRODUCTION=1); without

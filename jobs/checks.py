@@ -8,6 +8,7 @@ from django.db import connections
 
 from .api.conf import ApiConf
 from .conf import EngineConf, problems, unknown_keys
+from .services import metrics  # noqa: F401  (registers the jobs.W001 deploy check)
 from .streams.conf import StreamsConf
 
 

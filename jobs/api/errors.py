@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.db import InterfaceError, OperationalError, connection
 from django.http import Http404, HttpRequest, JsonResponse
 from drf_spectacular.utils import OpenApiResponse
@@ -62,6 +62,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     """DRF's exception handler: every error becomes a problem document."""
     if isinstance(exc, Problem):
         return _response(problem(exc.status_code, str(exc.detail), kind=exc.kind, extra=exc.extra), exc.headers)
+    if isinstance(exc, RequestDataTooBig):
+        # A safety net: the API's parser reads bodies itself (jobs.api.parsers), never through request.body.
+        return _response(problem(413, str(exc), kind="payload-too-large"))
     if isinstance(exc, PayloadTooLarge):
         return _response(problem(413, exc.message, kind="payload-too-large", errors=_task_errors(exc)))
     if isinstance(exc, InvalidTask):

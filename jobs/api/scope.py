@@ -115,7 +115,8 @@ def check_body_size(request: Request, limit: int) -> None:
     except ValueError:
         raise Problem(400, "Content-Length: not a number", kind="validation") from None
     if length > limit:
-        raise Problem(413, f"The request body is {length} bytes; the limit is {limit}.", kind="payload-too-large")
+        raise Problem(413, f"The request body is {length} bytes; the limit is {limit}.", kind="payload-too-large",
+                      extra={"limit": limit})
 
 
 def body_object(request: Request) -> dict[str, Any]:

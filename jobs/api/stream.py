@@ -65,6 +65,8 @@ class ApiEventStream(StreamConsumer):
         headers, query = request_headers(self.scope), query_params(self.scope)
         try:
             key = await database_sync_to_async(keys.key_from_headers, thread_sensitive=False)(headers)
+        except keys.InactiveTenant as exc:
+            raise Problem(403, str(exc)) from None  # a valid key of an inactive tenant, as the REST API answers
         except keys.InvalidKey as exc:
             raise Problem(401, str(exc), headers=UNAUTHORIZED) from None
         raw = keys.raw_key(headers)

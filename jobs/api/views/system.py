@@ -19,7 +19,9 @@ from ...conf import conf
 from ...models import WorkerProcess
 from ...notify import redis as shared_redis
 from .. import scope
+from ..conf import api_conf
 from ..errors import problem_responses
+from ..reads import charge
 from .analytics import ALL
 
 
@@ -63,10 +65,11 @@ class WorkersView(APIView):
     """
 
     @extend_schema(operation_id="workers", parameters=[ALL],
-                   responses={200: WORKERS, **problem_responses(400, 401, 403)})
+                   responses={200: WORKERS, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:
         everything = scope.wants_all(request)
         mine = None if everything else scope.key_of(request).tenant_id
+        headers = charge(request, api_conf().LIST_READ_COST)  # every slot of the fleet is read: a list
         clock.refresh()  # liveness compares heartbeats written on the database's clock
         now = clock.now()
         processes = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).order_by("instance", "started_at"))
@@ -85,7 +88,7 @@ class WorkersView(APIView):
         out: dict[str, Any] = {"running": running}
         if everything:
             out["processes"] = [_process(p, run) for p in processes]
-        return Response(out)
+        return Response(out, headers=headers)
 
 
 def _process(process: WorkerProcess, run: Callable[[shapes.Slot], dict[str, Any]]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from jobs.lifecycle import Status
 from jobs.models import Task, WorkerProcess
+from jobs.streams.slots import KEY_PREFIX as SLOTS_PREFIX
 from tenants import keys, ratelimit
 from tenants.models import Tenant
 from tenants.ratelimit.redis import KEY_PREFIX
@@ -37,7 +38,9 @@ def clean_api_state(servers: dict[str, Any]) -> Iterator[None]:
 
             client = redis.Redis.from_url(servers["redis_url"])
             try:
-                stale = list(client.scan_iter(match=KEY_PREFIX + "*", count=1000))
+                # The limiter's windows and the streams' slots (ids the database reuses between tests).
+                stale = [k for prefix in (KEY_PREFIX, SLOTS_PREFIX)
+                         for k in client.scan_iter(match=prefix + "*", count=1000)]
                 if stale:
                     client.delete(*stale)
             finally:
