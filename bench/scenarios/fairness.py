@@ -19,10 +19,9 @@ from ..systems import (
     drain_engine,
     engine_done_counter,
     enqueue_engine,
-    paced_enqueue,
-    queue_waits_ms,
     start_engine,
 )
+from ..trickle import paced_enqueue, queue_waits_ms
 from . import timefair
 
 

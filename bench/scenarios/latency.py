@@ -8,7 +8,8 @@ import time
 from typing import Any
 
 from ..runtime import Bench, BenchError, latency_summary, running
-from ..systems import engine_completed, paced_enqueue, queue_waits_ms, start_engine
+from ..systems import engine_completed, start_engine
+from ..trickle import paced_enqueue, queue_waits_ms
 
 
 def run(bench: Bench) -> dict[str, Any]:

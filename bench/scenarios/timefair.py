@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..runtime import ENGINE_SETTINGS, Bench, BenchError, latency_summary, running
-from ..systems import paced_enqueue, queue_waits_ms
+from ..trickle import paced_enqueue, queue_waits_ms
 
 LONG_SECONDS, SHORT_MS, HOLD_SECONDS = 1.0, 10, 2.0
 

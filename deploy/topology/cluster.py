@@ -19,6 +19,7 @@ from .. import procs, servers
 from . import nginx
 from .client import http_request, poll
 from .config import TopologyError, engine_env
+from .faults import ServerFaults
 from .instances import Process
 from .map import describe
 
@@ -26,7 +27,7 @@ ROOT = procs.ROOT
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf"
 
 
-class Topology:
+class Topology(ServerFaults):
     """MariaDB, Redis, nginx, ``webs`` web instances and ``workers`` worker supervisors on 127.0.0.1."""
 
     def __init__(self, *, webs: int = 3, workers: int = 3, processes: int = 1, threads: int = 4,
@@ -277,27 +278,6 @@ class Topology:
         web.start()
         if wait:
             self.wait_web(web)
-
-    def stop_mariadb(self) -> None:
-        procs.stop(self._servers.processes["mariadb"], timeout=120)
-
-    def start_mariadb(self) -> None:
-        servers.relaunch(self._servers, "mariadb", self.workdir)
-        # Listening is not accepting logins yet: wait for a query to succeed.
-        poll(lambda: self.query("SELECT 1") == [(1,)], 60, "MariaDB to accept queries")
-
-    def restart_mariadb(self) -> tuple[float, float]:
-        """Stop MariaDB (SIGTERM, wait) and start it again on the same datadir and port; (down, up) times."""
-        down = time.time()
-        self.stop_mariadb()
-        self.start_mariadb()
-        return down, time.time()
-
-    def stop_redis(self) -> None:
-        procs.stop(self._servers.processes["redis"], timeout=30)
-
-    def start_redis(self) -> None:
-        servers.relaunch(self._servers, "redis", self.workdir)
 
     #: Where everything is, one line per part (what ``python -m deploy.topology`` prints).
     describe = describe
