@@ -94,7 +94,17 @@ def test_a_last_event_id_too_far_behind_is_reset_not_replayed(tenant, start_daph
     daphne = start_daphne(JOBS_SSE_MAX_REPLAY_EVENTS="10")
     _, raw = keys.issue(tenant)
     rows = [insert(tenant.pk)[0] for _ in range(30)]
+    _, probe_raw = keys.issue(tenant)
 
+    def caught_up() -> bool:
+        """The hub has seen the last row: a reset then points past every row (its id is the hub's top)."""
+        probe = opened(streams, daphne.port, probe_raw)
+        try:
+            return probe.status == 200 and next(m.id for m in probe.snapshot() if m.id is not None) >= rows[-1]
+        finally:
+            probe.close()
+
+    wait_for(caught_up, timeout=30, interval=0.5, what="the hub to see the rows")
     far = opened(streams, daphne.port, raw, **{"Last-Event-ID": str(rows[0])})
     far.wait(lambda s: s.events("reset"), what="the reset")
     first = next(m for m in far.snapshot() if m.event)
