@@ -23,7 +23,8 @@ from deploy.topology import http_request
 from tests.support import ROOT
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+# Once, in the MariaDB pass: the instance has its own SQLite file, so the pass's backend changes nothing.
+pytestmark = [pytest.mark.slow, pytest.mark.mariadb]
 
 CHECKS = ",".join([
     "not_a_server_error", "status_code_conformance", "content_type_conformance",
