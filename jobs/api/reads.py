@@ -15,17 +15,7 @@ from tenants import ratelimit
 
 from .conf import api_conf
 from .errors import Problem
-from .scope import key_of
-
-
-def rate_headers(decision: ratelimit.Decision, limit: int, window: int) -> dict[str, str]:
-    """The IETF RateLimit headers describing ``decision``."""
-    return {
-        "RateLimit-Limit": str(decision.limit),
-        "RateLimit-Remaining": str(decision.remaining),
-        "RateLimit-Reset": str(math.ceil(decision.reset)),
-        "RateLimit-Policy": f"{limit};w={window}",
-    }
+from .scope import key_of, limiter_unavailable, rate_headers
 
 
 def charge(request: Request, cost: int) -> dict[str, str]:
@@ -35,8 +25,7 @@ def charge(request: Request, cost: int) -> dict[str, str]:
     try:
         decision = ratelimit.acquire(f"read:{key_of(request).prefix}", cost, limit=limit, window=window)
     except ratelimit.RateLimiterUnavailable:
-        raise Problem(503, "The rate limiter is unavailable; try again shortly.", kind="unavailable",
-                      headers={"Retry-After": "5"}) from None
+        raise limiter_unavailable() from None
     headers = rate_headers(decision, limit, window)
     if not decision.allowed:
         retry = max(1, math.ceil(decision.retry_after))

@@ -89,22 +89,28 @@ def admit(request: Request, cost: int, *, tenant_id: int | None = None) -> tuple
     try:
         charge = charging.charge(tenant_id, cost, rules)
     except ratelimit.RateLimiterUnavailable:
-        raise Problem(503, "The rate limiter is unavailable; try again shortly.", kind="unavailable",
-                      headers={"Retry-After": "5"}) from None
+        raise limiter_unavailable() from None
     except charging.RateLimited as exc:
         retry = exc.retry_after
         raise Problem(429, str(exc), kind="rate-limited",
-                      headers={**_limit_headers(exc.decision, rules), "Retry-After": str(retry)},
+                      headers={**rate_headers(exc.decision, rules.limit, rules.window), "Retry-After": str(retry)},
                       extra={"retry_after": retry}) from None
-    return charge, _limit_headers(charge.decision, rules)
+    return charge, rate_headers(charge.decision, rules.limit, rules.window)
 
 
-def _limit_headers(decision: ratelimit.Decision, rules: charging.Policy) -> dict[str, str]:
+def limiter_unavailable() -> Problem:
+    """The 503 of a limiter that cannot tell (Redis down and failing closed): submissions and reads alike."""
+    return Problem(503, "The rate limiter is unavailable; try again shortly.", kind="unavailable",
+                   headers={"Retry-After": "5"})
+
+
+def rate_headers(decision: ratelimit.Decision, limit: int, window: int) -> dict[str, str]:
+    """The IETF RateLimit headers describing ``decision`` of a ``limit`` per ``window`` seconds."""
     return {
         "RateLimit-Limit": str(decision.limit),
         "RateLimit-Remaining": str(decision.remaining),
         "RateLimit-Reset": str(math.ceil(decision.reset)),
-        "RateLimit-Policy": f"{rules.limit};w={rules.window}",
+        "RateLimit-Policy": f"{limit};w={window}",
     }
 
 

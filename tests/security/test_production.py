@@ -20,8 +20,9 @@ from tests.jobs.services.test_metrics import SAMPLE
 from tests.support.api import Caller
 from tests.support.browser import TIMEOUT_MS, BrowserWatch, ConsoleServer, Page, expect
 from tests.support.builders import make_task
+from tests.support.production import manage, production_env
 from tests.system.conftest import browser, browser_page, console_server  # noqa: F401  (fixtures)
-from tests.system.test_deploy import COMPOSE_SECRETS, compose_config, manage, production_env
+from tests.system.test_deploy import COMPOSE_SECRETS, compose_config
 
 TOKEN = "scrape-token-for-tests"  # noqa: S105
 

@@ -1,13 +1,13 @@
 """The plans of every task list filter and sort on MariaDB: each query reads a range of an index
 scoped to the tenant (or the window's ids by primary key), and never more rows than the window."""
 
-from typing import Any
 
 import pytest
 
 from jobs.services import listing, scan
 from jobs.services.enqueue import enqueue_many
 from tests.support.api import Caller
+from tests.support.plans import plan_tables
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.django_db(transaction=True)]
 
@@ -21,20 +21,6 @@ LIST_CASES = [
     {"cursor": "", "type": "send_email"}, {"cursor": "", "queue": "bulk"}, {"cursor": "", "q": "zzz"},
     {"cursor": "", "status": "scheduled,failed"}, {"cursor": "", "priority": 1},
 ]
-
-
-def _tables(node: Any) -> list[dict[str, Any]]:
-    """Every table access of an EXPLAIN FORMAT=JSON plan, however nested."""
-    found = []
-    if isinstance(node, dict):
-        if "table_name" in node:
-            found.append(node)
-        for value in node.values():
-            found += _tables(value)
-    elif isinstance(node, list):
-        for value in node:
-            found += _tables(value)
-    return found
 
 
 @pytest.fixture
@@ -72,7 +58,8 @@ def _examined(sql: str) -> list[tuple[str | None, list[str], str, int]]:
         cursor.execute("ANALYZE FORMAT=JSON " + sql)
         plan = json.loads(cursor.fetchone()[0])
     return [(t.get("key"), t.get("used_key_parts", []), t.get("access_type", ""),
-             round(t.get("r_loops", 1) * t.get("r_rows", 0))) for t in _tables(plan) if t["table_name"] == "jobs_task"]
+             round(t.get("r_loops", 1) * t.get("r_rows", 0)))
+            for t in plan_tables(plan) if t["table_name"] == "jobs_task"]
 
 
 def test_every_list_filter_and_sort_reads_a_tenant_leading_index_and_a_bounded_range(big_tables: Caller) -> None:

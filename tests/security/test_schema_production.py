@@ -7,9 +7,7 @@ redirects behind a proxy) is held to the same promise: zero 5xx, nothing off-sch
 """
 
 import json
-import os
 import re
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,10 +16,7 @@ from typing import Any
 
 import pytest
 
-from deploy import procs
-from deploy.topology import http_request
-from tests.support import ROOT
-from tests.support.waiting import wait_for
+from tests.support.production import manage, production_env, production_instance
 
 # Once, in the MariaDB pass: the instance has its own SQLite file, so the pass's backend changes nothing.
 pytestmark = [pytest.mark.slow, pytest.mark.mariadb]
@@ -32,19 +27,8 @@ CHECKS = ",".join([
 ])
 
 
-def production_env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH", "TEST_DB_SOCKET", "TEST_DB_NAME", "DEBUG"}
-           and not k.startswith("JOBS_")}
-    env.update({"DJANGO_SETTINGS_MODULE": "engine_site.settings", "PRODUCTION": "1",
-                "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "127.0.0.1",
-                "VAR_DIR": str(tmp / "var"), "PYTHONPATH": str(ROOT), "INSTANCE_ID": "schema-prod"})
-    return env
-
-
-def manage(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+def checked(env: dict[str, str], *args: str) -> str:
+    done = manage(env, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -52,27 +36,12 @@ def manage(env: dict[str, str], *args: str) -> str:
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("schema-production")
-    env = production_env(tmp)
-    manage(env, "migrate", "--noinput")
-    manage(env, "create_tenant", "acme")
-    key = json.loads(manage(env, "create_api_key", "acme", "--json"))["key"]
-    port = procs.free_port()
+    env = production_env(tmp, INSTANCE_ID="schema-prod")
     log = tmp / "daphne.log"
-    proc = procs.daphne(port, env=env, log=log)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"daphne exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            return http_request(port, "GET", "/api/health", timeout=10)[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(up, timeout=90, interval=0.2, what="the production instance")
+    with production_instance(env, log) as port:
+        checked(env, "create_tenant", "acme")
+        key = json.loads(checked(env, "create_api_key", "acme", "--json"))["key"]
         yield {"port": port, "key": key, "log": log}
-    finally:
-        procs.stop(proc, timeout=15)
 
 
 def test_schemathesis_finds_no_server_error_and_nothing_off_schema_in_production(

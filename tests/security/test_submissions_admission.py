@@ -17,6 +17,7 @@ from jobs.services import admission
 from tenants.models import Tenant
 from tests.support.api import Caller, MakeApi, assert_problem
 from tests.support.builders import add_task
+from tests.support.plans import plan_tables
 from tests.support.ratelimit import limited, noops, remaining
 
 pytestmark = pytest.mark.django_db
@@ -109,20 +110,6 @@ def test_replays_are_answered_even_at_the_cap(make_api: MakeApi) -> None:
     assert_admission_429(caller.submit(idempotency_key="k2"), "max_pending", 1)
 
 
-def explained_tables(plan: Any) -> list[dict[str, Any]]:
-    """Every ``table`` node of an EXPLAIN FORMAT=JSON plan."""
-    found: list[dict[str, Any]] = []
-    if isinstance(plan, dict):
-        if isinstance(plan.get("table"), dict):
-            found.append(plan["table"])
-        for value in plan.values():
-            found += explained_tables(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            found += explained_tables(value)
-    return found
-
-
 @pytest.mark.mariadb
 @pytest.mark.django_db(transaction=True)
 def test_the_admission_queries_are_served_by_the_claim_index(tenant: Tenant, other_tenant: Tenant) -> None:
@@ -149,7 +136,7 @@ def test_the_admission_queries_are_served_by_the_claim_index(tenant: Tenant, oth
             plan = json.loads(cursor.fetchone()[0])
         text = json.dumps(plan)
         assert "filesort" not in text, plan
-        tasks = [t for t in explained_tables(plan)
+        tasks = [t for t in plan_tables(plan)
                  if t.get("table_name") != "tenants_tenant" and not t["table_name"].startswith("<")]
         assert tasks and all(t.get("key") == "task_claim_idx" for t in tasks), plan
         plans.append(tasks)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Q
 from django.test import Client
@@ -27,7 +26,7 @@ from jobs.store import finish
 from tenants.models import Tenant
 from tests.support.api import Caller, assert_problem
 from tests.support.builders import claim
-from tests.system.test_deploy import manage, production_env
+from tests.support.production import manage, production_env
 
 
 def _echo(payload: dict[str, Any], ctx: TaskContext) -> dict[str, Any]:
@@ -115,14 +114,6 @@ def test_only_registered_listed_types_can_be_granted(api: Caller) -> None:
             grants.grant(api.tenant, name)
         assert info.value.field == "type" and says in info.value.message
     assert not TypeGrant.objects.exists()
-
-
-@pytest.fixture
-def admin_client() -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_admin_grants_listed_types_and_deleting_revokes(api: Caller, admin_client: Client) -> None:

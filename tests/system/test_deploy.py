@@ -5,7 +5,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,39 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy import procs
 from deploy.topology import http_request
 from tests.support import ROOT
-from tests.support.waiting import wait_for
+from tests.support.production import METRICS_TOKEN, manage, production_env, production_instance
 
 DOCKER_COMPOSE = "/usr/bin/docker-compose"
 ENGINE_SERVICES = {"web1", "web2", "web3", "worker1", "worker2", "worker3"}
 #: What docker-compose.yml refuses to start without (it has no default secrets).
 COMPOSE_SECRETS = ("SECRET_KEY", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD", "REDIS_PASSWORD", "METRICS_TOKEN")
-METRICS_TOKEN = secrets.token_urlsafe(32)
-
-
-def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The environment of a production instance: PRODUCTION=1 with a real SECRET_KEY and ALLOWED_HOSTS."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "SQLITE_PATH", "TEST_DB_SOCKET", "TEST_DB_NAME", "DEBUG"}
-           and not k.startswith("JOBS_")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "engine_site.settings",
-        "PRODUCTION": "1",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "METRICS_TOKEN": METRICS_TOKEN,
-        "ALLOWED_HOSTS": "jobs.example.com,127.0.0.1",
-        "VAR_DIR": str(tmp_path / "var"),
-        "PYTHONPATH": str(ROOT),
-    })
-    env.update(extra)
-    return env
-
-
-def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 # -- docker-compose.yml ---------------------------------------------------------------------------------
@@ -122,26 +96,9 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path: Path) -> Non
 def production_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One daphne instance exactly as production runs it (PRODUCTION=1, JSON logs), on its own SQLite file."""
     tmp = tmp_path_factory.mktemp("production")
-    env = production_env(tmp, INSTANCE_ID="web-smoke", LOG_LEVEL="INFO")
-    migrated = manage(env, "migrate", "--noinput", timeout=600)
-    assert migrated.returncode == 0, migrated.stderr
-    port = procs.free_port()
     log = tmp / "daphne.log"
-    proc = procs.daphne(port, env=env, log=log)
-
-    def up() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"daphne exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            return request(port, "/api/health")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_for(up, timeout=90, interval=0.2, what="the production instance")
+    with production_instance(production_env(tmp, INSTANCE_ID="web-smoke", LOG_LEVEL="INFO"), log) as port:
         yield {"port": port, "log": log}
-    finally:
-        procs.stop(proc, timeout=15)
 
 
 def request(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:

@@ -1,8 +1,6 @@
 """``limits.overview``: tenant caps, concurrency keys and resources, from states the store makes."""
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from django.db import connection
@@ -15,6 +13,7 @@ from jobs.services import limits, resources
 from jobs.services.enqueue import enqueue, enqueue_many
 from jobs.store import pauses, transitions
 from tenants.models import Tenant
+from tests.support.plans import plan_tables
 
 pytestmark = pytest.mark.django_db
 
@@ -130,22 +129,10 @@ def test_the_keys_queries_are_served_by_the_gate_index(tenant: Tenant) -> None:
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN FORMAT=JSON " + sql)
             plan = json.loads(cursor.fetchone()[0])
-        reads = list(task_tables(plan))
+        reads = [t for t in plan_tables(plan) if t["table_name"] == "jobs_task"]
         assert reads, (sql, plan)
         # Every read of jobs_task is a range (or ref) of task_gate_idx, never a scan; the holders'
         # details are read by primary key.
         index = "PRIMARY" if "`jobs_task`.`id` IN (" in sql else "task_gate_idx"
         for read in reads:
             assert read.get("key") == index and read.get("access_type") != "ALL", (sql, read)
-
-
-def task_tables(node: Any) -> Iterator[dict[str, Any]]:
-    """The plan's accesses of jobs_task (derived tables and subqueries included)."""
-    if isinstance(node, dict):
-        if node.get("table_name") == "jobs_task":
-            yield node
-        for value in node.values():
-            yield from task_tables(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from task_tables(value)
