@@ -151,6 +151,21 @@ class EngineConf(Section):
     DEMO_TYPES: bool | None = None
     #: Live-stream events are kept this long, seconds (a reconnect can replay what it missed within it).
     EVENT_RETENTION_SECONDS: int = 3600
+    #: Recurring tasks defined in settings: ``{name: {"tenant", "type", "cron" | "every", …}}``, synced
+    #: when a worker starts (settings only; ``docs/SCHEDULES.md``). None: none.
+    SCHEDULES: Any = None
+    #: How often each worker instance looks for due schedule ticks, seconds.
+    SCHEDULE_SECONDS: float = 1.0
+    #: With ``missed="skip"``, a tick this late still fires (later ones count as missed), seconds.
+    SCHEDULE_GRACE_SECONDS: float = 30.0
+    #: Ticks kept per schedule (the console's recent runs); older ones are pruned.
+    SCHEDULE_TICKS_KEPT: int = 100
+    #: Audit entries older than this are pruned (seconds; 0 keeps them forever).
+    AUDIT_RETENTION_SECONDS: int = 90 * 24 * 3600
+    #: Target ids kept per audit entry (``counts`` has the totals).
+    AUDIT_MAX_IDS: int = 1000
+    #: Tasks a background bulk action changes per transaction.
+    BULK_BATCH: int = 500
 
     def validate(self) -> list[str]:
         """Return a message for each value that cannot work."""

@@ -1,18 +1,26 @@
-"""The engine's tables: the queue, the worker registry, the outbox, the analytics rollups."""
+"""The engine's tables: the queue, the worker registry, the outbox, the analytics rollups, schedules,
+the audit log and background bulk actions."""
 
+from .audit import AuditEntry
+from .bulk import BulkAction
 from .event import Event
 from .gates import ConcurrencyKey, Pause, Resource, ResourceBucket
 from .grants import TypeGrant
+from .schedules import Schedule, ScheduleTick
 from .stats import TaskStat, ThroughputBucket
 from .task import Task, TaskQuerySet
 from .worker import WorkerProcess, WorkerProcessQuerySet
 
 __all__ = [
+    "AuditEntry",
+    "BulkAction",
     "ConcurrencyKey",
     "Event",
     "Pause",
     "Resource",
     "ResourceBucket",
+    "Schedule",
+    "ScheduleTick",
     "Task",
     "TaskQuerySet",
     "TaskStat",

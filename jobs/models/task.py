@@ -123,6 +123,16 @@ class Task(models.Model):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     #: SHA-256 of the request that carried ``idempotency_key``: a replay with another body is a 409.
     request_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    #: Unique tasks (``jobs.unique``): the key as submitted, kept for the record.
+    unique_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    #: The key while this task holds it: set at insert, cleared (for good) by the transition that
+    #: leaves ``unique_states``, or by the next enqueue of the key once ``unique_until`` has passed.
+    #: One holder per (tenant, key): a database unique index, so instances cannot race past it.
+    unique_active = models.CharField(max_length=255, null=True, blank=True, editable=False)  # noqa: DJ001
+    #: The state groups the key counts in, as bits (``jobs.unique.STATE_BITS``); 0: no key.
+    unique_states = models.PositiveSmallIntegerField(default=0, editable=False)
+    #: End of the key's window (``unique_for``); NULL: held as long as the task is in its states.
+    unique_until = models.DateTimeField(null=True, blank=True, editable=False)
     worker = models.CharField(  # noqa: DJ001 — NULL means "never claimed"
         max_length=120, null=True, blank=True, help_text="Last holder of the lease"
     )
@@ -158,6 +168,7 @@ class Task(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "idempotency_key"], name="task_idempotency_uniq"),
+            models.UniqueConstraint(fields=["tenant", "unique_active"], name="task_unique_active_uniq"),
             models.CheckConstraint(condition=Q(priority__gte=1, priority__lte=5), name="task_priority_1_5"),
         ]
 
