@@ -101,6 +101,20 @@ def active_filters(filters: ConsoleTaskFilter) -> dict[str, Any]:
     return {k: v for k, v in cleaned.items() if k != "tz" and v not in (None, "", [])}
 
 
+def filter_spec(filters: ConsoleTaskFilter) -> dict[str, str]:
+    """The valid filters as the shared ``TaskFilter`` reads them anywhere (dates as ISO with their
+    offset, so a background job reads the same moments without the viewer's zone)."""
+    spec = {}
+    for key, value in active_filters(filters).items():
+        if isinstance(value, datetime):
+            spec[key] = value.isoformat()
+        elif isinstance(value, list):
+            spec[key] = ",".join(str(v) for v in value)
+        else:
+            spec[key] = str(value)
+    return spec
+
+
 def filtered_tasks(filters: ConsoleTaskFilter) -> TaskQuerySet:
     return cast(TaskQuerySet, filters.qs)
 

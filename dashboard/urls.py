@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import failed, limits, overview, queues, reports, tasks, tenants
+from .views import bulk, failed, limits, overview, queues, reports, tasks, tenants
 
 app_name = "dashboard"
 
@@ -22,6 +22,9 @@ urlpatterns = [
     path("queues/resume/", queues.queue_resume, name="queue_resume"),
     path("tasks/", tasks.task_list, name="tasks"),
     path("tasks/bulk/", tasks.task_bulk, name="tasks_bulk"),
+    path("bulk/", bulk.bulk_list, name="bulk_list"),
+    path("bulk/<int:pk>/", bulk.bulk_detail, name="bulk"),
+    path("bulk/<int:pk>/stop/", bulk.bulk_stop, name="bulk_stop"),
     path("tasks/<int:pk>/", tasks.task_detail, name="task"),
     path("tasks/<int:pk>/cancel/", tasks.task_cancel, name="task_cancel"),
     path("tasks/<int:pk>/retry/", tasks.task_requeue, name="task_requeue"),

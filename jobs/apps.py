@@ -12,7 +12,7 @@ class JobsConfig(AppConfig):
         from . import checks  # noqa: F401  (system checks; they import every conf section)
         from .api import schema  # noqa: F401  (the OpenAPI security scheme)
         from .conf import reset_conf
-        from .contrib import demo, django_tasks  # noqa: F401  (register the built-in task types)
+        from .contrib import bulk, demo, django_tasks  # noqa: F401  (register the built-in task types)
 
         setting_changed.connect(reset_conf)
         if demo_types_enabled():

@@ -16,11 +16,11 @@ from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Action, Status
 from jobs.models import Task
 from jobs.registry import registry
-from jobs.services import control, listing, why
+from jobs.services import bulk, control, listing, why
 from jobs.shapes import error_entries
 from tenants.models import Tenant
 
-from .. import access, formatting, tasklist
+from .. import access, tasklist
 from .common import htmx_target, is_htmx, safe_next
 
 
@@ -186,22 +186,10 @@ def task_bulk(request: HttpRequest) -> HttpResponse:
         }
         template = "dashboard/tasks/_bulk_confirm.html" if is_htmx(request) else "dashboard/tasks/bulk_confirm.html"
         return render(request, template, context)
-    qs = qs.filter(pk__lte=listing.int_or_none(request.POST.get("upto")) or 0)
-    if spec["action"] == Action.CANCEL:
-        done = control.cancel_matching(qs)
-        messages.success(request, f"Cancelled {formatting.number(done.cancelled)} waiting task(s); asked "
-                                  f"{formatting.number(done.asked_to_stop)} running task(s) to stop.")
-    else:
-        report_requeue(request, control.requeue_charged(qs), "task(s) with fresh attempts")
-    return HttpResponseClientRedirect(back) if is_htmx(request) else redirect(back)
-
-
-def report_requeue(request: HttpRequest, done: control.Requeued, what: str) -> None:
-    """A requeue is charged to the tenants' rate limits: one stopped early says so, and what it did."""
-    count = formatting.number(done.requeued)
-    if done.refused is None:
-        messages.success(request, f"Requeued {count} {what}.")
-    elif not done.requeued:
-        messages.error(request, f"Nothing was requeued: {done.refused}")
-    else:
-        messages.error(request, f"Requeued only {count} {what}; the rest were left as they are: {done.refused}")
+    started = bulk.start(op, filter=tasklist.filter_spec(filters), tenant=None,
+                         cutoff_id=listing.int_or_none(request.POST.get("upto")) or 0,
+                         expected=listing.int_or_none(request.POST.get("count")) or 0)
+    if not started.created:
+        messages.info(request, "The same action is already under way: here is its progress.")
+    where = reverse("dashboard:bulk", args=[started.bulk.pk])
+    return HttpResponseClientRedirect(where) if is_htmx(request) else redirect(where)

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import analytics, demo, pauses, system, tasks, tenants
+from .views import analytics, bulk, demo, pauses, system, tasks, tenants
 
 urlpatterns = [
     path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
@@ -10,6 +10,9 @@ urlpatterns = [
     path("tasks/<int:pk>/why", tasks.TaskWhyView.as_view(), name="api-task-why"),
     path("tasks/<int:pk>/cancel", tasks.TaskCancelView.as_view(), name="api-task-cancel"),
     path("tasks/<int:pk>/retry", tasks.TaskRetryView.as_view(), name="api-task-retry"),
+    path("bulk", bulk.BulkCreateView.as_view(), name="api-bulk"),
+    path("bulk/<int:pk>", bulk.BulkDetailView.as_view(), name="api-bulk-detail"),
+    path("bulk/<int:pk>/stop", bulk.BulkStopView.as_view(), name="api-bulk-stop"),
     path("analytics", analytics.AnalyticsView.as_view(), name="api-analytics"),
     path("analytics/throughput", analytics.ThroughputView.as_view(), name="api-analytics-throughput"),
     path("analytics/types", analytics.TypesView.as_view(), name="api-analytics-types"),

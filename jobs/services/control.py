@@ -74,6 +74,8 @@ class Requeued:
 
     requeued: int
     refused: str | None = None
+    #: With ``refused``: seconds until the refusing window may take the rest (a background job waits).
+    retry_after: int | None = None
 
 
 def requeue_batches(batches: Iterable[list[int]]) -> Requeued:
@@ -92,9 +94,10 @@ def requeue_batches(batches: Iterable[list[int]]) -> Requeued:
         try:
             charges = charging.charge_tenants(costs)
         except charging.RateLimited as exc:
-            return Requeued(total, f"tenant {exc.tenant}: {exc} Retry in {exc.retry_after} s.")
+            return Requeued(total, f"tenant {exc.tenant}: {exc} Retry in {exc.retry_after} s.",
+                            max(1, int(exc.retry_after)))
         except ratelimit.RateLimiterUnavailable:
-            return Requeued(total, "the rate limiter is unavailable; try again shortly.")
+            return Requeued(total, "the rate limiter is unavailable; try again shortly.", 5)
         try:
             total += requeue_matching(Task.objects.filter(pk__in=ids))
         except BaseException:

@@ -99,10 +99,16 @@ def groups(limit: int | None = None) -> tuple[list[Group], int]:
     return ordered, len(rows)
 
 
-def group_batches(task_type: str, error_type: str, error_message: str) -> Iterator[list[int]]:
-    """Ids of every failed task of ``task_type`` whose last error is ``error_type: error_message``, by batch."""
+def group_batches(task_type: str, error_type: str, error_message: str, *,
+                  upto: int | None = None, tenant_id: int | None = None) -> Iterator[list[int]]:
+    """Ids of every failed task of ``task_type`` whose last error is ``error_type: error_message``, by batch
+    (with ``upto``: only ids up to it, what a confirmation counted)."""
     last = 0
     qs = with_last_error(Task.objects.failed().filter(type=task_type))
+    if upto is not None:
+        qs = qs.filter(pk__lte=upto)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
     while rows := list(qs.filter(pk__gt=last).order_by("pk")
                        .values_list("pk", "last_error_type", "last_error_message")[:BATCH]):
         last = rows[-1][0]

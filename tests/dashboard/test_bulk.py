@@ -13,7 +13,8 @@ from jobs.models import Task
 from jobs.services import listing
 from tenants.models import Tenant
 from tests.support.builders import add_task, failed_task
-from tests.support.console import HTMX, html, query_string, statuses
+from tests.support.bulk import latest, run_bulk_jobs
+from tests.support.console import HTMX, html, statuses
 
 pytestmark = pytest.mark.django_db
 
@@ -38,15 +39,21 @@ def test_bulk_cancel_confirms_the_count_then_cancels_exactly_the_filtered_set(
     upto = re.search(r'name="upto" value="(\d+)"', body)
     assert upto
     late = add_task(tenant, "send_email")  # enqueued after the confirmation: left alone
-    response = bulk(operator, {**filters, "action": "cancel", "confirm": "yes", "upto": upto.group(1)})
-    assert response.status_code == 302
-    assert query_string(response["Location"]) == filters
+    response = bulk(operator, {**filters, "action": "cancel", "confirm": "yes", "upto": upto.group(1), "count": "3"})
+    action = latest()
+    assert response.status_code == 302 and response["Location"] == f"/bulk/{action.pk}/"
+    assert action.filter == filters and action.cutoff_id == int(upto.group(1)) and action.expected == 3
+    assert statuses(*match) == [Status.PENDING, Status.SCHEDULED]  # the request only started it
+    assert 'data-bulk-state="queued"' in html(operator.get(response["Location"]))
+    [summary] = run_bulk_jobs()
+    assert (summary["state"], summary["done"], summary["expected"]) == ("done", 3, 3)
     assert statuses(*match) == [Status.CANCELLED, Status.CANCELLED]
     running.refresh_from_db()
     assert running.status == Status.RUNNING and running.cancel_requested
     assert statuses(finished, other_type, other_tenant_task, late) == [Status.COMPLETED, Status.PENDING,
                                                                        Status.PENDING, Status.PENDING]
-    assert "Cancelled 2 waiting task(s); asked 1 running task(s) to stop." in html(operator.get(response["Location"]))
+    page = html(operator.get(response["Location"]))
+    assert 'data-bulk-state="done"' in page and 'data-bulk-done="3"' in page and "hx-trigger" not in page
 
 
 def test_bulk_retry_requeues_exactly_the_filtered_set(operator: Any, tenant: Tenant) -> None:
@@ -59,6 +66,8 @@ def test_bulk_retry_requeues_exactly_the_filtered_set(operator: Any, tenant: Ten
     upto = re.search(r'name="upto" value="(\d+)"', confirm)
     assert upto
     bulk(operator, {"type": "resize_image", "action": "retry", "confirm": "yes", "upto": upto.group(1)})
+    assert statuses(*dead, cancelled) == [Status.FAILED] * 3 + [Status.CANCELLED]  # not yet: in the background
+    run_bulk_jobs()
     assert statuses(*dead, cancelled) == [Status.PENDING] * 4
     assert statuses(other, pending) == [Status.FAILED, Status.PENDING]
     assert all(t.attempts == 0 for t in Task.objects.filter(pk__in=[d.pk for d in dead]))

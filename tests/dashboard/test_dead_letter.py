@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from jobs.lifecycle import Status
 from jobs.models import Task
-from jobs.services import deadletter
+from jobs.services import bulk, deadletter
 from tenants.models import Tenant
 from tests.support.builders import add_task, failed_task
+from tests.support.bulk import latest, run_bulk_jobs
 from tests.support.console import html, statuses
 
 pytestmark = pytest.mark.django_db
@@ -70,18 +71,29 @@ def test_requeue_one_group(operator: Any, dead_set: dict[str, list[Task]]) -> No
     confirm = html(operator.post("/dead-letter/requeue/", group))
     assert 'data-requeue-count="3"' in confirm
     assert statuses(*dead_set["full"]) == [Status.FAILED] * 3
-    response = operator.post("/dead-letter/requeue/", {**group, "confirm": "yes"})
-    assert response.status_code == 302 and response["Location"] == "/dead-letter/"
+    upto = re.search(r'name="upto" value="(\d+)"', confirm)
+    assert upto
+    later = failed_task(dead_set["full"][0].tenant, "send_email", ("SMTPError", "mailbox full"))  # after the count
+    response = operator.post("/dead-letter/requeue/", {**group, "confirm": "yes", "upto": upto.group(1)})
+    action = latest()
+    assert response.status_code == 302 and response["Location"] == f"/bulk/{action.pk}/"
+    assert statuses(*dead_set["full"]) == [Status.FAILED] * 3  # in the background
+    run_bulk_jobs()
     assert statuses(*dead_set["full"]) == [Status.PENDING] * 3
+    assert statuses(later) == [Status.FAILED]  # it failed after the confirmation counted: left alone
     assert statuses(*dead_set["address"], *dead_set["resize"], *dead_set["timeout"]) == [Status.FAILED] * 4
-    assert "Requeued 3 dead-lettered task(s)." in html(operator.get("/dead-letter/"))
+    assert 'data-bulk-done="3"' in html(operator.get(response["Location"]))
 
 
 def test_requeue_all_dead(operator: Any, dead_set: dict[str, list[Task]], tenant: Tenant) -> None:
     cancelled = add_task(tenant, status=Status.CANCELLED, finished_at=timezone.now())
-    assert 'data-requeue-count="7"' in html(operator.post("/dead-letter/requeue/", {"scope": "all"}))
-    operator.post("/dead-letter/requeue/", {"scope": "all", "confirm": "yes"})
+    confirm = html(operator.post("/dead-letter/requeue/", {"scope": "all"}))
+    assert 'data-requeue-count="7"' in confirm
+    upto = re.search(r'name="upto" value="(\d+)"', confirm)
+    assert upto
+    operator.post("/dead-letter/requeue/", {"scope": "all", "confirm": "yes", "upto": upto.group(1)})
+    run_bulk_jobs()
     assert not Task.objects.filter(status=Status.FAILED).exists()
-    assert Task.objects.filter(status=Status.PENDING).count() == 7
+    assert Task.objects.filter(status=Status.PENDING).exclude(type=bulk.BULK_TYPE).count() == 7
     assert statuses(cancelled) == [Status.CANCELLED]
     assert operator.post("/dead-letter/requeue/", {"scope": "nope"}).status_code == 400

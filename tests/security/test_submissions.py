@@ -9,6 +9,7 @@ from jobs.services import control
 from tenants.models import Tenant
 from tests.support.api import Caller, MakeApi, assert_problem
 from tests.support.builders import add_task, failed_task
+from tests.support.bulk import run_bulk_jobs
 from tests.support.console import OPERATOR_PERMS, client_for, html, make_user
 from tests.support.ratelimit import assert_429, limited, remaining
 
@@ -63,18 +64,21 @@ def test_an_operator_retry_charges_the_tasks_own_tenant(make_api: MakeApi, opera
     assert operator_api.submit().status_code == 201  # the operator's own window did not
 
 
-def test_the_console_bulk_retry_is_charged_and_refuses_past_the_limit(make_api: MakeApi) -> None:
+def test_the_console_bulk_retry_is_charged_and_waits_past_the_limit(make_api: MakeApi) -> None:
     caller = limited(make_api, 3)
     console = client_for(make_user("operator", perms=OPERATOR_PERMS))
     first = dead(caller.tenant, 2)
     response = console.post("/tasks/bulk/", {"action": "retry", "confirm": "yes", "upto": str(first[-1].pk)})
     assert response.status_code == 302
+    run_bulk_jobs()
     assert status_of(*first) == [Status.PENDING] * 2
     second = dead(caller.tenant, 2)
     response = console.post("/tasks/bulk/", {"action": "retry", "confirm": "yes", "upto": str(second[-1].pk)})
     assert response.status_code == 302
+    [waited] = run_bulk_jobs()
+    assert waited["snoozed"] >= 1  # the job waits for the window instead of going past it
     page = html(console.get(response["Location"]))
-    assert "Nothing was requeued: tenant limited: Rate limit of 3 tasks per 60 s exceeded; this request costs 2." \
+    assert "waiting" in page and "tenant limited: Rate limit of 3 tasks per 60 s exceeded; this request costs 2." \
         in page
     assert status_of(*second) == [Status.FAILED] * 2
     submitted = caller.submit()
@@ -86,11 +90,13 @@ def test_the_dead_letter_requeue_is_charged(make_api: MakeApi) -> None:
     console = client_for(make_user("operator", perms=OPERATOR_PERMS))
     tasks = dead(caller.tenant, 2)
     group = {"scope": "group", "type": "send_email", "error_type": "SMTPError", "error_message": "down",
-             "confirm": "yes"}
-    for data in (group, {"scope": "all", "confirm": "yes"}):
-        assert console.post("/dead-letter/requeue/", data).status_code == 302
-        page = html(console.get("/dead-letter/"))
-        assert "Nothing was requeued: tenant limited: Rate limit of 1 tasks per 60 s exceeded" in page
+             "confirm": "yes", "upto": str(tasks[-1].pk)}
+    for data in (group, {"scope": "all", "confirm": "yes", "upto": str(tasks[-1].pk)}):
+        response = console.post("/dead-letter/requeue/", data)
+        assert response.status_code == 302
+        results = run_bulk_jobs()
+        assert results and all(r.get("snoozed", 0) >= 1 for r in results)  # each waits for the window
+        assert "Rate limit of 1 tasks per 60 s exceeded" in html(console.get(response["Location"]))
     assert status_of(*tasks) == [Status.FAILED] * 2
 
 
