@@ -91,3 +91,14 @@ def test_the_console_task_page_shows_the_key_its_hold_window_and_states(api: Cal
     assert ">let go<" in page and ">held<" not in page
     plain = api.submit().json()["id"]
     assert "Unique key" not in html(viewer.get(f"/tasks/{plain}/"))
+
+
+def test_a_worker_s_run_lets_the_key_go(api: Caller, inprocess_worker: Any) -> None:
+    first = api.submit("fail", unique_key="job", max_retries=0).json()["id"]
+    second = api.submit("noop", unique_key="other").json()["id"]
+    assert api.submit("noop", unique_key="job").json()["duplicate"] is True
+    inprocess_worker.burst()
+    assert dict(Task.objects.values_list("pk", "status")) == {first: "failed", second: "completed"}
+    assert not Task.objects.filter(unique_active__isnull=False).exists()
+    assert api.submit("noop", unique_key="job").status_code == 201
+    assert api.submit("noop", unique_key="other").status_code == 201
