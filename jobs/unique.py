@@ -33,10 +33,10 @@ GROUP_OF: dict[str, str] = {
     Status.CANCELLED: "cancelled",
 }
 
-#: While the task is waiting or running (Oban's and River's default: one live task per key).
+#: While the task is waiting or running: one live task per key.
 DEFAULT_STATES: tuple[str, ...] = ("waiting", "running")
 
-#: The longest window, seconds (30 days): a longer hold is a job for a table of its own.
+#: The longest window, seconds (30 days): bounded, so that a unit mistake cannot hold a key for years.
 MAX_UNIQUE_FOR = 30 * 24 * 3600
 
 
@@ -48,9 +48,6 @@ def mask(groups: Iterable[str]) -> int:
     return bits
 
 
-DEFAULT_MASK = mask(DEFAULT_STATES)
-
-
 def groups(bits: int) -> list[str]:
     """The group names of ``bits``, in lifecycle order."""
     return [name for name, bit in STATE_BITS.items() if bits & bit]
@@ -58,11 +55,6 @@ def groups(bits: int) -> list[str]:
 
 def bit(status: str) -> int:
     return STATE_BITS[GROUP_OF[status]]
-
-
-def counts_in(bits: int, status: str) -> bool:
-    """Whether a key with states ``bits`` is still held by a task in ``status``."""
-    return bool(bits & bit(status))
 
 
 def window_of(task: Any) -> int | None:
