@@ -4,8 +4,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import unique
 from .context import TaskContext
-from .exceptions import UnknownTaskType
+from .exceptions import InvalidTask, UnknownTaskType
 
 Handler = Callable[[dict[str, Any], TaskContext], Any]
 
@@ -49,6 +50,12 @@ class TaskType:
     max_payload_bytes: int | None = None
     #: Largest result a run may store, bytes of JSON; ``None`` takes ``JOBS['MAX_RESULT_BYTES']``.
     max_result_bytes: int | None = None
+    #: The default unique key of a task: a string, or ``f(payload)`` returning one (``None``: not unique).
+    unique_key: unique.KeyDefault = None
+    #: The default window of the key, seconds; ``None``: held as long as the task is in its states.
+    unique_for: int | None = None
+    #: The default state groups the key counts in; ``None``: waiting and running.
+    unique_states: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # A typo here would silently open a type to every tenant, or close it to all: refuse it at import.
@@ -61,6 +68,13 @@ class TaskType:
                 raise ValueError(f"task type {self.name!r}: {name} must be a non-negative integer (got {value!r})")
         if self.min_timeout < 1 or (self.max_timeout is not None and self.max_timeout < self.min_timeout):
             raise ValueError(f"task type {self.name!r}: need 1 <= min_timeout <= max_timeout")
+        try:
+            if self.unique_for is not None:
+                unique.seconds(self.unique_for)
+            if self.unique_states is not None:
+                unique.states_mask(self.unique_states)
+        except InvalidTask as exc:
+            raise ValueError(f"task type {self.name!r}: {exc}") from None
 
 
 class Registry:
@@ -120,6 +134,9 @@ def task(
     max_retries_cap: int | None = None,
     max_payload_bytes: int | None = None,
     max_result_bytes: int | None = None,
+    unique_key: unique.KeyDefault = None,
+    unique_for: int | None = None,
+    unique_states: tuple[str, ...] | list[str] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register the decorated ``func(payload, ctx)`` as a task type (docs/TASKS.md: the options)."""
 
@@ -145,6 +162,9 @@ def task(
                 max_retries_cap=max_retries_cap,
                 max_payload_bytes=max_payload_bytes,
                 max_result_bytes=max_result_bytes,
+                unique_key=unique_key,
+                unique_for=unique_for,
+                unique_states=tuple(unique_states) if unique_states is not None else None,
             )
         )
         return func

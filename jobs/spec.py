@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from . import bounds, clock
+from . import bounds, clock, unique
 from .bounds import MAX_DELAY_SECONDS, MAX_LOST, MAX_RETRIES, MAX_TIMEOUT_SECONDS, Allowance
 from .conf import conf
 from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge
@@ -29,7 +29,7 @@ __all__ = ["MAX_DELAY_SECONDS", "MAX_LOST", "MAX_RETRIES", "MAX_TIMEOUT_SECONDS"
 SPEC_FIELDS = {
     "type", "payload", "priority", "queue", "delay_seconds", "run_at",
     "max_retries", "max_lost", "timeout_seconds", "idempotency_key",
-    "concurrency_key", "concurrency_limit", "resource",
+    "concurrency_key", "concurrency_limit", "resource", "unique_key", "unique_for", "unique_states",
 }
 
 
@@ -38,6 +38,7 @@ MAX_QUEUE_CHARS: int = Task._meta.get_field("queue").max_length  # type: ignore[
 MAX_KEY_CHARS: int = Task._meta.get_field("idempotency_key").max_length  # type: ignore[assignment]
 MAX_CONCURRENCY_KEY_CHARS: int = Task._meta.get_field("concurrency_key").max_length  # type: ignore[assignment]
 MAX_RESOURCE_CHARS: int = Task._meta.get_field("resource").max_length  # type: ignore[assignment]
+MAX_UNIQUE_KEY_CHARS: int = Task._meta.get_field("unique_key").max_length  # type: ignore[assignment]
 #: A concurrency limit is a number of slots (``Task.concurrency_limit`` is a small integer).
 MAX_CONCURRENCY_LIMIT = 10_000
 
@@ -188,6 +189,11 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         raise InvalidTask("idempotency_key", f"must be a string of 1 to {MAX_KEY_CHARS} characters")
 
     concurrency_key, concurrency_limit, resource = _gates(spec, payload, task_type)
+    unique_key, unique_states, unique_until = unique.resolve(
+        spec, payload, default_key=task_type.unique_key, default_for=task_type.unique_for,
+        default_states=task_type.unique_states, now=now)
+    if unique_key is not None:
+        unique_key = _text("unique_key", unique_key, MAX_UNIQUE_KEY_CHARS)
 
     return Task(
         tenant=tenant,
@@ -204,6 +210,10 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         concurrency_key=concurrency_key,
         concurrency_limit=concurrency_limit,
         resource=resource,
+        unique_key=unique_key,
+        unique_active=unique_key,  # held from the INSERT (jobs.unique)
+        unique_states=unique_states,
+        unique_until=unique_until,
         created_at=now,
     )
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from .. import spec
+from .. import clock, spec, unique
 from ..conf import conf
 from ..models import Task
 from ..services import why
@@ -45,6 +45,17 @@ class TaskCreateSerializer(serializers.Serializer[Any]):
     resource = serializers.CharField(
         required=False, max_length=spec.MAX_RESOURCE_CHARS, min_length=1,
         help_text="A resource (manage.py resource set) whose rate limits this task's starts. Default: the type's.")
+    unique_key = serializers.CharField(
+        required=False, max_length=spec.MAX_UNIQUE_KEY_CHARS, min_length=1,
+        help_text="At most one task of the tenant holds this key while in unique_states: a submission whose key "
+                  "is held answers 200 with that task and \"duplicate\": true. Default: the type's.")
+    unique_for = serializers.IntegerField(
+        required=False, min_value=1, max_value=unique.MAX_UNIQUE_FOR,
+        help_text="Seconds the key is held at most (a window); default: as long as the task is in unique_states.")
+    unique_states = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(unique.STATE_BITS)), required=False, min_length=1,
+        help_text="The state groups the key counts in (default waiting, running); must include waiting, and "
+                  "completed or failed need running.")
 
 
 class TaskBatchSerializer(serializers.Serializer[Any]):
@@ -57,6 +68,9 @@ class BatchCreatedSerializer(serializers.Serializer[Any]):
     replayed = serializers.ListField(
         child=serializers.IntegerField(), help_text="Indexes whose idempotency key already existed."
     )
+    duplicate = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Indexes whose unique_key a live task (or an earlier item) holds: their id is that task's.")
 
 
 def _ms(delta: Any) -> int | None:
@@ -67,19 +81,47 @@ class TaskSerializer(serializers.ModelSerializer[Task]):
     tenant: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     timeout_seconds = serializers.IntegerField(source="timeout", read_only=True)
     last_error = serializers.SerializerMethodField()
+    unique_states = serializers.SerializerMethodField()
+    unique_for = serializers.SerializerMethodField()
+    unique_held = serializers.SerializerMethodField()
 
     class Meta:
         model = Task
         fields = [
             "id", "tenant", "queue", "type", "priority", "payload", "status", "attempts", "max_retries",
             "lost", "max_lost", "interrupted", "snoozed", "run_at", "timeout_seconds", "idempotency_key",
-            "concurrency_key", "concurrency_limit", "resource", "blocked_on",
+            "concurrency_key", "concurrency_limit", "resource", "blocked_on", "unique_key", "unique_states",
+            "unique_for", "unique_until", "unique_held",
             "cancel_requested", "result", "last_error", "worker", "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
 
     def get_last_error(self, task: Task) -> str | None:
         return last_error(task.errors)
+
+    def get_unique_states(self, task: Task) -> list[str]:
+        """The state groups its unique_key counts in ([] without a key)."""
+        return unique.groups(task.unique_states)
+
+    def get_unique_for(self, task: Task) -> int | None:
+        """The key's window, seconds, as submitted (null: held as long as the task is in its states)."""
+        return unique.window_of(task)
+
+    def get_unique_held(self, task: Task) -> bool:
+        """Whether the task still holds its unique_key (false once it left its states or its window ended)."""
+        return unique.held(task, clock.now())
+
+
+class TaskSubmittedSerializer(TaskSerializer):
+    """The answer to ``POST /api/tasks``: the task, and whether it is the live holder of the request's unique_key."""
+
+    duplicate = serializers.BooleanField(
+        help_text="true: not created, a live task (this one) holds the request's unique_key; false: created, or "
+                  "an idempotency replay.")
+
+    class Meta(TaskSerializer.Meta):
+        fields = [*TaskSerializer.Meta.fields, "duplicate"]
+        read_only_fields = fields
 
 
 class TaskErrorSerializer(serializers.Serializer[Any]):

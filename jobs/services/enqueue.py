@@ -4,7 +4,7 @@ Inside the caller's ``transaction.atomic()`` an enqueue commits or rolls back wi
 the caller's own writes; the worker wake-up is sent only once it has committed.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,21 +12,29 @@ from django.db import IntegrityError, transaction
 
 from tenants.models import Tenant
 
+from .. import clock
 from ..exceptions import InvalidTask
 from ..lifecycle import Status
 from ..models import Task
 from ..notify import wakeup
 from ..spec import SPEC_FIELDS, build_many, build_task
-from ..store import transitions
+from ..store import holders, transitions
 
 __all__ = ["SPEC_FIELDS", "Enqueued", "build_many", "build_task", "enqueue", "enqueue_many", "enqueue_or_get",
-           "find_replay", "resolve_tenant", "save_many", "save_task"]
+           "find_holder", "find_holders", "find_replay", "resolve_tenant", "save_many", "save_task"]
 
 
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     task: Task
     created: bool
+    #: Not created because ``task``, a live task of the tenant, holds its ``unique_key`` (not an
+    #: idempotency replay: that one is the same request; this is another request for the same work).
+    duplicate: bool = False
+
+
+#: Inserts tried when concurrent requests keep taking the keys (each try reads the winners first).
+ATTEMPTS = 5
 
 
 def resolve_tenant(tenant: Tenant | str | int) -> Tenant:
@@ -48,7 +56,8 @@ def _announce_on_commit() -> None:
 
 
 def enqueue_or_get(tenant: Tenant | str | int, spec: Mapping[str, Any]) -> Enqueued:
-    """Enqueue one task; with an idempotency key already used, return the original."""
+    """Enqueue one task; with an idempotency key already used return the original, with a unique key
+    held by a live task return that task."""
     return save_task(build_task(resolve_tenant(tenant), spec))
 
 
@@ -59,25 +68,43 @@ def find_replay(tenant: Tenant | int, key: str | None) -> Task | None:
     return Task.objects.filter(tenant=tenant, idempotency_key=key).first()
 
 
+def find_holders(tenant: Tenant | int, keys: Collection[str]) -> dict[str, Task]:
+    """The live tasks holding unique ``keys`` for ``tenant``, by key (a passed window lets a key go)."""
+    tenant_id = tenant.pk if isinstance(tenant, Tenant) else tenant
+    return holders.holders(tenant_id, keys, now=clock.now())
+
+
+def find_holder(tenant: Tenant | int, key: str | None) -> Task | None:
+    """The live task holding unique ``key`` for ``tenant``, if any."""
+    return find_holders(tenant, [key]).get(key) if key else None
+
+
 def save_task(task: Task) -> Enqueued:
-    """Insert a task built by ``build_task``; an idempotency key already used returns the original."""
+    """Insert a task built by ``build_task``: an idempotency key already used returns the original,
+    a unique key held by a live task returns that task (``duplicate``)."""
     tenant = task.tenant
-    if task.idempotency_key:
-        existing = Task.objects.filter(tenant=tenant, idempotency_key=task.idempotency_key).first()
-        if existing:
-            return Enqueued(existing, created=False)
+    for _ in range(ATTEMPTS):
+        if replay := find_replay(tenant, task.idempotency_key):
+            return Enqueued(replay, created=False)
+        if holder := find_holder(tenant, task.unique_active):
+            return Enqueued(holder, created=False, duplicate=True)
         try:
             with transaction.atomic():
                 transitions.insert(task)
         except IntegrityError:
-            # A concurrent request with the same key won the race: answer with its task.
-            return Enqueued(Task.objects.get(tenant=tenant, idempotency_key=task.idempotency_key), False)
-    else:
-        with transaction.atomic():
-            transitions.insert(task)
-    if task.status == Status.PENDING:
-        _announce_on_commit()
-    return Enqueued(task, created=True)
+            if not (task.idempotency_key or task.unique_active):
+                raise  # not a key race: a real error
+            # A concurrent request took a key: answer with its task (or, gone already, insert again).
+            continue
+        if task.status == Status.PENDING:
+            _announce_on_commit()
+        return Enqueued(task, created=True)
+    raise _collided(task.unique_active)
+
+
+def _collided(unique_key: str | None) -> InvalidTask:
+    field = "unique_key" if unique_key else "idempotency_key"
+    return InvalidTask(field, "keys kept colliding with concurrent requests; retry the request")
 
 
 def enqueue(type: str, *, tenant: Tenant | str | int, **options: Any) -> Task:
@@ -94,29 +121,62 @@ def enqueue(type: str, *, tenant: Tenant | str | int, **options: Any) -> Task:
 
 
 def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
-    """Insert validated tasks in one multi-row INSERT; keys already used return their originals."""
+    """Insert validated tasks in one multi-row INSERT; keys already used return their originals.
+
+    A unique key held by a live task, or by an earlier item of the batch (the first one wins),
+    answers with that task (``duplicate``). One lookup per kind of key, one INSERT; a concurrent
+    request taking a key makes the whole try roll back (a savepoint) and look again.
+    """
     keys = {t.idempotency_key for t in tasks if t.idempotency_key}
-    for _ in range(3):
+    uniques = {t.unique_active for t in tasks if t.unique_active}
+    for _ in range(ATTEMPTS):
         existing = {
             t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
         } if keys else {}
-        fresh = [t for t in tasks if not (t.idempotency_key and t.idempotency_key in existing)]
+        held = find_holders(tenant, uniques)
+        results: list[Enqueued | None] = []
+        fresh: list[Task] = []
+        for t in tasks:
+            if t.idempotency_key and t.idempotency_key in existing:
+                results.append(Enqueued(existing[t.idempotency_key], False))
+            elif t.unique_active and t.unique_active in held:
+                results.append(Enqueued(held[t.unique_active], False, duplicate=True))
+            else:
+                if t.unique_active:
+                    held[t.unique_active] = t  # later items of the key answer with this one
+                results.append(None)
+                fresh.append(t)
         try:
             with transaction.atomic():
-                transitions.insert_many(fresh)
+                transitions.insert_many(_in_key_order(fresh))
         except IntegrityError:
-            if not keys:
-                raise  # not an idempotency-key race: a real error
+            if not (keys or uniques):
+                raise  # not a key race: a real error
+            for t in fresh:
+                t.pk = None  # the savepoint took the rows back: insert them afresh next time
             continue  # a concurrent request took some keys: look them up again
         if any(t.status == Status.PENDING for t in fresh):
             _announce_on_commit()
-        return [
-            Enqueued(existing[t.idempotency_key], False)
-            if t.idempotency_key and t.idempotency_key in existing
-            else Enqueued(t, True)
-            for t in tasks
-        ]
-    raise InvalidTask("idempotency_key", "keys kept colliding with concurrent requests; retry the request")
+        new = iter(fresh)
+        return [r if r is not None else Enqueued(next(new), True) for r in results]
+    raise _collided(next(iter(uniques), None))
+
+
+def _in_key_order(tasks: list[Task]) -> list[Task]:
+    """``tasks`` with the ones holding a unique key put in key order (in the places they had).
+
+    Two multi-row INSERTs meeting each other's keys in opposite orders deadlock on MariaDB (each
+    waits for a key the other wrote first); in one order, the later batch waits on its first
+    shared key without holding any other, and is refused once the earlier commits.
+    """
+    places = [i for i, t in enumerate(tasks) if t.unique_active]
+    if len(places) < 2:
+        return tasks
+    ordered = list(tasks)
+    for place, task in zip(places, sorted((tasks[i] for i in places), key=lambda t: t.unique_active or ""),
+                           strict=True):
+        ordered[place] = task
+    return ordered
 
 
 def enqueue_many(specs: Sequence[Mapping[str, Any]], *, tenant: Tenant | str | int) -> list[Enqueued]:

@@ -28,6 +28,7 @@ from ..models import Task
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
 from ..shapes import ErrorEntry, append_error, error_text
+from ..unique import kept
 from . import effects, gates
 from .outbox import change
 from .rollups import Finished
@@ -278,8 +279,13 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
                 # value instead of a CASE arm per row.
                 o.fields["finished_at"] = now
         names = sorted({name for o in batch for name in o.fields})
+        by_status: dict[str, list[int]] = defaultdict(list)
+        for o in batch:
+            by_status[o.status].append(o.task_id)
+        # A retry stays waiting (its key kept); an end, or a wait its key does not count, lets the key go.
         Task.objects.filter(pk__in=[o.task_id for o in batch]).update(
-            **{name: _column(name, batch) for name in names}
+            **{name: _column(name, batch) for name in names},
+            unique_active=kept(next(iter(by_status)) if len(by_status) == 1 else by_status),
         )
         effects.record(
             (_event(o) for o in batch if o.task is not None),

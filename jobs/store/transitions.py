@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from django.db import models, transaction
 from django.db.models import Case, F, Q, Value, When
 
-from tenants.models import Tenant
-
 from .. import clock
 from ..conf import conf
 from ..lifecycle import WAITING, Event, Status
 from ..models import Task, TaskQuerySet
+from ..unique import kept
 from . import effects, gates, pauses
 from .batches import BATCH, id_batches
+from .caps import within_caps
 from .finish import interrupted, write
 from .outbox import change
 from .rollups import Finished
@@ -63,7 +63,7 @@ def claim(
     # The lock window spans only these selects and one UPDATE: keep it short,
     # nothing here may wait on anything but the database.
     with transaction.atomic():
-        asks = _within_caps(asks, [t for t, n in asks.items() if n > 0 and t in capped], at_cap)
+        asks = within_caps(asks, [t for t, n in asks.items() if n > 0 and t in capped], at_cap)
         for tenant_id, limit in asks.items():
             if limit <= 0:
                 continue
@@ -94,6 +94,7 @@ def claim(
             started_at=None,
             lease_expires_at=lease,
             cancel_requested=False,
+            unique_active=kept(Status.RUNNING),  # a key that counts only while waiting is let go
         )
         for task in claimed:
             task.status = Status.RUNNING
@@ -104,45 +105,6 @@ def claim(
             task.cancel_requested = False
         effects.record(change(t, Event.STARTED, Status.RUNNING, worker=worker) for t in claimed)
     return claimed
-
-
-def _within_caps(asks: dict[int, int], capped: list[int], at_cap: set[int] | None) -> dict[int, int]:
-    """``asks`` cut to what each capped tenant's ``max_running`` leaves free (two queries, none if no caps).
-
-    Locking a tenant's row serialises the claims of that tenant across every instance until
-    this transaction commits, so the running count read next already includes every other
-    claim of it: no race over-admits. The locking SELECT re-reads the cap, so a cap changed
-    since the caller's cache is exact. The count is served by ``task_claim_idx`` (status, tenant).
-
-    Only the first capped tenant's lock is waited for, as this transaction's first statement,
-    while it holds nothing; the others are taken with SKIP LOCKED (skipped this round if busy).
-    A claim that waited while holding a tenant's row could deadlock with a transaction that
-    inserts rows referencing several tenants (foreign-key checks take shared locks on them:
-    the completer's events and rollups, an enqueue).
-    """
-    if not capped:
-        return asks
-    first, *others = capped
-    locked = list(Tenant.objects.select_for_update().filter(pk=first).values_list("pk", "max_running"))
-    if others:
-        locked += Tenant.objects.select_for_update(skip_locked=True).filter(pk__in=others).values_list(
-            "pk", "max_running")
-    cut = dict(asks)
-    for tenant_id in set(capped) - {pk for pk, _ in locked}:
-        cut[tenant_id] = 0  # busy: another claim of it is under way (or a row refers to it)
-        if at_cap is not None:
-            at_cap.add(tenant_id)
-    caps = {pk: cap for pk, cap in locked if cap is not None}  # None: the cap was lifted since
-    if not caps:
-        return cut
-    running = dict(Task.objects.running_by_tenant(list(caps)))
-    for tenant_id, cap in caps.items():
-        room = max(0, cap - running.get(tenant_id, 0))
-        if room < cut[tenant_id]:
-            cut[tenant_id] = room
-            if at_cap is not None:
-                at_cap.add(tenant_id)
-    return cut
 
 
 def mark_started(*, worker: str, starts: list[tuple[int, int, datetime]]) -> int:
@@ -198,7 +160,7 @@ def cancel_waiting(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
                 .only("pk", "tenant_id", "type", "priority", "created_at", "attempts")
             )
             total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
-                status=Status.CANCELLED, finished_at=now, lease_expires_at=None
+                status=Status.CANCELLED, finished_at=now, lease_expires_at=None, unique_active=kept(Status.CANCELLED)
             )
             effects.record(
                 (change(t, Event.CANCELLED, Status.CANCELLED) for t in rows),
@@ -251,6 +213,8 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
                 started_at=None,
                 finished_at=None,
                 result=None,
+                # A key let go stays so (never retaken); one held in failed/cancelled and waiting is kept.
+                unique_active=kept(Status.PENDING),
             )
             for t in rows:
                 t.attempts = 0
@@ -282,7 +246,8 @@ def release(*, worker: str, runs: list[tuple[int, int]], started: tuple[Task, ..
     with transaction.atomic():
         rows = list(Task.objects.holding(worker, keys).select_for_update()
                     .only("pk", "tenant_id", "type", "attempts", "interrupted", "concurrency_key"))
-        back = {"status": Status.PENDING, "worker": None, "lease_expires_at": None, "started_at": None}
+        back = {"status": Status.PENDING, "worker": None, "lease_expires_at": None, "started_at": None,
+                "unique_active": kept(Status.PENDING)}
         mine = {t.pk: t for t in spared}
         Task.objects.filter(pk__in=[r.pk for r in rows if r.pk not in mine]).update(**back)
         for row in rows:

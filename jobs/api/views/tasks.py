@@ -18,7 +18,7 @@ from ...conf import conf
 from ...lifecycle import Action
 from ...models import Task
 from ...services import admission, control, idempotency, listing, scan, why
-from ...services.enqueue import build_many, build_task, find_replay, save_many, save_task
+from ...services.enqueue import build_many, build_task, find_holder, find_holders, find_replay, save_many, save_task
 from .. import scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
@@ -30,6 +30,7 @@ from ..serializers import (
     TaskDetailSerializer,
     TaskListSerializer,
     TaskSerializer,
+    TaskSubmittedSerializer,
     WhySerializer,
 )
 from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, choice, decode_cursor, encode_cursor
@@ -105,7 +106,9 @@ class TaskListCreateView(GenericAPIView[Task]):
         request=TaskCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
                                      description="Same as the body's idempotency_key.")],
-        responses={201: TaskSerializer, 200: OpenApiResponse(TaskSerializer, "Replay of an idempotency key"),
+        responses={201: TaskSubmittedSerializer,
+                   200: OpenApiResponse(TaskSubmittedSerializer, "Replay of an idempotency key, or a duplicate: "
+                                        "the live task holding its unique_key (\"duplicate\": true)"),
                    **SUBMIT_ERRORS},
     )
     def post(self, request: Request) -> Response:
@@ -123,23 +126,31 @@ class TaskListCreateView(GenericAPIView[Task]):
         replay = find_replay(tenant, task.idempotency_key)
         if replay is not None:
             _check_replays([(replay, task)])
-            return Response(TaskSerializer(replay).data, status=status.HTTP_200_OK)
+            return _submitted(replay, status.HTTP_200_OK)
+        if (holder := find_holder(tenant, task.unique_active)) is not None:
+            return _submitted(holder, status.HTTP_200_OK, duplicate=True)  # not new work: not charged
         _admit(tenant, 1)
         charge, headers = scope.admit(request, 1)
         try:
             result = save_task(task)
-            if not result.created:
+            if not result.created and not result.duplicate:
                 _check_replays([(result.task, task)])
         except BaseException:
             charge.refund()
             raise
         if not result.created:
             charge.refund()
-            return Response(TaskSerializer(result.task).data, status=status.HTTP_200_OK, headers=headers)
+            return _submitted(result.task, status.HTTP_200_OK, headers, duplicate=result.duplicate)
         admission.admitted(tenant.pk, 1)
         result.task.tenant = tenant
         headers["Location"] = f"/api/tasks/{result.task.pk}"
-        return Response(TaskSerializer(result.task).data, status=status.HTTP_201_CREATED, headers=headers)
+        return _submitted(result.task, status.HTTP_201_CREATED, headers)
+
+
+def _submitted(task: Task, code: int, headers: dict[str, str] | None = None, *, duplicate: bool = False) -> Response:
+    """The answer to a submission: the task (the new one, the replayed original, or the live holder
+    of its unique key) and whether it was that holder."""
+    return Response({**TaskSerializer(task).data, "duplicate": duplicate}, status=code, headers=headers)
 
 
 def _admit(tenant: Tenant, adding: int) -> None:
@@ -192,7 +203,7 @@ class TaskBatchView(APIView):
         known = {t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
                  .only("pk", "idempotency_key", "request_hash")} if keys else {}
         _check_batch(tasks, known)
-        cost = sum(1 for t in tasks if t.idempotency_key not in known or not t.idempotency_key)
+        cost = _cost(tasks, known, tenant)
         if cost:
             _admit(tenant, cost)
         charge, headers = scope.admit(request, cost) if cost else (None, {})
@@ -200,7 +211,8 @@ class TaskBatchView(APIView):
             with transaction.atomic():
                 results = save_many(tasks, tenant=tenant)
                 # A concurrent request may have taken a key since the look above: a 409 undoes the batch.
-                _check_batch(tasks, {r.task.idempotency_key: r.task for r in results if not r.created})
+                _check_batch(tasks, {r.task.idempotency_key: r.task for r in results
+                                     if not r.created and not r.duplicate})
         except BaseException:
             if charge is not None:
                 charge.refund()
@@ -210,8 +222,25 @@ class TaskBatchView(APIView):
         return Response({
             "created": created,
             "ids": [r.task.pk for r in results],
-            "replayed": [i for i, r in enumerate(results) if not r.created],
+            "replayed": [i for i, r in enumerate(results) if not r.created and not r.duplicate],
+            "duplicate": [i for i, r in enumerate(results) if r.duplicate],
         }, status=status.HTTP_201_CREATED, headers=headers)
+
+
+def _cost(tasks: list[Task], known: dict[str | None, Task], tenant: Tenant) -> int:
+    """The new tasks a batch asks for: not replays of ``known`` keys, not duplicates of a live
+    holder nor of an earlier item (a race since may still make some of them duplicates)."""
+    held = set(find_holders(tenant, {t.unique_active for t in tasks if t.unique_active}))
+    cost = 0
+    for t in tasks:
+        if t.idempotency_key in known and t.idempotency_key:
+            continue
+        if t.unique_active:
+            if t.unique_active in held:
+                continue
+            held.add(t.unique_active)
+        cost += 1
+    return cost
 
 
 def _check_batch(tasks: list[Task], originals: dict[str | None, Task]) -> None:

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from jobs.cli import json_object, non_negative_float, positive_int, priority
 from jobs.conf import conf
 from jobs.exceptions import InvalidTask
-from jobs.services.enqueue import enqueue_many
+from jobs.services.enqueue import Enqueued, enqueue_many
 
 
 class Command(BaseCommand):
@@ -27,6 +27,12 @@ class Command(BaseCommand):
                             help="at most --concurrency-limit tasks of this key (within the tenant) run at once")
         parser.add_argument("--concurrency-limit", type=positive_int, default=None, help="slots of the key (default 1)")
         parser.add_argument("--resource", default=None, help="a resource (manage.py resource) rate-limiting the starts")
+        parser.add_argument("--unique-key", default=None,
+                            help="at most one task of the tenant holds this key: a live holder is answered instead")
+        parser.add_argument("--unique-for", type=positive_int, default=None,
+                            help="seconds the key is held at most (default: while the task is in its states)")
+        parser.add_argument("--unique-states", default=None,
+                            help="the state groups the key counts in, e.g. waiting,running (the default)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         spec: dict[str, Any] = {"type": options["type"]}
@@ -34,21 +40,33 @@ class Command(BaseCommand):
                               ("queue", "queue"), ("max_retries", "max_retries"),
                               ("max_lost", "max_lost"), ("timeout", "timeout_seconds"),
                               ("concurrency_key", "concurrency_key"), ("concurrency_limit", "concurrency_limit"),
-                              ("resource", "resource")):
+                              ("resource", "resource"), ("unique_key", "unique_key"),
+                              ("unique_for", "unique_for")):
             if options[option] is not None:
                 spec[field] = options[option]
-        total, first, last = 0, None, None
+        if options["unique_states"] is not None:
+            spec["unique_states"] = [s.strip() for s in options["unique_states"].split(",") if s.strip()]
+        results = []
         remaining = options["count"]
         try:
             while remaining:
                 size = min(remaining, conf().MAX_BATCH)
-                created = enqueue_many([spec] * size, tenant=options["tenant"])
-                first = first or created[0].task.pk
-                last = created[-1].task.pk
-                total += size
+                results += enqueue_many([spec] * size, tenant=options["tenant"])
                 remaining -= size
         except InvalidTask as exc:
             field = exc.field.split(".")[-1]
             raise CommandError(f"{field}: {exc.message}") from None
-        ids = f"#{first}" if total == 1 else f"#{first}…#{last}"
-        self.stdout.write(f"enqueued {total} {options['type']} task(s) for {options['tenant']}: {ids}")
+        self._report(results, options)
+
+    def _report(self, results: list[Enqueued], options: dict[str, Any]) -> None:
+        new = [r.task.pk for r in results if not r.duplicate]
+        held = sorted({r.task.pk for r in results if r.duplicate})
+        if new:
+            ids = f"#{new[0]}" if len(new) == 1 else f"#{new[0]}…#{new[-1]}"
+            self.stdout.write(f"enqueued {len(new)} {options['type']} task(s) for {options['tenant']}: {ids}")
+        if held:
+            dups = len(results) - len(new)
+            holder = ", ".join(f"#{pk}" for pk in held)
+            self.stdout.write(f"duplicate: {dups} not enqueued, unique key {options['unique_key']!r} is held by "
+                              f"{holder}" if options["unique_key"] else
+                              f"duplicate: {dups} not enqueued, their type's unique key is held by {holder}")
