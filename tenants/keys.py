@@ -58,7 +58,7 @@ def new_secret() -> tuple[str, str]:
 
 
 def issue(tenant: Tenant, *, name: str = "", operator: bool = False) -> tuple[ApiKey, str]:
-    """Create a key for ``tenant``; return it and the full secret (never stored)."""
+    """Create a key for ``tenant`` (``key.issue`` in the audit log); return it and the full secret (never stored)."""
     key = ApiKey(tenant=tenant, name=name, is_operator=operator)
     return key, save_new(key)
 

@@ -42,7 +42,8 @@ class Command(BaseCommand):
             changed.append("active")
         if changed:
             validate(tenant)
-            # Workers read caps under the claim's row lock, so a cap holds from the next claim.
+            # Web processes trust cached key verifications (state, limits) for API_KEY_CACHE_SECONDS;
+            # workers read caps under the claim's row lock, so a cap holds from the next claim.
             with actor.acting(actor.cli()):
                 changes.update(tenant, {name: getattr(tenant, name) for name in changed})
         self.stdout.write(f"{'updated' if changed else 'tenant'} {tenant.slug} (id {tenant.pk}): "

@@ -146,3 +146,13 @@ def test_admin_key_renames_are_recorded_on_either_page(admin: Client, acme: Tena
     admin.post(f"/admin/tenants/apikey/{key.pk}/change/", {"name": "again"})
     assert list(AuditEntry.objects.filter(action="key.update").order_by("id").values_list("counts", flat=True))[1] \
         == {"before": {"name": "renamed"}, "after": {"name": "again"}}
+
+
+def test_admin_adds_a_tenant_once(admin: Client) -> None:
+    response = admin.post("/admin/tenants/tenant/add/", {
+        "name": "Initech", "slug": "initech", "weight": "3", "active": "on",
+        "api_keys-TOTAL_FORMS": "0", "api_keys-INITIAL_FORMS": "0"})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tenant = Tenant.objects.get(slug="initech")
+    entry = only("tenant.create", actor="root", source="admin", tenant_id=tenant.pk, target="tenant initech")
+    assert entry.counts["before"] == {} and entry.counts["after"]["weight"] == 3
