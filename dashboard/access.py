@@ -28,6 +28,8 @@ VIEW_KEYS = ("tenants.view_apikey", "tenants.change_apikey", "tenants.add_apikey
 ADD_KEY = "tenants.add_apikey"
 ISSUE_OPERATOR_KEY = OPERATOR_PERMISSION
 CHANGE_KEY = "tenants.change_apikey"
+#: The operator audit log (read-only for everyone: nothing in the product changes it).
+VIEW_AUDIT = "jobs.view_auditentry"
 
 
 def can_any(user: Any, perms: tuple[str, ...]) -> bool:

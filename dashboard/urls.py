@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import bulk, failed, limits, overview, queues, reports, tasks, tenants
+from .views import audit, bulk, failed, limits, overview, queues, reports, tasks, tenants
 
 app_name = "dashboard"
 
@@ -39,4 +39,5 @@ urlpatterns = [
     path("tenants/<slug:slug>/resume/", queues.tenant_resume, name="tenant_resume"),
     path("tenants/<slug:slug>/keys/", tenants.key_create, name="key_create"),
     path("tenants/<slug:slug>/keys/<int:key_id>/revoke/", tenants.key_revoke, name="key_revoke"),
+    path("audit/", audit.audit_log, name="audit"),
 ]

@@ -52,6 +52,12 @@ def acting(actor: Actor) -> Iterator[Actor]:
         _current.reset(token)
 
 
+def assume(who: Actor) -> None:
+    """Act as ``who`` for the rest of the entry point (an API key verified mid-request); the
+    enclosing ``acting()`` block's exit resets it, so it never reaches the next request."""
+    _current.set(who)
+
+
 def cli() -> Actor:
     """The person running a management command: ``user@host``."""
     host = socket.gethostname()

@@ -1,6 +1,7 @@
-"""Django admin for tasks, worker processes, pauses, resources and type grants: read-only task rows, state
-changes only as actions; pauses, resources and grants are written through their services
-(``jobs.services.pauses``, ``.resources``, ``.grants``)."""
+"""Django admin for tasks, worker processes, pauses, resources, type grants and the audit log: read-only task
+rows, state changes only as actions; pauses, resources and grants are written through their services
+(``jobs.services.pauses``, ``.resources``, ``.grants``), which record them in the audit log; what the admin
+writes itself (a task's delete, the task actions) it records in the same transaction."""
 
 from typing import Any
 
@@ -9,14 +10,17 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
+from tenants.adminaudit import AuditedAdmin
+
 from .exceptions import InvalidResource
 from .lifecycle import ACTIONS, Action
-from .models import Pause, Resource, Task, TypeGrant, WorkerProcess
-from .services import control, grants, listing, pauses, resources
+from .models import AuditEntry, Pause, Resource, Task, TypeGrant, WorkerProcess
+from .services import audit, control, grants, listing, pauses, resources
 
 
 class CappedCountPaginator(Paginator):
@@ -36,7 +40,9 @@ def _statuses(action: Action) -> str:
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin):
+class TaskAdmin(AuditedAdmin):
+    audit_noun = "task"
+    audit_records = ("delete",)  # nothing else is written by the admin: the actions record themselves
     list_display = ["id", "tenant", "type", "queue", "priority", "status", "attempts", "created_at", "finished_at"]
     list_filter = ["status", "priority", "queue", "tenant"]
     search_fields = ["=id", "type", "=idempotency_key"]
@@ -56,13 +62,24 @@ class TaskAdmin(admin.ModelAdmin):
 
     @admin.action(description=f"Cancel selected {_statuses(Action.CANCEL)} tasks", permissions=["change"])
     def cancel_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        done = control.cancel_matching(listing.actionable(queryset, Action.CANCEL))  # type: ignore[arg-type]
+        chosen = listing.actionable(queryset, Action.CANCEL)  # type: ignore[arg-type]
+        with transaction.atomic():
+            ids = list(chosen.values_list("pk", flat=True))
+            done = control.cancel_matching(Task.objects.filter(pk__in=ids))
+            audit.record("tasks.cancel", target=f"{len(ids)} selected task(s)", ids=ids,
+                         counts={"matched": len(ids), "cancelled": done.cancelled,
+                                 "asked_to_stop": done.asked_to_stop})
         self.message_user(request, f"Cancelled {done.cancelled} waiting task(s); asked {done.asked_to_stop} "
                                    "running task(s) to stop.", messages.SUCCESS)
 
     @admin.action(description=f"Requeue selected {_statuses(Action.REQUEUE)} tasks", permissions=["change"])
     def requeue_tasks(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        n = control.requeue_matching(listing.actionable(queryset, Action.REQUEUE))  # type: ignore[arg-type]
+        chosen = listing.actionable(queryset, Action.REQUEUE)  # type: ignore[arg-type]
+        with transaction.atomic():
+            ids = list(chosen.values_list("pk", flat=True))
+            n = control.requeue_matching(Task.objects.filter(pk__in=ids))
+            audit.record("tasks.requeue", target=f"{len(ids)} selected task(s)", ids=ids,
+                         counts={"matched": len(ids), "requeued": n})
         self.message_user(request, f"Requeued {n} task(s).", messages.SUCCESS)
 
 
@@ -239,3 +256,26 @@ class TypeGrantAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TypeGrant]) -> None:
         for grant in queryset.select_related("tenant"):
             grants.revoke(grant.tenant, grant.type)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: the log is immutable from the product (only pruning removes entries)."""
+
+    list_display = ["at", "actor", "source", "address", "action", "target", "tenant"]
+    list_filter = ["action", "source", "actor_kind"]
+    search_fields = ["actor", "action", "target"]
+    list_select_related = ["tenant"]
+    ordering = ["-at", "-id"]
+    paginator = CappedCountPaginator
+    show_full_result_count = False
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

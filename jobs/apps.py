@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.apps import AppConfig
 
 
@@ -9,16 +11,27 @@ class JobsConfig(AppConfig):
         from django.core.signals import setting_changed
         from django.utils.module_loading import autodiscover_modules
 
+        from tenants.signals import operator_change
+
         from . import checks  # noqa: F401  (system checks; they import every conf section)
         from .api import schema  # noqa: F401  (the OpenAPI security scheme)
         from .conf import reset_conf
         from .contrib import bulk, demo, django_tasks  # noqa: F401  (register the built-in task types)
 
         setting_changed.connect(reset_conf)
+        # tenants' operator changes (settings, keys) reach the audit log this way: tenants may not import it.
+        operator_change.connect(record_operator_change, dispatch_uid="jobs.audit")
         if demo_types_enabled():
             demo.register()
         # Each installed app's ``tasks`` module registers its task types.
         autodiscover_modules("tasks")
+
+
+def record_operator_change(sender: object, *, action: str, signal: object = None, **fields: Any) -> None:
+    """Write the entry ``tenants.signals.send`` describes, in the sender's transaction."""
+    from .services import audit
+
+    audit.record(action, **fields)
 
 
 def demo_types_enabled() -> bool:

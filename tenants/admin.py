@@ -8,7 +8,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from . import keys
+from . import changes, keys
+from .adminaudit import AuditedAdmin
 from .models import ApiKey, Tenant
 from .queues import QueueListField
 
@@ -38,8 +39,12 @@ class TenantAdminForm(forms.ModelForm):
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(AuditedAdmin):
+    """Saves go through ``tenants.changes`` (which records them); the mixin records deletes."""
+
     form = TenantAdminForm
+    audit_noun = "tenant"
+    audit_records = ("delete",)
     list_display = ["slug", "name", "weight", "max_running", "rate_limit", "rate_window_seconds", "max_pending",
                     "max_pending_age_seconds", "active", "created_at"]
     list_filter = ["active"]
@@ -47,13 +52,30 @@ class TenantAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [ApiKeyInline]
 
+    def audit_tenant(self, obj: Any) -> Any:
+        return obj.pk
+
+    def audit_target(self, obj: Any) -> str:
+        return f"tenant {obj.slug}"
+
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        keys.forget()  # cached verifications carry the tenant's limits and state
+        if change:
+            # Every field of the form, not form.changed_data: a field with a callable default (max_running)
+            # compares against a hidden initial the POST may lack. The change keeps those that differ.
+            changes.update(obj, {name: getattr(obj, name) for name in form.fields if name in changes.FIELDS})
+        else:
+            changes.create(obj)
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdmin):
+    """Issuing and revoking go through ``tenants.keys`` (which records them); the mixin records renames and deletes."""
+
+    audit_noun = "key"
+    audit_records = ("update", "delete")
+
+    def audit_target(self, obj: Any) -> str:
+        return f"key {obj.prefix}"  # as tenants.keys names it (the prefix, never the secret)
     list_display = ["prefix", "tenant", "name", "is_operator", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["is_operator", "tenant"]
     search_fields = ["prefix", "name", "tenant__slug"]
@@ -77,11 +99,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return
         if obj.is_operator and not request.user.has_perm(keys.OPERATOR_PERMISSION):
             raise PermissionDenied
-        obj.prefix, raw = keys.new_secret()
-        obj.hashed = keys.hash_secret(raw)
-        super().save_model(request, obj, form, change)
         # Only for response_add, in this request: never the messages framework (a cookie or the session).
-        obj._new_secret = raw  # type: ignore[attr-defined]
+        obj._new_secret = keys.save_new(obj)  # type: ignore[attr-defined]
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
         """Show the new secret once, in this response only (not cached, not stored)."""

@@ -6,6 +6,8 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.request import Request
 
+from jobs import actor
+
 from . import keys
 
 
@@ -37,8 +39,19 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed(str(exc)) from None
         if verified is None:
             return None
+        act_as(verified)
         return ApiClient(verified), verified
 
     def authenticate_header(self, request: Any) -> str:
         # Makes DRF answer 401 (not 403) to a request without credentials.
         return 'Bearer realm="api"'
+
+
+def act_as(verified: keys.VerifiedKey) -> None:
+    """The rest of this request acts as the key (the audit log's actor), from the address the request came from.
+
+    Set, not entered: the request's own ``acting()`` block (``engine_site.actors.ActorMiddleware``) resets
+    the actor when the request ends, so the key never reaches the next request on this thread.
+    """
+    here = actor.current()
+    actor.assume(actor.key(verified.prefix, address=here.address if here.source == "api" else ""))

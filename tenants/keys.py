@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
+from . import signals
 from .conf import conf
 from .models import ApiKey, Tenant
 
@@ -56,11 +58,20 @@ def new_secret() -> tuple[str, str]:
 
 
 def issue(tenant: Tenant, *, name: str = "", operator: bool = False) -> tuple[ApiKey, str]:
-    """Create a key for ``tenant``; return it and the full secret (never stored)."""
-    prefix, raw = new_secret()
-    key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, hashed=hash_secret(raw),
-                                is_operator=operator)
-    return key, raw
+    """Create a key for ``tenant`` (``key.issue`` in the audit log); return it and the full secret (never stored)."""
+    key = ApiKey(tenant=tenant, name=name, is_operator=operator)
+    return key, save_new(key)
+
+
+def save_new(key: ApiKey) -> str:
+    """Give the unsaved ``key`` a fresh secret, save it and record ``key.issue``; return the secret."""
+    key.prefix, raw = new_secret()
+    key.hashed = hash_secret(raw)
+    with transaction.atomic():
+        key.save(force_insert=True)
+        signals.send("key.issue", target=f"key {key.prefix}", tenant=key.tenant_id, ids=[key.pk],
+                     detail={"name": key.name, "operator": key.is_operator})
+    return raw
 
 
 def _prefix_of(raw: str) -> str | None:
@@ -153,9 +164,18 @@ def touch(verified: VerifiedKey) -> None:
     )
 
 
-def revoke(key: ApiKey) -> None:
-    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    forget(key.prefix)
+def revoke(key: ApiKey) -> bool:
+    """Revoke ``key`` and record ``key.revoke``; False (nothing recorded) if it was revoked already."""
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            signals.send("key.revoke", target=f"key {key.prefix}", tenant=key.tenant_id, ids=[key.pk],
+                         detail={"name": key.name, "operator": key.is_operator})
+        # Now (this process stops trusting it) and after the commit: a verification in between would
+        # cache the key as still valid.
+        forget(key.prefix)
+        transaction.on_commit(lambda: forget(key.prefix))
+    return bool(revoked)
 
 
 def forget(prefix: str | None = None) -> None:

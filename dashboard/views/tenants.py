@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 from jobs.services import grants, pauses
-from tenants import keys
+from tenants import changes, keys
 from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
 from tenants.queues import describe
@@ -66,8 +66,8 @@ def _save_limits(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         tenant.refresh_from_db()
         return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant, limits_form=form),
                       status=400)
-    form.save()
-    keys.forget()  # cached key verifications carry the tenant's limits
+    # The form has set its values on the tenant; the change saves (and records) those that differ.
+    changes.update(tenant, {name: getattr(tenant, name) for name in form.Meta.fields})
     limit = "default" if tenant.rate_limit is None else tenant.rate_limit
     window = "default" if tenant.rate_window_seconds is None else tenant.rate_window_seconds
     messages.success(request, f"Saved {tenant.slug}: weight {tenant.weight}, max running {_cap(tenant.max_running)}, "

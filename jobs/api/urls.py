@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import analytics, bulk, demo, pauses, system, tasks, tenants
+from .views import analytics, audit, bulk, demo, pauses, system, tasks, tenants
 
 urlpatterns = [
     path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
@@ -19,6 +19,7 @@ urlpatterns = [
     path("tenants/<slug:slug>", tenants.TenantDetailView.as_view(), name="api-tenant"),
     path("pauses", pauses.PauseListView.as_view(), name="api-pauses"),
     path("pauses/<str:kind>/<str:value>", pauses.PauseDetailView.as_view(), name="api-pause"),
+    path("audit", audit.AuditListView.as_view(), name="api-audit"),
     path("workers", system.WorkersView.as_view(), name="api-workers"),
     path("health", system.HealthView.as_view(), name="api-health"),
     path("health/ready", system.ReadyView.as_view(), name="api-ready"),

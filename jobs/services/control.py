@@ -2,6 +2,11 @@
 the store's cancel and requeue transitions: the API, the console, the admin and the CLI
 all come here, so each action has one implementation, one count and one wake-up rule
 (announced once the transaction commits, never before).
+
+The operator's actions (``cancel``, ``requeue``, ``requeue_failed``) record themselves in the audit
+log, in their transaction. The building blocks (``cancel_matching``, ``requeue_matching``,
+``requeue_batches``, ``requeue_charged``) do not: a bulk action calls them batch by batch and
+records what it did as a whole, once.
 """
 
 from collections.abc import Iterable
@@ -21,7 +26,7 @@ from ..notify import wakeup
 from ..store import transitions
 from ..store.batches import BATCH, id_batches
 from ..store.transitions import REQUEUEABLE
-from . import charging
+from . import audit, charging
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,33 +128,49 @@ def actionable(task_id: int, tenant: Tenant | None, action: Action) -> Task:
 
 
 def cancel(task_id: int, *, tenant: Tenant | None = None) -> Task:
-    """Cancel a waiting task at once, or ask a running one to stop.
+    """Cancel a waiting task at once, or ask a running one to stop; records ``task.cancel``.
 
     Raises ``Task.DoesNotExist`` (also for another tenant's task) and
     ``InvalidTransition`` for a task that has already finished.
     """
-    actionable(task_id, tenant, Action.CANCEL)
-    qs = _scope(tenant).filter(pk=task_id)
-    if not cancel_matching(qs).total:
-        # It finished between the look and the change.
-        task = qs.get()
-        raise InvalidTransition(task.pk, task.status, Action.CANCEL.value)
-    return qs.get()
+    with transaction.atomic():
+        before = actionable(task_id, tenant, Action.CANCEL)
+        qs = _scope(tenant).filter(pk=task_id)
+        done = cancel_matching(qs)
+        if not done.total:
+            # It finished between the look and the change.
+            task = qs.get()
+            raise InvalidTransition(task.pk, task.status, Action.CANCEL.value)
+        audit.record("task.cancel", target=f"task {task_id}", tenant=before.tenant_id, ids=[task_id],
+                     counts={"cancelled": done.cancelled, "asked_to_stop": done.asked_to_stop},
+                     detail={"status": before.status})
+        return qs.get()
 
 
 def requeue(task_id: int, *, tenant: Tenant | None = None) -> Task:
-    """Put a failed (dead-lettered) or cancelled task back in the queue with fresh attempts."""
-    actionable(task_id, tenant, Action.REQUEUE)
-    qs = _scope(tenant).filter(pk=task_id)
-    if not requeue_matching(qs):
-        task = qs.get()
-        raise InvalidTransition(task.pk, task.status, Action.REQUEUE.value)
-    return qs.get()
+    """Put a failed (dead-lettered) or cancelled task back in the queue with fresh attempts (``task.requeue``)."""
+    with transaction.atomic():
+        before = actionable(task_id, tenant, Action.REQUEUE)
+        qs = _scope(tenant).filter(pk=task_id)
+        if not requeue_matching(qs):
+            task = qs.get()
+            raise InvalidTransition(task.pk, task.status, Action.REQUEUE.value)
+        audit.record("task.requeue", target=f"task {task_id}", tenant=before.tenant_id, ids=[task_id],
+                     counts={"requeued": 1}, detail={"status": before.status})
+        return qs.get()
 
 
 def requeue_failed(*, tenant: Tenant | None = None, type: str | None = None, batch: int = BATCH) -> int:
-    """Requeue every dead-lettered task (optionally of one tenant or type), in bounded batches."""
+    """Requeue every dead-lettered task (optionally of one tenant or type), in bounded batches, in one
+    transaction with its ``tasks.requeue`` entry (the filter and how many)."""
     qs = _scope(tenant).filter(status=Status.FAILED)
+    chosen: dict[str, str] = {"status": Status.FAILED}
+    if tenant is not None:
+        chosen["tenant"] = tenant.slug
     if type:
         qs = qs.filter(type=type)
-    return requeue_matching(qs, batch=batch)
+        chosen["type"] = type
+    with transaction.atomic():
+        n = requeue_matching(qs, batch=batch)
+        audit.record("tasks.requeue", target="failed tasks", tenant=tenant, filter=chosen, counts={"requeued": n})
+    return n

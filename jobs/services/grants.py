@@ -1,5 +1,7 @@
 """Which tenants may submit which listed task types (``@task(access="listed")``): grant, revoke, list.
 
+A grant and a revoke that change something record ``grant.create`` / ``grant.delete`` in the audit log.
+
 The console and the admin call these; ``jobs.bounds.Allowance`` reads the grants when the API
 builds a task.
 """
@@ -12,6 +14,7 @@ from .. import bounds
 from ..exceptions import InvalidTask
 from ..models import TypeGrant
 from ..registry import registry
+from . import audit
 
 __all__ = ["InvalidGrant", "grant", "granted", "listed_types", "revoke", "usable_types"]
 
@@ -43,7 +46,11 @@ def grant(tenant: Tenant, type_name: str) -> tuple[TypeGrant, bool]:
     check(type_name)
     try:
         with transaction.atomic():
-            return TypeGrant.objects.get_or_create(tenant=tenant, type=type_name)
+            found, created = TypeGrant.objects.get_or_create(tenant=tenant, type=type_name)
+            if created:
+                audit.record("grant.create", target=f"tenant {tenant.slug} type {type_name}", tenant=tenant,
+                             ids=[found.pk], detail={"type": type_name})
+            return found, created
     except IntegrityError:
         # A concurrent grant of the same pair won the race: the grant exists, which is what was asked.
         return TypeGrant.objects.get(tenant=tenant, type=type_name), False
@@ -54,8 +61,15 @@ def revoke(tenant: Tenant, type_name: str) -> bool:
 
     Unchecked: a grant of a type since removed from the code can still be revoked.
     """
-    deleted, _ = TypeGrant.objects.filter(tenant=tenant, type=type_name).delete()
-    return deleted > 0
+    with transaction.atomic():
+        ids = list(TypeGrant.objects.select_for_update().filter(tenant=tenant, type=type_name)
+                   .values_list("pk", flat=True))
+        if not ids:
+            return False
+        TypeGrant.objects.filter(pk__in=ids).delete()
+        audit.record("grant.delete", target=f"tenant {tenant.slug} type {type_name}", tenant=tenant, ids=ids,
+                     detail={"type": type_name})
+    return True
 
 
 def granted(tenant: Tenant) -> list[str]:

@@ -14,12 +14,16 @@ from datetime import datetime
 
 from django.db import transaction
 
+from tenants.models import Tenant
+from tenants.signals import diff
+
 from ..conf import conf
 from ..exceptions import InvalidPause, NotPaused
 from ..lifecycle import Status
 from ..models import Pause, Task
 from ..notify import wakeup
 from ..store import pauses as store
+from . import audit
 
 __all__ = ["InvalidPause", "NotPaused", "PauseInfo", "find", "list_pauses", "pause", "resume", "validate"]
 
@@ -70,14 +74,29 @@ def find(kind: str, value: str) -> PauseInfo | None:
     return _info(row, count=True) if row is not None else None
 
 
+def _tenant_of(kind: str, value: str) -> int | None:
+    return Tenant.objects.filter(slug=value).values_list("pk", flat=True).first() if kind == Pause.Kind.TENANT \
+        else None
+
+
 def pause(kind: str, value: str, *, reason: str = "", by: str = "") -> tuple[PauseInfo, bool]:
     """Pause ``(kind, value)``; return it and whether it is new (pausing again updates reason and who).
 
-    Raises ``InvalidPause`` (naming the field) for an unknown kind, tenant or type, or a bad name.
+    Records ``pause.create`` (or ``pause.update`` with the reason and who before and after; nothing when
+    both are unchanged) in the pause's transaction. Raises ``InvalidPause`` (naming the field) for an
+    unknown kind, tenant or type, or a bad name.
     """
-    was_there = isinstance(value, str) and Pause.objects.filter(kind=kind, value=value.strip()).exists()
-    row = store.pause(kind, value, reason=reason, by=by)
-    return _info(row, count=True), not was_there
+    with transaction.atomic():
+        old = (Pause.objects.select_for_update().filter(kind=kind, value=value.strip())
+               .values("reason", "paused_by").first() if isinstance(value, str) else None)
+        row = store.pause(kind, value, reason=reason, by=by)
+        change = diff(old or {}, {"reason": row.reason, "paused_by": row.paused_by})
+        if old is None or change["after"]:
+            audit.record("pause.create" if old is None else "pause.update", target=f"{row.kind} {row.value}",
+                         tenant=_tenant_of(row.kind, row.value), counts=change)
+        # Again once committed: a dispatcher of this process may have re-read the pauses in between.
+        transaction.on_commit(store.invalidate)
+    return _info(row, count=True), old is None
 
 
 def _settle(kind: str, value: str, lifted_at: float) -> None:
@@ -93,11 +112,16 @@ def _settle(kind: str, value: str, lifted_at: float) -> None:
 def resume(kind: str, value: str) -> int:
     """Lift the pause of ``(kind, value)``; return how many parked tasks went back to ``pending``.
 
-    Raises ``NotPaused`` if it was not paused (and nothing of it was parked), ``InvalidPause``
-    for an unknown kind. The workers are woken once it commits (a tenant's pending tasks, too).
+    Records ``pause.delete`` (with how many it unblocked) in one transaction with the resume. Raises
+    ``NotPaused`` if it was not paused (and nothing of it was parked), ``InvalidPause`` for an unknown
+    kind. The workers are woken once it commits (a tenant's pending tasks, too).
     """
     value = (value or "").strip()
-    n = store.resume(kind, value)
+    with transaction.atomic():
+        n = store.resume(kind, value)
+        audit.record("pause.delete", target=f"{kind} {value}", tenant=_tenant_of(kind, value),
+                     counts={"unblocked": n})
+        transaction.on_commit(store.invalidate)
     lifted_at = time.monotonic()
     transaction.on_commit(lambda: wakeup.announce(wakeup.WORK))
     # After the caller's transaction commits (at once outside one): never sweeps uncommitted state.

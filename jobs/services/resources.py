@@ -13,13 +13,18 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from tenants.signals import diff, jsonable, values
+
 from .. import clock
 from ..exceptions import InvalidResource
 from ..models import Resource, ResourceBucket
 from ..store import tokens
+from . import audit
 
 NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 MAX_RATE = tokens.MAX_RATE
+#: A resource's settings (the audit log's before and after values).
+SETTINGS = ("rate", "per_seconds", "per_tenant")
 #: The shortest window, seconds (the model's bound: the log is kept to the millisecond).
 MIN_PER_SECONDS = 0.001
 
@@ -59,6 +64,7 @@ def define(name: str, *, rate: int, per_seconds: float, per_tenant: bool = False
     with transaction.atomic():
         resource = Resource.objects.select_for_update().filter(name=name).first()
         created = resource is None
+        before = {} if resource is None else values(resource, SETTINGS)
         if resource is None:
             resource = Resource(name=name)
         elif resource.per_tenant != per_tenant:
@@ -69,6 +75,10 @@ def define(name: str, *, rate: int, per_seconds: float, per_tenant: bool = False
         if not per_tenant:
             # The one bucket exists before any claim needs it: no claim has to insert it.
             ResourceBucket.objects.bulk_create([ResourceBucket(resource=resource, scope=0)], ignore_conflicts=True)
+        change = diff(before, values(resource, SETTINGS))
+        if created or change["after"]:
+            audit.record("resource.create" if created else "resource.update", target=f"resource {name}",
+                         ids=[resource.pk], counts=change)
     return resource, created
 
 
@@ -78,8 +88,14 @@ def delete(name: str) -> bool:
     Its tasks then start unlimited (an undefined resource does not limit); those already
     parked until a token run at that time.
     """
-    deleted, _ = Resource.objects.filter(name=name).delete()
-    return bool(deleted)
+    with transaction.atomic():
+        resource = Resource.objects.select_for_update().filter(name=name).first()
+        if resource is None:
+            return False
+        audit.record("resource.delete", target=f"resource {name}", ids=[resource.pk],
+                     counts={"before": jsonable(values(resource, SETTINGS))})
+        resource.delete()
+    return True
 
 
 def get(name: str) -> Resource | None:

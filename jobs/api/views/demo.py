@@ -2,6 +2,7 @@
 
 import random
 
+from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -10,6 +11,7 @@ from rest_framework.views import APIView
 
 from ...contrib.demo import SIMULATED_TYPES
 from ...models import Task, TaskStat, ThroughputBucket
+from ...services import audit
 from ...services.enqueue import enqueue_many
 from .. import scope
 from ..conf import api_conf
@@ -45,8 +47,12 @@ class DemoClearView(APIView):
         _guard(request)
         ids = scope.tenant_ids(request)
         deleted = 0
-        for model in (Task, TaskStat, ThroughputBucket):
-            qs = model.objects.all() if ids is None else model.objects.filter(tenant_id__in=ids)
-            n, _ = qs.delete()
-            deleted += n if model is Task else 0
+        with transaction.atomic():
+            for model in (Task, TaskStat, ThroughputBucket):
+                qs = model.objects.all() if ids is None else model.objects.filter(tenant_id__in=ids)
+                n, _ = qs.delete()
+                deleted += n if model is Task else 0
+            scope_name = "every tenant" if ids is None else f"tenant {scope.key_of(request).tenant_slug}"
+            audit.record("demo.clear", target=scope_name, tenant=None if ids is None else ids[0],
+                         counts={"deleted": deleted})
         return Response({"deleted": deleted})

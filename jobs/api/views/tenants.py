@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants import keys
+from tenants import changes
 from tenants.models import Tenant
 from tenants.queues import MAX_QUEUE_CHARS, MAX_QUEUES, clean_queues
 
@@ -78,10 +78,5 @@ class TenantDetailView(APIView):
     def patch(self, request: Request, slug: str) -> Response:
         tenant = _operator_tenant(request, slug)
         data = scope.body_fields(request, TenantUpdateSerializer, "not a field that can be changed")
-        changed = list(data)
-        for name, value in data.items():
-            setattr(tenant, name, value)
-        if changed:
-            tenant.save(update_fields=changed)
-            keys.forget()  # cached key verifications carry the tenant's state
+        changes.update(tenant, data)
         return Response(TenantSerializer(tenant).data)

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Status
 from jobs.models import Task
@@ -18,7 +19,8 @@ class Command(BaseCommand):
         problems = []
         for task_id in options["ids"]:
             try:
-                task = control.cancel(task_id)
+                with actor.acting(actor.cli()):
+                    task = control.cancel(task_id)
             except Task.DoesNotExist:
                 problems.append(f"#{task_id}: no such task")
                 continue

@@ -1,9 +1,8 @@
-import getpass
-import socket
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from jobs.services import pauses
 
 KINDS = ("queue", "type", "tenant")
@@ -22,15 +21,6 @@ def scope_of(options: dict[str, Any]) -> tuple[str, str]:
         if options.get(kind) is not None:
             return kind, options[kind]
     raise CommandError("give one of --queue Q, --type T or --tenant SLUG (or --list)")
-
-
-def cli_user() -> str:
-    """Who paused it, as the pause's ``paused_by`` records a CLI caller: user@host."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's arbitrary uid)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def show(p: pauses.PauseInfo) -> str:
@@ -62,7 +52,9 @@ class Command(BaseCommand):
             return
         kind, value = scope_of(options)
         try:
-            info, created = pauses.pause(kind, value, reason=options["reason"], by=cli_user())
+            # paused_by records a CLI caller as the audit log does: user@host.
+            with actor.acting(actor.cli()) as me:
+                info, created = pauses.pause(kind, value, reason=options["reason"], by=me.name)
         except pauses.InvalidPause as exc:
             raise CommandError(f"--{kind if exc.field == 'value' else exc.field}: {exc.message}") from None
         self.stdout.write(f"{'paused' if created else 'already paused, updated'}: {show(info)}")

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from jobs.exceptions import InvalidTransition
 from jobs.models import Task
 from jobs.services import control
@@ -18,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--type", help="only tasks of this type (with --all-failed)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with actor.acting(actor.cli()):
+            self._requeue(options)
+
+    def _requeue(self, options: dict[str, Any]) -> None:
         if bool(options["ids"]) == bool(options["all_failed"]):
             raise CommandError("give task ids or --all-failed (not both)")
         tenant = None

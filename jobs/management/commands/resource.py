@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from jobs.cli import positive_float, positive_int
 from jobs.exceptions import InvalidResource
 from jobs.services import resources
@@ -29,6 +30,10 @@ class Command(BaseCommand):
         remove.add_argument("name")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        with actor.acting(actor.cli()):
+            self._act(options)
+
+    def _act(self, options: dict[str, Any]) -> None:
         action = options["action"]
         if action == "set":
             try:

@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from jobs.services import pauses
 
 from .pause import add_scope, scope_of
@@ -16,7 +17,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         kind, value = scope_of(options)
         try:
-            n = pauses.resume(kind, value)
+            with actor.acting(actor.cli()):
+                n = pauses.resume(kind, value)
         except pauses.NotPaused:
             raise CommandError(f"--{kind}: {value!r} is not paused (manage.py pause --list)") from None
         except pauses.InvalidPause as exc:

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from tenants import keys
 from tenants.models import Tenant
 
@@ -23,7 +24,8 @@ class Command(BaseCommand):
             raise CommandError(f"tenant: unknown tenant {options['tenant']!r}")
         if len(options["name"]) > 100:
             raise CommandError("name: at most 100 characters")
-        key, raw = keys.issue(tenant, name=options["name"], operator=options["operator"])
+        with actor.acting(actor.cli()):
+            key, raw = keys.issue(tenant, name=options["name"], operator=options["operator"])
         if options["json"]:
             self.stdout.write(json.dumps({
                 "key": raw, "prefix": key.prefix, "tenant": tenant.slug, "name": key.name,

@@ -3,7 +3,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.text import slugify
 
+from jobs import actor
 from jobs.cli import positive_int
+from tenants import changes
 from tenants.models import Tenant
 
 from ._flags import add_admission_flags, apply_admission_flags, summary, validate
@@ -37,5 +39,6 @@ class Command(BaseCommand):
             tenant.max_running = options["max_running"]
         apply_admission_flags(tenant, options)
         validate(tenant)
-        tenant.save()
+        with actor.acting(actor.cli()):
+            changes.create(tenant)
         self.stdout.write(f"created tenant {tenant.slug} (id {tenant.pk}, {summary(tenant)})")

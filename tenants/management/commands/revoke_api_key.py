@@ -2,6 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from tenants import keys
 from tenants.models import ApiKey
 
@@ -18,5 +19,6 @@ class Command(BaseCommand):
             raise CommandError(f"prefix: no API key {options['prefix']!r}")
         if key.revoked_at is not None:
             raise CommandError(f"prefix: key {key.prefix} was already revoked at {key.revoked_at:%Y-%m-%d %H:%M}")
-        keys.revoke(key)
+        with actor.acting(actor.cli()):
+            keys.revoke(key)
         self.stdout.write(f"revoked {key}")

@@ -2,7 +2,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs import actor
 from jobs.cli import positive_int, positive_int_or_none
+from tenants import changes
 from tenants.models import Tenant
 
 from ._flags import UNSET, add_admission_flags, apply_admission_flags, summary, validate
@@ -42,6 +44,7 @@ class Command(BaseCommand):
             validate(tenant)
             # Web processes trust cached key verifications (state, limits) for API_KEY_CACHE_SECONDS;
             # workers read caps under the claim's row lock, so a cap holds from the next claim.
-            tenant.save(update_fields=changed)
+            with actor.acting(actor.cli()):
+                changes.update(tenant, {name: getattr(tenant, name) for name in changed})
         self.stdout.write(f"{'updated' if changed else 'tenant'} {tenant.slug} (id {tenant.pk}): "
                           f"{summary(tenant, state=True)}")
