@@ -9,6 +9,9 @@ import pytest
 from jobs.models import Schedule
 from jobs.services import schedules
 
+# The API tests' callers (and their clean limiter and key cache) for test_api.py.
+from tests.jobs.api.conftest import api, clean_api_state, make_api, operator_api  # noqa: F401
+
 #: A moment on every interval's grid (a multiple of 10 s since the epoch).
 T0 = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 
