@@ -36,8 +36,8 @@ class ScheduleForm(forms.Form):
 
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["tenant"].choices = [(slug, slug) for slug in Tenant.objects.order_by("slug")
-                                         .values_list("slug", flat=True)]
+        slugs = Tenant.objects.order_by("slug").values_list("slug", flat=True)
+        self.fields["tenant"].choices = [(s, s) for s in slugs]  # type: ignore[attr-defined]  # a ChoiceField
         if editing:
             self.fields["name"].disabled = True
 

@@ -239,3 +239,4 @@ class TypeGrantAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[TypeGrant]) -> None:
         for grant in queryset.select_related("tenant"):
             grants.revoke(grant.tenant, grant.type)
+from . import admin_schedules  # noqa: E402, F401 — registers ScheduleAdmin (its own module: 300 lines each)
