@@ -46,8 +46,8 @@ def test_admin_adds_edits_and_deletes_through_the_services(admin: Client, tenant
     assert admin.post(f"/admin/jobs/schedule/{schedule.pk}/delete/", {"post": "yes"}).status_code == 302
     assert not Schedule.objects.exists()
     entries = AuditEntry.objects.exclude(action="schedule.run_now").order_by("pk")
-    assert [(e.action, e.actor, e.source) for e in entries] == [
-        ("schedule.create", "root", "admin"), ("schedule.update", "root", "admin"), ("schedule.delete", "root", "admin")]
+    assert [e.action for e in entries] == ["schedule.create", "schedule.update", "schedule.delete"]
+    assert {(e.actor, e.source) for e in entries} == {("root", "admin")}
 
 
 @pytest.mark.parametrize(("changes", "message"), [
