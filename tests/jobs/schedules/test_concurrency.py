@@ -26,7 +26,7 @@ def in_threads(work: Callable[[int], None]) -> None:
         try:
             barrier.wait()
             work(i)
-        except BaseException as exc:  # noqa: BLE001 — reported to the test below
+        except BaseException as exc:  # reported to the test below
             errors.append(exc)
         finally:
             connection.close()

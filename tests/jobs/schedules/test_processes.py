@@ -4,6 +4,7 @@ One task per tick, none twice, no tick missing between the first and the last; t
 stops across several ticks and starts again: the ``latest`` policy fires one task for the gap.
 """
 
+import itertools
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +48,7 @@ def test_three_supervisors_fire_each_tick_once_and_latest_covers_a_gap(tenant: T
     wait_for(lambda: len(ticks()) >= 15, timeout=120, what="15 ticks (30 s of an every-2s schedule)")
     workers.stop_all()
     before = ticks()
-    spaced = [b.tick_at - a.tick_at for a, b in zip(before, before[1:], strict=False)]
+    spaced = [b.tick_at - a.tick_at for a, b in itertools.pairwise(before)]
     assert set(spaced) == {EVERY}, [t.tick_at for t in before]  # none missing, none twice
     assert all(t.task_id and not t.skipped and not t.error and not t.manual for t in before)
     assert Task.objects.count() == len(before)  # no task without its tick
@@ -63,7 +64,7 @@ def test_three_supervisors_fire_each_tick_once_and_latest_covers_a_gap(tenant: T
     assert missed >= 6, (before[-1].tick_at, gap.tick_at)
     # One task for the whole gap: its latest tick, the others passed over.
     assert (gap.skipped, bool(gap.task_id)) == (missed, True)
-    spaced = [b.tick_at - a.tick_at for a, b in zip(after, after[1:], strict=False)]
+    spaced = [b.tick_at - a.tick_at for a, b in itertools.pairwise(after)]
     assert set(spaced) == {EVERY}, [t.tick_at for t in after]
     assert all(t.task_id and not t.skipped for t in after[1:])
     assert Task.objects.count() == len(before) + len(after)
