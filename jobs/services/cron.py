@@ -4,10 +4,10 @@ Every tick is a UTC instant that every instance computes alike from the schedule
 alone, so the tick's uniqueness (``ScheduleTick``: schedule + tick time) can decide who fired it.
 
 * **Cron**: 5 fields, or 6 with seconds first (cronsim's form), read in the schedule's time zone.
-  Daylight saving follows Debian cron, as cronsim does: a job at a fixed wall time (a daily 02:30)
-  fires once on the spring-forward day (at the first real minute after the gap, 03:00) and once on
-  the fall-back day (the first 02:30); a job with a wildcard hour fires every real hour (twice at
-  02:00 on the fall-back day, each one an hour apart).
+  Daylight saving follows Debian cron, as cronsim does: a 5-field job at a wall time (neither minute
+  nor hour starts with ``*``: a daily 02:30) fires once on the spring-forward day (at the first real
+  minute after the gap, 03:00) and once on the fall-back day (the first 02:30); any other job runs on
+  real time (hourly fires every real hour: twice at 02:00 on the fall-back day, an hour apart).
 * **Intervals** ("every 30s", "5m", "1h", "1d", plain seconds) tick on a grid anchored at the Unix
   epoch: ``k × every`` seconds after 1970-01-01 00:00 UTC, whatever the zone and whoever computes it.
 """
@@ -169,10 +169,25 @@ class Timing:
 
     def ticks(self, first: datetime, last: datetime) -> Iterator[datetime]:
         """Every tick from ``first`` (itself a tick, or the first after it) through ``last``, in order."""
-        tick = first if self.is_tick(first) else self.next_after(first)
-        while tick is not None and tick <= last:
-            yield tick
-            tick = self.next_after(tick)
+        if self.every:
+            tick = first if self.is_tick(first) else self.next_after(first)
+            while tick is not None and tick <= last:
+                yield tick
+                tick = tick + timedelta(seconds=self.every)
+            return
+        # One iterator (a new one per tick costs ten times more, and a long gap is counted tick by tick).
+        previous = first - timedelta(seconds=1)
+        try:
+            start = (first.replace(microsecond=0) - timedelta(seconds=1)).astimezone(self.zone)
+            for local in CronSim(self.cron, start):
+                tick = local.astimezone(UTC)
+                if tick > last:
+                    return
+                if tick >= first and tick > previous:  # the fall-back guard of ``next_after``
+                    previous = tick
+                    yield tick
+        except StopIteration:
+            return
 
     def count(self, first: datetime, last: datetime) -> int:
         """How many ticks from ``first`` through ``last`` (at most ``MAX_COUNTED`` for cron)."""

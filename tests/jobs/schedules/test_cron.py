@@ -126,3 +126,22 @@ def test_latest_at_or_before_and_next_after_bracket_now() -> None:
     assert timing.next_after(now) == at("2026-06-01T10:10:00Z")
     assert timing.latest_at_or_before(at("2026-06-01T10:05:00Z")) == at("2026-06-01T10:05:00Z")
     assert timing.count(at("2026-06-01T10:00:00Z"), now) == 2
+
+
+@pytest.mark.parametrize("expr", ["30 2 * * *", "0 * * * *", "*/20 1-3 * * *", "15 2 * * 0", "0 30 2 * * *",
+                                  "0 */10 * * * *"])
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "UTC"])
+def test_listing_ticks_agrees_with_stepping_one_at_a_time(expr: str, zone: str) -> None:
+    """``ticks`` (one cron iterator, for long gaps) and ``next_after`` (one step) give the same ticks."""
+    timing = Timing.of(cron=expr, timezone=zone)
+    for start in ("2026-03-07T22:00:00.5Z", "2026-03-28T22:00:00Z", "2026-10-24T23:59:59Z",
+                  "2026-10-31T23:00:00Z"):
+        first = at(start)
+        last = first + timedelta(days=2)
+        listed = list(timing.ticks(first, last))
+        stepped, tick = [], timing.next_after(first - timedelta(microseconds=1))
+        while tick is not None and tick <= last:
+            stepped.append(tick)
+            tick = timing.next_after(tick)
+        assert listed == stepped, (expr, zone, start)
+        assert timing.count(first, last) == len(listed)
