@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import audit, bulk, failed, limits, overview, queues, reports, tasks, tenants
+from .views import audit, bulk, failed, limits, overview, queues, reports, schedules, tasks, tenants
 
 app_name = "dashboard"
 
@@ -33,6 +33,12 @@ urlpatterns = [
     path("dead-letter/requeue/", failed.failed_requeue, name="failed_requeue"),
     path("analytics/", reports.analytics_page, name="analytics"),
     path("types/", reports.types_page, name="types"),
+    path("schedules/", schedules.schedule_list, name="schedules"),
+    # "_new" is no schedule's name (names start with a letter or a digit).
+    path("schedules/_new/", schedules.schedule_add, name="schedule_add"),
+    path("schedules/<str:name>/", schedules.schedule_detail, name="schedule"),
+    path("schedules/<str:name>/edit/", schedules.schedule_edit, name="schedule_edit"),
+    path("schedules/<str:name>/<str:verb>/", schedules.schedule_action, name="schedule_action"),
     path("tenants/", tenants.tenant_list, name="tenants"),
     path("tenants/<slug:slug>/", tenants.tenant_detail, name="tenant"),
     path("tenants/<slug:slug>/pause/", queues.tenant_pause, name="tenant_pause"),

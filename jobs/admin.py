@@ -279,3 +279,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+from . import admin_schedules  # noqa: E402, F401 — registers ScheduleAdmin (its own module: 300 lines each)

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import analytics, audit, bulk, demo, pauses, system, tasks, tenants
+from .views import analytics, audit, bulk, demo, pauses, schedules, system, tasks, tenants
 
 urlpatterns = [
     path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
@@ -20,6 +20,9 @@ urlpatterns = [
     path("pauses", pauses.PauseListView.as_view(), name="api-pauses"),
     path("pauses/<str:kind>/<str:value>", pauses.PauseDetailView.as_view(), name="api-pause"),
     path("audit", audit.AuditListView.as_view(), name="api-audit"),
+    path("schedules", schedules.ScheduleListView.as_view(), name="api-schedules"),
+    path("schedules/<str:name>", schedules.ScheduleDetailView.as_view(), name="api-schedule"),
+    path("schedules/<str:name>/run", schedules.ScheduleRunView.as_view(), name="api-schedule-run"),
     path("workers", system.WorkersView.as_view(), name="api-workers"),
     path("health", system.HealthView.as_view(), name="api-health"),
     path("health/ready", system.ReadyView.as_view(), name="api-ready"),

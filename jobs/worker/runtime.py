@@ -26,6 +26,7 @@ from .pool import ExecutorPool
 from .promoter import Promoter
 from .pruner import Pruner
 from .rescuer import Rescuer
+from .scheduler import Scheduler
 from .service import Service
 from .wakeups import WakeupListener
 from .watchdog import Watchdog
@@ -60,7 +61,8 @@ class WorkerRuntime:
         self.heartbeat = Heartbeat(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                    register=self.register)
         self.listener = WakeupListener(self.worker_id, self._on_announcement)
-        maintenance = [Rescuer(), Promoter(on_promoted=self.dispatcher.notify_work), Pruner()]
+        maintenance = [Rescuer(), Promoter(on_promoted=self.dispatcher.notify_work), Pruner(),
+                       Scheduler(on_fired=self.dispatcher.notify_work)]
         #: Started in this order (the listener before the dispatcher: no wake-up is missed), all
         #: stopped after the drain but the dispatcher, which stops first: that ends the claiming.
         self.services: list[Service] = [

@@ -18,7 +18,7 @@ from django.db.utils import DatabaseError
 from .. import clock
 from ..conf import conf
 from ..models import WorkerProcess
-from ..services import maintenance
+from ..services import maintenance, schedule_specs
 from .child import main as child_main
 from .options import EXIT_RECYCLE, WorkerOptions
 from .runtime import new_worker_id
@@ -90,8 +90,14 @@ class Supervisor:
             self.recover_host()
         except DatabaseError as exc:
             logger.warning("supervisor: startup recovery skipped: %s", exc)
-        finally:
-            connection.close()
+        if self.options.maintenance:
+            try:
+                # JOBS["SCHEDULES"] into the table: each host's start makes the rows match its settings.
+                counts = schedule_specs.sync_settings()
+                logger.info("supervisor: schedules from settings: %s", counts)
+            except DatabaseError as exc:
+                logger.warning("supervisor: schedules not synced from settings: %s", exc)
+        connection.close()
         self.children = [self._spawn() for _ in range(self.processes)]
         crash_times: list[float] = []
         while self.children:
