@@ -8,6 +8,7 @@ reads it through :func:`current`, validates it with a system check (:func:`probl
 and imports it from its ``AppConfig.ready()`` (so that its keys are known, not "unknown").
 """
 
+import json
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -185,8 +186,11 @@ class EngineConf(Section):
 def _coerce(kind: Any, raw: str) -> Any:
     if kind is bool:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if kind is type(None):  # the optional keys (default None) are counts: "" or "none" keeps None
-        return None if raw.strip().lower() in {"", "none"} else int(raw)
+    if kind is type(None):  # the optional keys (default None): counts, or JSON (SCHEDULES); "" or "none" keeps None
+        text = raw.strip()
+        if text.lower() in {"", "none"}:
+            return None
+        return json.loads(text) if text[:1] in "{[" else int(text)
     return int(raw) if kind is int else float(raw) if kind is float else raw
 
 

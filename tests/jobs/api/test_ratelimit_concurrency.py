@@ -1,51 +1,14 @@
 """Rate limiting under concurrent API requests, on Redis and on the in-process fallback: never over the limit."""
 
-import json
-import threading
-from typing import Any
 
 import pytest
-from django.db import connections
-from django.test import Client
 
 from jobs.models import Task
 from tests.support.api import MakeApi
+from tests.support.hammer import hammer
 from tests.support.ratelimit import noops, remaining
 
 pytestmark = pytest.mark.django_db
-
-
-def hammer(raw_key: str, path: str, body: dict[str, Any], rounds: int, threads: int) -> list[tuple[int, Any]]:
-    """``threads`` clients POST ``body`` ``rounds`` times each, all released at once; (status, response) pairs."""
-    barrier = threading.Barrier(threads)
-    results: list[tuple[int, Any]] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    payload = json.dumps(body)
-
-    def run() -> None:
-        client = Client(headers={"X-API-Key": raw_key})
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(rounds):
-                response = client.post(path, payload, content_type="application/json")
-                with lock:
-                    results.append((response.status_code, response))
-        except BaseException as exc:
-            with lock:
-                errors.append(exc)
-        finally:
-            connections.close_all()
-
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=120)
-    assert not any(w.is_alive() for w in workers)
-    assert not errors, errors
-    assert len(results) == rounds * threads
-    return results
 
 
 @pytest.mark.django_db(transaction=True)
