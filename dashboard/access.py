@@ -28,6 +28,9 @@ VIEW_KEYS = ("tenants.view_apikey", "tenants.change_apikey", "tenants.add_apikey
 ADD_KEY = "tenants.add_apikey"
 ISSUE_OPERATOR_KEY = OPERATOR_PERMISSION
 CHANGE_KEY = "tenants.change_apikey"
+#: Recurring schedules: see them; add, change, pause, run now, delete.
+VIEW_SCHEDULES = ("jobs.view_schedule", "jobs.change_schedule")
+CHANGE_SCHEDULES = "jobs.change_schedule"
 #: The operator audit log (read-only for everyone: nothing in the product changes it).
 VIEW_AUDIT = "jobs.view_auditentry"
 

@@ -7,7 +7,7 @@ from django.core.checks import Error, register
 from django.db import connections
 
 from .api.conf import ApiConf
-from .conf import EngineConf, problems, unknown_keys
+from .conf import EngineConf, conf, problems, unknown_keys
 from .services import metrics  # noqa: F401  (registers the jobs.W001 deploy check)
 from .streams.conf import StreamsConf
 
@@ -65,3 +65,40 @@ def check_redis(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             id="jobs.E003",
         )]
     return []
+
+
+@register()
+def check_schedules(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """``JOBS["SCHEDULES"]``: what can be checked without the database (names, timing, policy, fields).
+
+    The tenant and the task fields need the database and the registry: the sync at a worker's start
+    checks them and logs an entry it skips.
+    """
+    from .models import Schedule
+    from .services import cron, schedule_specs
+
+    try:
+        specs = conf().SCHEDULES
+    except (TypeError, ValueError):
+        return []  # jobs.E002 reports a configuration that does not load
+    if specs is None:
+        return []
+    if not isinstance(specs, dict):
+        return [Error("JOBS['SCHEDULES'] must be a dict of schedule name → definition", id="jobs.E006")]
+    errors = []
+    for name, spec in specs.items():
+        where = f"JOBS['SCHEDULES'][{name!r}]"
+        try:
+            schedule_specs.check_name(name)
+            if not isinstance(spec, dict):
+                raise cron.InvalidSchedule("definition", "must be a dict of schedule fields")
+            fields = {"timezone" if k == "tz" else k for k in spec}
+            unknown = sorted(fields - set(schedule_specs.FIELDS))
+            if unknown:
+                raise cron.InvalidSchedule(unknown[0], "not a field of a schedule")
+            cron.Timing.of(spec.get("cron") or "", spec.get("every"), spec.get("timezone", spec.get("tz", "UTC")))
+            if spec.get("missed", Schedule.Missed.LATEST) not in Schedule.Missed.values:
+                raise cron.InvalidSchedule("missed", f"one of {', '.join(Schedule.Missed.values)}")
+        except cron.InvalidSchedule as exc:
+            errors.append(Error(f"{where}: {exc.field}: {exc.message}", id="jobs.E006"))
+    return errors

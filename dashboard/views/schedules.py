@@ -18,9 +18,6 @@ from jobs.services import schedules
 from .. import access
 from ..schedule_form import ScheduleForm
 
-VIEW_SCHEDULES = ("jobs.view_schedule", "jobs.change_schedule")
-CHANGE_SCHEDULES = "jobs.change_schedule"
-
 
 def _as_user(request: HttpRequest) -> actor.Actor:
     return actor.user(request.user.get_username(), source="console", address=request.META.get("REMOTE_ADDR"))
@@ -34,16 +31,16 @@ def _find(name: str) -> Schedule:
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    return {"section": "schedules", "can_act": request.user.has_perm(CHANGE_SCHEDULES), **extra}
+    return {"section": "schedules", "can_act": request.user.has_perm(access.CHANGE_SCHEDULES), **extra}
 
 
-@access.page(*VIEW_SCHEDULES)
+@access.page(*access.VIEW_SCHEDULES)
 def schedule_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/schedules/list.html", _context(request, title="Schedules",
                                                                       rows=schedules.rows()))
 
 
-@access.page(*VIEW_SCHEDULES)
+@access.page(*access.VIEW_SCHEDULES)
 def schedule_detail(request: HttpRequest, name: str) -> HttpResponse:
     schedule = _find(name)
     row = schedules.rows(Schedule.objects.filter(pk=schedule.pk))[0]
@@ -72,7 +69,7 @@ def _save(request: HttpRequest, form: ScheduleForm, save: Callable[[dict[str, An
     return _form_page(request, form, schedule, status=400)
 
 
-@access.page_or_action(VIEW_SCHEDULES, CHANGE_SCHEDULES)
+@access.page_or_action(access.VIEW_SCHEDULES, access.CHANGE_SCHEDULES)
 def schedule_add(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return _form_page(request, ScheduleForm(), None)
@@ -80,7 +77,7 @@ def schedule_add(request: HttpRequest) -> HttpResponse:
     return _save(request, form, lambda data: schedules.create(form.cleaned_data["name"], data), None)
 
 
-@access.page_or_action(VIEW_SCHEDULES, CHANGE_SCHEDULES)
+@access.page_or_action(access.VIEW_SCHEDULES, access.CHANGE_SCHEDULES)
 def schedule_edit(request: HttpRequest, name: str) -> HttpResponse:
     schedule = _find(name)
     if request.method != "POST":
@@ -95,7 +92,7 @@ ACTIONS: dict[str, Callable[[str], Any]] = {
 }
 
 
-@access.action(CHANGE_SCHEDULES)
+@access.action(access.CHANGE_SCHEDULES)
 def schedule_action(request: HttpRequest, name: str, verb: str) -> HttpResponse:
     if verb not in ACTIONS:
         raise Http404(f"No action {verb!r}")
