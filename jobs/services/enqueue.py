@@ -163,18 +163,20 @@ def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
 
 
 def _in_key_order(tasks: list[Task]) -> list[Task]:
-    """``tasks`` with the ones holding a unique key put in key order (in the places they had).
+    """``tasks`` with the ones holding a unique or an idempotency key put in key order (in the places
+    they had).
 
     Two multi-row INSERTs meeting each other's keys in opposite orders deadlock on MariaDB (each
     waits for a key the other wrote first); in one order, the later batch waits on its first
-    shared key without holding any other, and is refused once the earlier commits.
+    shared key without holding any other, and is refused once the earlier commits. (The binary
+    collation orders keys as Python orders strings.)
     """
-    places = [i for i, t in enumerate(tasks) if t.unique_active]
+    places = [i for i, t in enumerate(tasks) if t.unique_active or t.idempotency_key]
     if len(places) < 2:
         return tasks
     ordered = list(tasks)
-    for place, task in zip(places, sorted((tasks[i] for i in places), key=lambda t: t.unique_active or ""),
-                           strict=True):
+    in_order = sorted((tasks[i] for i in places), key=lambda t: (t.unique_active or "", t.idempotency_key or ""))
+    for place, task in zip(places, in_order, strict=True):
         ordered[place] = task
     return ordered
 
