@@ -74,7 +74,10 @@ def test_kill_9_of_a_worker_process_loses_nothing_and_reruns_only_its_tasks(tena
     returned = {t.pk for t in tasks if t.returned}
     assert rerun <= lost | returned, "only tasks the killed process held ran more than once"
     assert lost | returned, "the killed process held tasks (it was mid-drain)"
-    assert len(lost) <= 4, "at most one started run per executor thread is charged as lost"
+    # Charged as lost only if its handler really started on the killed process: once there, once again.
+    # (Not "at most one per thread": a run whose handler ended but whose outcome the completer had not
+    # written yet is lost too, and how many those are depends on the machine's load.)
+    assert all(runs[pk] == 2 for pk in lost), {pk: runs[pk] for pk in lost if runs[pk] != 2}
     for task in tasks:
         if task.pk in lost:
             assert (task.attempts, task.lost, task.errors[0]["type"]) == (2, 1, "WorkerLost")
