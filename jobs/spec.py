@@ -227,14 +227,8 @@ def _text(field: str, value: Any, limit: int) -> str:
 def _gates(spec: Mapping[str, Any], payload: dict[str, Any], task_type: TaskType) -> tuple[str | None, int, str | None]:
     """The concurrency key, its limit and the resource: the request's, else the type's defaults."""
     key = spec.get("concurrency_key")
-    default = task_type.concurrency_key
-    if key is None and default is not None:
-        try:
-            key = default(payload) if callable(default) else default
-        except Exception as exc:  # noqa: BLE001 — the type's function meets a payload it cannot read
-            raise InvalidTask("payload", f"the type's concurrency_key could not be computed: {exc!r}") from None
-        if key is not None:
-            key = str(key)
+    if key is None:
+        key = unique.type_default(task_type.concurrency_key, payload, name="concurrency_key", field="payload")
     if key is not None:
         key = _text("concurrency_key", key, MAX_CONCURRENCY_KEY_CHARS)
     limit = spec.get("concurrency_limit")

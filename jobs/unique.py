@@ -126,6 +126,19 @@ def seconds(value: Any, field: str = "unique_for") -> int:
     return value
 
 
+def type_default(default: Any, payload: dict[str, Any], *, name: str, field: str) -> str | None:
+    """A type's default key for ``payload`` (``concurrency_key``, ``unique_key``): a value, or a
+    function of the payload; ``None`` means none. A function that raises is the request's error,
+    on ``field`` (it met a payload it cannot read)."""
+    if default is None:
+        return None
+    try:
+        key = default(payload) if callable(default) else default
+    except Exception as exc:  # noqa: BLE001 — the type's function meets a payload it cannot read
+        raise InvalidTask(field, f"the type's {name} could not be computed: {exc!r}") from None
+    return None if key is None else str(key)
+
+
 def resolve(spec: Mapping[str, Any], payload: dict[str, Any], *, default_key: KeyDefault, default_for: int | None,
             default_states: tuple[str, ...] | None, now: datetime) -> tuple[Any, int, datetime | None]:
     """(key, state bits, window end) of a request: its own fields, else its type's defaults.
@@ -134,13 +147,8 @@ def resolve(spec: Mapping[str, Any], payload: dict[str, Any], *, default_key: Ke
     request's error, on ``unique_key``. The key comes back as given (``jobs.spec`` checks the text).
     """
     key = spec.get("unique_key")
-    if key is None and default_key is not None:
-        try:
-            key = default_key(payload) if callable(default_key) else default_key
-        except Exception as exc:  # noqa: BLE001 — the type's function meets a payload it cannot read
-            raise InvalidTask("unique_key", f"the type's unique_key could not be computed: {exc!r}") from None
-        if key is not None:
-            key = str(key)
+    if key is None:
+        key = type_default(default_key, payload, name="unique_key", field="unique_key")
     given_for, given_states = spec.get("unique_for"), spec.get("unique_states")
     if key is None:
         if default_key is None and (given_for is not None or given_states is not None):

@@ -5,10 +5,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from jobs.models import Schedule, ScheduleTick, Task
 from jobs.services import firing
+from tests.support.threads import together
 
 from .conftest import T0
 
@@ -19,24 +20,7 @@ THREADS = 8
 
 def in_threads(work: Callable[[int], None]) -> None:
     """Run ``work(i)`` on THREADS threads (each its own connection) released together."""
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            work(i)
-        except BaseException as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(THREADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not errors, errors
+    together(THREADS, work, timeout=120)
 
 
 def s(seconds: float) -> datetime:

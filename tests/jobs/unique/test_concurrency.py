@@ -3,7 +3,6 @@
 import threading
 
 import pytest
-from django.db import connections
 from django.db.models import Q
 
 from jobs.models import Task
@@ -13,6 +12,7 @@ from tenants.models import Tenant
 from tests.support.api import MakeApi
 from tests.support.builders import claim
 from tests.support.hammer import hammer
+from tests.support.threads import together
 
 pytestmark = [pytest.mark.mariadb, pytest.mark.django_db(transaction=True)]
 
@@ -60,32 +60,20 @@ def test_concurrent_batches_meeting_each_other_s_keys_in_opposite_orders_do_not_
         tenant: Tenant, field: str) -> None:
     """Multi-row INSERTs that reach shared keys in opposite orders deadlock on InnoDB unless the
     keyed rows go in in one order (without it, this failed two runs in three), for either key."""
-    errors: list[BaseException] = []
     created: list[int] = []
     threads, rounds = 4, 4
     barrier = threading.Barrier(threads)
 
     def run(n: int) -> None:
-        try:
-            for round in range(rounds):
-                keys = [f"r{round}-{i:04d}" for i in range(1000)]
-                order = keys[n * 250:] + keys[:n * 250]  # each thread from its own offset, every other one backwards
-                if n % 2:
-                    order.reverse()
-                barrier.wait(timeout=60)
-                results = enqueue_many([{"type": "noop", field: key} for key in order], tenant=tenant)
-                created.append(sum(result.created for result in results))
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()
-        finally:
-            connections.close_all()
+        for round in range(rounds):
+            keys = [f"r{round}-{i:04d}" for i in range(1000)]
+            order = keys[n * 250:] + keys[:n * 250]  # each thread from its own offset, every other one backwards
+            if n % 2:
+                order.reverse()
+            barrier.wait(timeout=60)
+            results = enqueue_many([{"type": "noop", field: key} for key in order], tenant=tenant)
+            created.append(sum(result.created for result in results))
 
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=300)
-    assert not errors, errors[:1]
+    together(threads, run)
     assert sum(created) == rounds * 1000
     assert Task.objects.filter(tenant=tenant).count() == rounds * 1000
