@@ -21,9 +21,15 @@ from ..reads import charge
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
 STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in Status.values})
+#: The seed's names for two of the overview's figures, served beside ours so that its clients (its
+#: load-test tool polls ``total_tasks`` and ``status_counts``) work unchanged.
+SEED_ALIASES = {"total_tasks": "total", "status_counts": "by_status"}
 OVERVIEW = inline_serializer("AnalyticsOverview", {
     "total": serializers.IntegerField(),
     "by_status": STATUS_COUNTS,
+    "total_tasks": serializers.IntegerField(help_text="Alias of `total` (the name the seed's clients read)."),
+    "status_counts": inline_serializer("StatusCountsAlias", {s: serializers.IntegerField() for s in Status.values},
+                                       help_text="Alias of `by_status` (the name the seed's clients read)."),
     "by_priority": inline_serializer("PriorityCounts", {str(p): serializers.IntegerField() for p in range(1, 6)}),
     "failure_rate": serializers.FloatField(help_text="Dead-lettered / finished."),
     "avg_execution_ms": serializers.FloatField(allow_null=True),
@@ -50,7 +56,9 @@ class AnalyticsView(APIView):
     def get(self, request: Request) -> Response:
         ids = scope.tenant_ids(request)
         headers = charge(request, api_conf().ANALYTICS_READ_COST)
-        return Response(analytics.overview(ids), headers=headers)
+        body = analytics.overview(ids)
+        body.update({alias: body[ours] for alias, ours in SEED_ALIASES.items()})
+        return Response(body, headers=headers)
 
 
 class ThroughputView(APIView):
