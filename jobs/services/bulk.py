@@ -96,7 +96,7 @@ def matching(kind: str, filter: dict[str, Any], tenant: Tenant | int | None) -> 
 
 def cutoff(kind: str, filter: dict[str, Any], tenant: Tenant | int | None) -> tuple[int, int, bool]:
     """(the newest matching id, how many match counting at most the console's cap, whether more do)."""
-    qs = matching(kind, filter, tenant)
+    qs = matching(kind, filter, tenant)  # also refuses a bad selection
     if kind == BulkAction.Kind.REQUEUE_DEAD:
         # The group is its last error too, which only the scan reads (``deadletter.group_batches``).
         upto = total = 0

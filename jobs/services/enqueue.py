@@ -79,15 +79,20 @@ def find_holder(tenant: Tenant | int, key: str | None) -> Task | None:
     return find_holders(tenant, [key]).get(key) if key else None
 
 
-def save_task(task: Task) -> Enqueued:
+def save_task(task: Task, *, looked_up: bool = False) -> Enqueued:
     """Insert a task built by ``build_task``: an idempotency key already used returns the original,
-    a unique key held by a live task returns that task (``duplicate``)."""
+    a unique key held by a live task returns that task (``duplicate``).
+
+    ``looked_up``: the caller has just found neither (the API does, to answer a replay uncharged),
+    so the first attempt inserts at once; a key taken since is caught by the unique index.
+    """
     tenant = task.tenant
-    for _ in range(ATTEMPTS):
-        if replay := find_replay(tenant, task.idempotency_key):
-            return Enqueued(replay, created=False)
-        if holder := find_holder(tenant, task.unique_active):
-            return Enqueued(holder, created=False, duplicate=True)
+    for attempt in range(ATTEMPTS):
+        if attempt or not looked_up:
+            if replay := find_replay(tenant, task.idempotency_key):
+                return Enqueued(replay, created=False)
+            if holder := find_holder(tenant, task.unique_active):
+                return Enqueued(holder, created=False, duplicate=True)
         try:
             with transaction.atomic():
                 transitions.insert(task)

@@ -132,7 +132,7 @@ class TaskListCreateView(GenericAPIView[Task]):
         _admit(tenant, 1)
         charge, headers = scope.admit(request, 1)
         try:
-            result = save_task(task)
+            result = save_task(task, looked_up=True)
             if not result.created and not result.duplicate:
                 _check_replays([(result.task, task)])
         except BaseException:
