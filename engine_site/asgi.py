@@ -1,23 +1,27 @@
-"""ASGI entry point (``daphne engine_site.asgi:application``): Django's views plus the SSE streams.
+"""ASGI entry point (``manage.py serve``; also ``daphne engine_site.asgi:application``): Django's views plus the SSE streams.
 
 The live streams (``jobs/api/stream.py``, ``dashboard/stream.py``) are Channels HTTP consumers;
-every other path goes to Django. The session/auth middleware stack gives the console stream its staff user.
+every other path goes to Django, run as WSGI on a fixed set of threads whose database
+connections persist (``engine_site.threads``, where the measurements are). The session/auth
+middleware stack gives the console stream its staff user.
 """
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engine_site.settings")
 # Set Django up before importing anything that touches models.
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path, re_path  # noqa: E402
 
 from dashboard.stream import ConsoleEventStream  # noqa: E402
+from engine_site.threads import DjangoOnThreads  # noqa: E402
 from jobs.api.bodies import BodyLimit  # noqa: E402
+from jobs.api.conf import api_conf  # noqa: E402
 from jobs.api.stream import ApiEventStream  # noqa: E402
 
 # Bodies over API_MAX_BODY_BYTES are refused before Django's handler spools them (jobs.api.bodies).
@@ -26,6 +30,6 @@ application = BodyLimit(ProtocolTypeRouter({
         path("api/sse/events", ApiEventStream.as_asgi()),
         # Only the console stream needs the session user; Django's own middleware serves the rest.
         path("console/events", AuthMiddlewareStack(ConsoleEventStream.as_asgi())),
-        re_path(r"", django_asgi_app),  # type: ignore[arg-type]  # an ASGI app, which URLRouter accepts
+        re_path(r"", DjangoOnThreads(api_conf().WEB_THREADS)),  # type: ignore[arg-type]  # URLRouter takes ASGI apps
     ]),
 }))

@@ -185,7 +185,8 @@ def _database_from_env() -> dict[str, Any]:
             },
             "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
-    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60"))))
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+                                                          conn_health_checks=True))
     if db["ENGINE"] == "django.db.backends.mysql":
         options = db.setdefault("OPTIONS", {})
         options.setdefault("charset", "utf8mb4")

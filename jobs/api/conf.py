@@ -11,7 +11,7 @@ from ..conf import Section, current
 
 @dataclass(frozen=True, slots=True)
 class ApiConf(Section):
-    positive = ("API_MAX_BODY_BYTES", "READ_RATE_WINDOW_SECONDS")
+    positive = ("API_MAX_BODY_BYTES", "READ_RATE_WINDOW_SECONDS", "WEB_THREADS")
 
     #: Largest accepted request body, bytes (413 above it, before it is read or parsed). A batch
     #: of MAX_BATCH (1,000) specs of ~4 KiB fits; parsing one costs at most ~25 bytes of heap per
@@ -25,6 +25,9 @@ class ApiConf(Section):
     LIST_READ_COST: int = 1
     #: What one analytics request costs: each aggregates rollups or recent rows, so more than a page.
     ANALYTICS_READ_COST: int = 5
+    #: Threads per web process running Django's views (``engine_site.threads``): requests beyond
+    #: that many at once wait for one; each thread keeps its own database connection.
+    WEB_THREADS: int = 8
     #: Enables POST /api/demo/seed and /api/demo/clear (operator keys only).
     DEMO_MODE: bool = False
 
