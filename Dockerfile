@@ -1,4 +1,4 @@
-# One image for every role: web (daphne), workers (runworkers), one-off commands.
+# One image for every role: web (manage.py serve), workers (runworkers), one-off commands.
 FROM python:3.12-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 VAR_DIR=/var/lib/engine
@@ -13,4 +13,5 @@ RUN useradd --system --home /app engine && mkdir -p "$VAR_DIR" && chown engine "
     && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0
 USER engine
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "engine_site.asgi:application"]
+# The production web tier: a gunicorn master with daphne workers (docs/OPERATIONS.md, "The web tier").
+CMD ["python", "manage.py", "serve", "--host", "0.0.0.0", "--port", "8000"]

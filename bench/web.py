@@ -1,26 +1,30 @@
-"""The engine's web process (daphne serving the ASGI app) and the HTTP load the benchmark puts on it."""
+"""The engine's web tier (``manage.py serve``, what production runs) and the HTTP load the benchmark puts on it."""
 
 import asyncio
+import os
 import time
 from typing import Any
 
 import httpx
 
-from deploy.procs import daphne_argv, free_port
+from deploy.procs import free_port, web_argv
 
 from .progress import Progress
 from .runtime import ENGINE_SETTINGS, Bench, BenchError, latency_summary
 
+#: Web processes ``serve`` runs in the benchmark: its default, one per core.
+WEB_WORKERS = max(1, os.cpu_count() or 1)
+
 
 def start_daphne(bench: Bench) -> tuple[Any, str]:
-    """Start one daphne process on a free port; return it and its base URL once it answers."""
+    """Start ``manage.py serve`` on a free port; return its master and its base URL once it answers."""
     port = free_port()
-    proc = bench.spawn("daphne", daphne_argv(port), settings=ENGINE_SETTINGS)
+    proc = bench.spawn("serve", web_argv(port, workers=WEB_WORKERS), settings=ENGINE_SETTINGS)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         if proc.poll() is not None:
-            raise BenchError(f"daphne exited with {proc.returncode}:\n{bench.log_tail(proc)}")
+            raise BenchError(f"serve exited with {proc.returncode}:\n{bench.log_tail(proc)}")
         try:
             if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
                 return proc, url
@@ -28,7 +32,7 @@ def start_daphne(bench: Bench) -> tuple[Any, str]:
             pass
         if time.monotonic() > deadline:
             bench.stop(proc)
-            raise BenchError(f"daphne did not answer within 60s:\n{bench.log_tail(proc)}")
+            raise BenchError(f"serve did not answer within 60s:\n{bench.log_tail(proc)}")
         time.sleep(0.1)
 
 

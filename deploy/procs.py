@@ -77,13 +77,14 @@ def spawn(argv: Sequence[str], *, env: Mapping[str, str] | None = None, log: Pat
             out.close()  # the child has its own copy
 
 
-def daphne_argv(port: int, host: str = "127.0.0.1") -> list[str]:
-    """The command line of one web instance: daphne serving the engine's ASGI app."""
-    return [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "engine_site.asgi:application"]
+def web_argv(port: int, host: str = "127.0.0.1", workers: int = 1) -> list[str]:
+    """The command line of one web instance: ``manage.py serve``, what production runs."""
+    return [sys.executable, str(ROOT / "manage.py"), "serve", "--host", host, "--port", str(port),
+            "--workers", str(workers)]
 
 
-def daphne(port: int, *, env: Mapping[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return spawn(daphne_argv(port), env=env, log=log)
+def web(port: int, *, env: Mapping[str, str], log: Path, workers: int = 1) -> subprocess.Popen[bytes]:
+    return spawn(web_argv(port, workers=workers), env=env, log=log)
 
 
 def kill(proc: subprocess.Popen[bytes]) -> None:

@@ -1,4 +1,4 @@
-"""ASGI entry point (``manage.py serve``; also ``daphne engine_site.asgi:application``): Django's views plus the SSE streams.
+"""ASGI entry point (``manage.py serve``, or ``daphne engine_site.asgi:application``): views plus the SSE streams.
 
 The live streams (``jobs/api/stream.py``, ``dashboard/stream.py``) are Channels HTTP consumers;
 every other path goes to Django, run as WSGI on a fixed set of threads whose database

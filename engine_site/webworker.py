@@ -35,6 +35,8 @@ STATE_ENV = "ENGINE_WEB_STATE"
 
 
 def _state() -> Path | None:
+    # Process plumbing, not configuration: the master (which never loads Django settings) and its
+    # workers share this directory, named by serve in their environment.
     raw = os.environ.get(STATE_ENV)
     return Path(raw) if raw else None
 
@@ -94,10 +96,9 @@ class DaphneWorker(Worker):
 
         worker = self
         ports: list[Any] = []
-
         started = time.time()
 
-        class _Server(Server):  # type: ignore[misc]
+        class _Server(Server):
             def listen_success(self, port: Any) -> None:
                 ports.append(port)  # kept so that a graceful stop can close them
                 super().listen_success(port)
@@ -130,7 +131,7 @@ class DaphneWorker(Worker):
                     port.stopListening()  # this process only: the master's socket stays open for others
                 ports.clear()
             if not ports and (in_flight() == 0 or now >= stopping["deadline"]):
-                reactor.stop()
+                reactor.stop()  # type: ignore[misc]  # Twisted's reactor is a module-level instance
 
         reactor.callWhenRunning(task.LoopingCall(tick).start, TICK_SECONDS)
         try:

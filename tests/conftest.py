@@ -131,11 +131,12 @@ DAPHNE_ENV = {
 
 @pytest.fixture
 def start_daphne(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., DaphneServer]]:
-    """``start_daphne(JOBS_KEY="value", …)``: a test daphne with more environment; stopped at the end."""
+    """``start_daphne(JOBS_KEY="value", …, workers=1)``: a test ``serve`` with more environment; stopped at the end."""
     started: list[DaphneServer] = []
 
-    def start(**env: str) -> DaphneServer:
-        server = DaphneServer(worker_env, tmp_path / f"daphne-{len(started)}.log", {**DAPHNE_ENV, **env})
+    def start(workers: int = 1, **env: str) -> DaphneServer:
+        server = DaphneServer(worker_env, tmp_path / f"daphne-{len(started)}.log", {**DAPHNE_ENV, **env},
+                              workers=workers)
         started.append(server)
         server.wait_healthy()
         return server

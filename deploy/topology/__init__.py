@@ -2,7 +2,7 @@
 
 MariaDB and Redis (started by ``deploy/servers.py`` on a temporary directory and free
 ports), Debian's nginx (``/usr/sbin/nginx`` with a config generated from
-``deploy/nginx.conf`` into a temporary prefix), N web instances (daphne,
+``deploy/nginx.conf`` into a temporary prefix), N web instances (``manage.py serve``,
 ``INSTANCE_ID=web1…``) and N worker supervisors (``manage.py runworkers``,
 ``INSTANCE_ID=worker1…``), all on 127.0.0.1. Every engine process runs
 ``engine_site.settings`` the way production does (``PRODUCTION=1``, JSON logs), each in

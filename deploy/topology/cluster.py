@@ -99,7 +99,7 @@ class Topology(ServerFaults):
         for i in range(1, self.n_webs + 1):
             port = procs.free_port()
             self.webs.append(Process(
-                name=f"web{i}", port=port, log=self.logs / f"web{i}.log", argv=procs.daphne_argv(port),
+                name=f"web{i}", port=port, log=self.logs / f"web{i}.log", argv=procs.web_argv(port),
                 env={**self.env, "INSTANCE_ID": f"web{i}"},
             ))
         for i in range(1, self.n_workers + 1):

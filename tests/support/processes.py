@@ -1,4 +1,4 @@
-"""Processes a test starts: ``runworkers`` supervisors and a daphne web server (stopped by the test)."""
+"""Processes a test starts: ``runworkers`` supervisors and a web server, ``manage.py serve`` (stopped by the test)."""
 
 import contextlib
 import os
@@ -78,20 +78,22 @@ def faketime_binary() -> str:
 
 
 class DaphneServer:
-    """``daphne engine_site.asgi:application`` on 127.0.0.1 with a test database's environment."""
+    """``manage.py serve`` (one daphne worker under gunicorn) on 127.0.0.1 with a test database's environment."""
 
-    def __init__(self, env: dict[str, str], log: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str], log: Path, extra_env: dict[str, str] | None = None,
+                 workers: int = 1) -> None:
         self.port = procs.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
-        self.proc = procs.daphne(self.port, env={**env, "LOG_LEVEL": "INFO", **(extra_env or {})}, log=log)
+        self.proc = procs.web(self.port, env={**env, "LOG_LEVEL": "INFO", **(extra_env or {})}, log=log,
+                              workers=workers)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def healthy(self) -> bool:
         if self.proc.poll() is not None:
-            pytest.fail(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
+            pytest.fail(f"serve exited with {self.proc.returncode}:\n{self.log()}")
         try:
             with urllib.request.urlopen(f"{self.url}/api/health", timeout=10) as resp:  # noqa: S310 (127.0.0.1)
                 return bool(resp.status == 200)
@@ -99,7 +101,7 @@ class DaphneServer:
             return False
 
     def wait_healthy(self) -> None:
-        wait_for(self.healthy, timeout=60, interval=0.2, what="daphne to answer /api/health")
+        wait_for(self.healthy, timeout=60, interval=0.2, what="serve to answer /api/health")
 
     def stop(self) -> None:
         procs.stop(self.proc, timeout=15)

@@ -1,4 +1,4 @@
-"""A production instance for tests: PRODUCTION=1 settings in a subprocess, and daphne serving them."""
+"""A production instance for tests: PRODUCTION=1 settings in a subprocess, and ``manage.py serve`` serving them."""
 
 import os
 import secrets
@@ -44,15 +44,15 @@ def manage(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.
 
 @contextmanager
 def production_instance(env: dict[str, str], log: Path) -> Iterator[int]:
-    """Migrate ``env``'s database, serve it with daphne until the block ends; yields the port."""
+    """Migrate ``env``'s database, serve it with ``manage.py serve`` until the block ends; yields the port."""
     migrated = manage(env, "migrate", "--noinput", timeout=600)
     assert migrated.returncode == 0, migrated.stderr
     port = procs.free_port()
-    proc = procs.daphne(port, env=env, log=log)
+    proc = procs.web(port, env=env, log=log)
 
     def up() -> bool:
         if proc.poll() is not None:
-            pytest.fail(f"daphne exited with {proc.returncode}:\n{log.read_text()}")
+            pytest.fail(f"serve exited with {proc.returncode}:\n{log.read_text()}")
         try:
             return http_request(port, "GET", "/api/health", timeout=15)[0] == 200
         except OSError:

@@ -1,4 +1,4 @@
-"""The children ``runengine`` starts: a worker supervisor and the web server, stopped with SIGTERM.
+"""The children ``runengine`` starts: a worker supervisor and the web tier (``serve``), stopped with SIGTERM.
 
 The engine's own copy, on purpose: the product never imports the tooling's ``deploy.procs``.
 """
@@ -15,10 +15,10 @@ def runworkers(processes: int, threads: int) -> subprocess.Popen[bytes]:
     )
 
 
-def daphne(host: str, port: int) -> subprocess.Popen[bytes]:
-    """daphne serving the engine's ASGI app (API, console, SSE)."""
-    return subprocess.Popen(  # noqa: S603 — our own ASGI app with validated options
-        [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "engine_site.asgi:application"],
+def serve(host: str, port: int) -> subprocess.Popen[bytes]:
+    """``manage.py serve``: the production web tier (API, console, admin, SSE), one process per core."""
+    return subprocess.Popen(  # noqa: S603 — our own manage.py with validated options
+        [sys.executable, sys.argv[0], "serve", "--host", host, "--port", str(port)],
     )
 
 

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         )
         children = [_procs.runworkers(options["processes"], options["threads"])]
         if not options["no_web"]:
-            children.append(_procs.daphne(options["host"], options["port"]))
+            children.append(_procs.serve(options["host"], options["port"]))
             base = f"http://{options['host']}:{options['port']}"
             self.stdout.write(f"console: {base}/   API: {base}/api/   API docs: {base}/api/docs/   "
                               f"admin: {base}/admin/")

@@ -44,7 +44,7 @@ class Command(BaseCommand):
     help = "Serve the API, console, admin and event streams for production (gunicorn master, daphne workers)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default=settings.WEB_HOST, help="address to listen on (default $HOST or 127.0.0.1)")
+        parser.add_argument("--host", default=settings.WEB_HOST, help="IPv4 address (default $HOST or 127.0.0.1)")
         parser.add_argument("--port", type=port_number, default=settings.WEB_PORT, help="default $PORT or 8000")
         parser.add_argument("--workers", type=positive_int, default=None,
                             help="web processes sharing the port (default: one per core)")
@@ -60,8 +60,8 @@ class Command(BaseCommand):
         if ":" in options["host"]:
             raise CommandError(f"--host {options['host']}: serve listens on IPv4 addresses only "
                                "(0.0.0.0 for every interface; an IPv6 front such as nginx can proxy to it)")
-        argv = gunicorn_argv(host=options["host"], port=options["port"],
-                             workers=options["workers"] or default_workers(),
+        workers = options["workers"] or default_workers()
+        argv = gunicorn_argv(host=options["host"], port=options["port"], workers=workers,
                              graceful_timeout=options["graceful_timeout"], timeout=options["timeout"])
         env = dict(os.environ)
         # Where the master marks a reload and each worker that it listens (engine_site.webworker).
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         if options["threads"]:
             env["JOBS_WEB_THREADS"] = str(options["threads"])
         env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "engine_site.settings"))
-        self.stdout.write(f"serve: http://{options['host']}:{options['port']}/ with {argv[argv.index('--workers') + 1]} "
-                          "web process(es); HUP reloads, TERM stops gracefully")
+        self.stdout.write(f"serve: http://{options['host']}:{options['port']}/ with {workers} web process(es); "
+                          "HUP reloads, TERM stops gracefully")
         self.stdout.flush()
         os.execve(sys.executable, argv, env)  # noqa: S606 — gunicorn from this interpreter, validated options
