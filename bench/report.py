@@ -140,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", type=Path)
     parser.add_argument("--svg", type=Path, metavar="DIR", help="also draw the charts into DIR")
     args = parser.parse_args(argv)
+    import os
+
+    import django
+
+    # Some sections read helpers of their scenario's module, which imports the models.
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engine_site.settings")
+    django.setup()
     from .charts import write_svgs
 
     results = json.loads(args.results.read_text())
