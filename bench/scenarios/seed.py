@@ -79,7 +79,7 @@ def analytics(client: httpx.Client) -> dict[str, Any]:
     return body
 
 
-def protocol(bench: Bench, client: httpx.Client, seeds: int, *, timeout: float) -> dict[str, Any]:
+def protocol(client: httpx.Client, seeds: int, *, timeout: float) -> dict[str, Any]:
     """The seed tool's steps; its throughput, and what the last poll said."""
     cleared = client.post("/api/demo/clear")
     if cleared.status_code != 200:
@@ -121,7 +121,8 @@ def run(bench: Bench) -> dict[str, Any]:
     _, raw = keys.issue(tenant, name="seed load tool", operator=True)
     runs = []
     with bench.environment(JOBS_DEMO_MODE="1"):
-        # The first engine starts while the web server does: the smoke run's wall time, not a figure.
+        # The first engine starts while the web server does (its "engines_started_s" includes the
+        # server's start-up): the smoke run's wall time, not a figure.
         begun = time.monotonic()
         workers, spawned = spawn_engines(bench, 1, o.seed_threads)
         try:
@@ -139,7 +140,7 @@ def run(bench: Bench) -> dict[str, Any]:
                     started = time.monotonic()
                     # Each slot runs ~1.75 s a task, ~1.25 runs a task (20% fail, retried): 4× that is ample.
                     timeout = 60 + 4 * 2.2 * PER_SEED * o.seeds / (engines * o.seed_threads)
-                    result = protocol(bench, client, o.seeds, timeout=timeout)
+                    result = protocol(client, o.seeds, timeout=timeout)
                 finally:
                     stopped_s = stop_engines(bench, workers)
                 slots = engines * o.seed_threads
