@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=positive_float, help="pickup-latency enqueue rate, tasks/s (default 50)")
     p.add_argument("--rows", type=positive_int, help="finished rows of the big table (default 1,000,000)")
     p.add_argument("--samples", type=positive_int, help="requests per big-table endpoint (default 50)")
+    p.add_argument("--seeds", type=positive_int, help="seed scenario: POST /api/demo/seed calls, 50 tasks each "
+                                                      "(default 4)")
     p.add_argument("--json", metavar="PATH",
                    help="write the results here (default: var/bench/results-<time>.json and latest.json)")
     p.add_argument("--svg", action="store_true", help="draw the charts to docs/bench/*.svg")
@@ -52,6 +54,7 @@ def options_from(argv: list[str] | None) -> Options:
         quick=args.quick, scenarios=list(dict.fromkeys(args.scenarios)) or list(SCENARIOS),
         tasks=args.tasks, processes=args.processes, threads=args.threads, peers=args.peers, clients=args.clients,
         requests=args.requests, batches=args.batches, rate=args.rate, rows=args.rows, samples=args.samples,
+        seeds=args.seeds,
         json=args.json, svg=args.svg or bool(args.svg_dir), svg_dir=args.svg_dir,
     )
 

@@ -52,6 +52,9 @@ def charts(results: dict[str, Any]) -> dict[str, str]:
     if d and "error" not in d:
         bars = [(f"{x['system']} ({x['processes']}×{x['threads']})", x["tasks_per_s"] or 0, x["system"] == "engine")
                 for x in d["systems"]]
+        f = d.get("floor")
+        if f:  # the floor first: the bar every other one is read against
+            bars.insert(0, (f"floor: raw SQL claim+complete ({f['claimers']})", f["tasks_per_s"] or 0, False))
         out["drain"] = bar_chart(f"Drain {d['tasks']:,} no-op tasks", bars, unit="tasks/s",
                                  subtitle=f"{d['processes']} worker processes each; start-up included; {where}")
         bars = [(f"{x['system']} ({x['processes']}×{x['threads']})", cpu_ms_per_task(x) or 0, x["system"] == "engine")
@@ -66,10 +69,36 @@ def charts(results: dict[str, Any]) -> dict[str, str]:
                                    subtitle=f"{d['tasks']:,} no-op tasks; {where}")
     d = s.get("enqueue")
     if d and "error" not in d:
-        bars = [(f"single POST ×{d['single']['concurrency']} clients", d["single"]["tasks_per_s"], True),
-                (f"batch of {d['batch']['tasks_per_request']}", d["batch"]["tasks_per_s"], True)]
-        out["enqueue"] = bar_chart("Enqueue over HTTP (daphne, 1 process)", bars, unit="tasks/s",
-                                   subtitle=where, target=5000, target_label="batch target 5,000/s")
+        floors = d.get("floors", {})
+        c = d["single"]["concurrency"]
+        bars = [(f"floor: GET /api/health ×{c} (req/s)", floors["health"]["requests_per_s"] or 0, False)
+                ] if "health" in floors else []
+        if "enqueue_loop" in floors:
+            bars.append(("floor: in-process enqueue() loop", floors["enqueue_loop"]["tasks_per_s"] or 0, False))
+        bars.append((f"single POST ×{c} clients", d["single"]["tasks_per_s"], True))
+        if d.get("single_few_clients"):
+            bars.append((f"single POST ×{d['single_few_clients']['concurrency']} clients",
+                         d["single_few_clients"]["tasks_per_s"], True))
+        out["enqueue"] = bar_chart("Single enqueues over HTTP, beside their floors", bars, unit="/s",
+                                   subtitle=f"{d['server']}; {where}")
+        bars = [(f"batch of {d['batch']['tasks_per_request']}", d["batch"]["tasks_per_s"], True)]
+        if "raw_insert" in floors:
+            bars.insert(0, (f"floor: raw INSERT of {floors['raw_insert']['rows_per_statement']} rows",
+                            floors["raw_insert"]["tasks_per_s"] or 0, False))
+        out["enqueue-batch"] = bar_chart("Batch enqueue over HTTP, beside the raw INSERT", bars, unit="tasks/s",
+                                         subtitle=where, target=5000, target_label="batch target 5,000/s")
+    d = s.get("seed")
+    if d and "error" not in d:
+        bars = []
+        for r in d["runs"]:
+            label = f"{r['engines']} × {r['threads']}"
+            if r["seed_published_tasks_per_s"]:
+                bars.append((f"the seed, {label} (published)", r["seed_published_tasks_per_s"], False))
+            bars.append((f"engine, {label}", r["tasks_per_s"] or 0, True))
+            if r["ceiling_tasks_per_s"]:
+                bars.append((f"ceiling, {label} (slots ÷ avg run)", r["ceiling_tasks_per_s"], False))
+        out["seed"] = bar_chart("The seed's load-test protocol", bars, unit="tasks/s", fmt="{:.2f}",
+                                subtitle=f"{d['seeds']} × 50 simulated tasks (0.5–3 s, 20% fail); {where}")
     d = s.get("latency")
     if d and "error" not in d:
         p = d["pickup"]

@@ -8,7 +8,7 @@ ENV_OPTIONS = "BENCH_OPTIONS"
 ENV_WORKDIR = "BENCH_WORKDIR"
 ENV_PIDS = "BENCH_SERVER_PIDS"
 
-SCENARIOS = ("drain", "enqueue", "latency", "scaling", "fairness", "bigtable", "memory")
+SCENARIOS = ("drain", "enqueue", "latency", "scaling", "fairness", "bigtable", "memory", "seed")
 
 
 @dataclass
@@ -29,6 +29,9 @@ class Options:
     quiet: int = 100
     rows: int = 1_000_000
     samples: int = 50
+    #: The seed scenario: ``POST /api/demo/seed`` calls (50 tasks each), and threads per engine (the seed's 4).
+    seeds: int = 4
+    seed_threads: int = 4
     json: str | None = None
     svg: bool = False
     svg_dir: str | None = None
@@ -39,7 +42,9 @@ class Options:
         base: dict[str, Any] = {}
         if quick:
             base = {"tasks": 300, "requests": 100, "batches": 2, "latency_tasks": 40, "noisy": 400,
-                    "quiet": 20, "rows": 2_000, "samples": 3, "clients": 4}
+                    "quiet": 20, "rows": 2_000, "samples": 3, "clients": 4,
+                    # The seed's handlers sleep 0.5–3 s: 50 of them on 25 threads take seconds, not 25 s.
+                    "seeds": 1, "seed_threads": 25}
         base.update({k: v for k, v in given.items() if v is not None})
         return cls(quick=quick, **base)
 

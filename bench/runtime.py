@@ -66,6 +66,8 @@ class Bench:
         self.log_count = 0
         self.logs: dict[int, Path] = {}
         self._redis: Any = None
+        #: Variables every process started from now on gets too (``environment``).
+        self.extra_env: dict[str, str] = {}
 
     # -- processes -------------------------------------------------------------------------
 
@@ -78,8 +80,19 @@ class Bench:
             "VAR_DIR": str(self.workdir / "var"),
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "DEBUG": "0",
+            **self.extra_env,
         })
         return env
+
+    @contextmanager
+    def environment(self, **values: str) -> Iterator[None]:
+        """Processes started in the block get ``values`` too (demo mode for the seed's protocol)."""
+        saved = dict(self.extra_env)
+        self.extra_env.update(values)
+        try:
+            yield
+        finally:
+            self.extra_env = saved
 
     def spawn(self, name: str, argv: list[str], *, settings: str = ENGINE_SETTINGS,
               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -156,7 +169,8 @@ class Bench:
         """MariaDB's global counters: statements, commits, index and row reads."""
         from django.db import connection
 
-        names = ("Questions", "Com_commit", "Com_select", "Com_insert", "Com_update", "Handler_read_key",
+        names = ("Questions", "Com_commit", "Com_rollback", "Com_select", "Com_insert", "Com_update",
+                 "Com_set_option", "Handler_read_key",
                  "Handler_read_next", "Handler_read_prev", "Handler_read_rnd_next", "Handler_read_first")
         with connection.cursor() as cur:
             cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ", ".join(["%s"] * len(names)) + ")",

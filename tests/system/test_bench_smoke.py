@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -69,6 +70,22 @@ def test_drain_runs_every_system_on_the_same_servers(smoke: dict[str, Any]) -> N
     assert data["ratio_vs_dtdb"] > 0
     assert data["ratio_vs_celery"] > 0
     assert data["best_celery"] in {"celery-prefork", "celery-threads"}
+    for name in ("engine", "django-tasks-db"):  # both write started_at; Celery keeps no such row
+        assert 0 < systems[name]["first_start_s"] <= systems[name]["first_done_s"] + 0.05, systems[name]
+    assert data["first_start_s"] == systems["engine"]["first_start_s"]
+
+
+def test_drain_stands_beside_its_raw_claim_and_complete_floor(smoke: dict[str, Any]) -> None:
+    data = scenario(smoke, "drain")
+    floor, engine = data["floor"], data["systems"][0]
+    assert floor["tasks"] == quick.tasks  # every row claimed and completed (counted in the database)
+    assert floor["claimers"] == quick.processes * quick.threads
+    assert floor["batch"] == quick.threads * 16  # the pool's threads plus its prefetch (15 a thread)
+    assert floor["seconds"] > 0
+    assert floor["tasks_per_s"] == pytest.approx(quick.tasks / floor["seconds"], rel=0.01)
+    assert floor["engine_share"] == round(floor["seconds"] / engine["seconds"], 3)
+    assert data["engine_share_of_floor"] == floor["engine_share"]
+    assert floor["engine_share_steady"] > floor["engine_share"]  # start-up left out
 
 
 def test_enqueue_over_http_stores_every_acknowledged_task(smoke: dict[str, Any]) -> None:
@@ -77,10 +94,30 @@ def test_enqueue_over_http_stores_every_acknowledged_task(smoke: dict[str, Any])
     assert data["single"]["statuses"] == {"201": quick.requests}
     assert data["batch"]["created"] == quick.batches * quick.batch_size
     assert data["batch"]["statuses"] == {"201": quick.batches}
-    assert data["stored"] == 20 + quick.requests + quick.batches * quick.batch_size  # with the warm-up
-    for kind in ("single", "batch"):
+    # The warm-up, the single POSTs by C and by 4 clients, the batches; then the in-process loop's
+    # tasks and the raw INSERT's rows (as many as the batches').
+    assert data["stored"] == 20 + 3 * quick.requests + 2 * quick.batches * quick.batch_size
+    assert data["single_few_clients"]["concurrency"] == 4
+    assert data["single_few_clients"]["statuses"] == {"201": quick.requests}
+    for kind in ("single", "single_few_clients", "batch"):
         assert data[kind]["tasks_per_s"] > 0
         assert data[kind]["latency"]["p95_ms"] > 0
+    # Beside the floors, measured in the same run: the stored count above includes their rows.
+    floors = data["floors"]
+    assert floors["health"]["statuses"] == {"200": quick.requests}
+    assert floors["health"]["concurrency"] == data["single"]["concurrency"] == quick.clients
+    assert floors["enqueue_loop"]["tasks"] == quick.requests
+    assert floors["raw_insert"]["tasks"] == quick.batches * quick.batch_size
+    assert floors["raw_insert"]["statements"] == quick.batches
+    for floor in (floors["enqueue_loop"], floors["raw_insert"]):
+        assert floor["tasks_per_s"] > 0
+    assert floors["health"]["requests_per_s"] > 0
+    assert data["single_vs_loop"] == round(data["single"]["tasks_per_s"] / floors["enqueue_loop"]["tasks_per_s"], 3)
+    assert data["batch_vs_insert"] == round(data["batch"]["tasks_per_s"] / floors["raw_insert"]["tasks_per_s"], 3)
+    assert data["single_vs_health"] == round(data["single"]["requests_per_s"] / floors["health"]["requests_per_s"], 3)
+    db = data["single"]["db_per_request"]  # MariaDB's counters around the single-POST load
+    assert db["inserts"] >= 1 and db["commits"] >= 1  # the task row, in a transaction of its own
+    assert db["statements"] >= db["selects"] + db["inserts"] + db["updates"] + db["commits"]
 
 
 def test_pickup_latency_measures_every_task(smoke: dict[str, Any]) -> None:
@@ -140,6 +177,22 @@ def test_memory_reports_worker_and_web_peaks(smoke: dict[str, Any]) -> None:
     assert data["web_peak_rss_mb"] >= data["web_rss_at_start_mb"] > 10
 
 
+def test_the_seeds_protocol_runs_on_one_and_three_engines(smoke: dict[str, Any]) -> None:
+    data = scenario(smoke, "seed")
+    assert [(r["engines"], r["threads"]) for r in data["runs"]] == [(1, quick.seed_threads), (3, quick.seed_threads)]
+    for run in data["runs"]:
+        counts = run["status_counts"]
+        assert run["total_tasks"] == 50 * quick.seeds == sum(counts.values())
+        assert counts["pending"] == counts["running"] == 0  # the seed tool's stop condition
+        assert run["finished_at_stop"] + run["waiting_at_stop"] == run["total_tasks"]
+        assert run["finished_at_stop"] > 0
+        assert run["tasks_per_s"] == pytest.approx(run["total_tasks"] / run["seconds"], rel=0.01)
+        assert run["avg_execution_ms"] >= 500  # the simulated handlers sleep 0.5–3 s
+        assert run["avg_queue_wait_ms"] >= 0
+        assert run["ceiling_tasks_per_s"] == round(run["engines"] * run["threads"] * 1000 / run["avg_execution_ms"], 2)
+    assert data["published"] == {"1x4": 1.8, "3x4": 4.6}
+
+
 def test_the_run_prints_the_table_the_targets_and_draws_the_charts(smoke: dict[str, Any]) -> None:
     results, stdout = smoke["results"], smoke["stdout"]
     assert list(results["scenarios"]) == list(SCENARIOS)
@@ -149,6 +202,29 @@ def test_the_run_prints_the_table_the_targets_and_draws_the_charts(smoke: dict[s
     assert "Targets" in stdout
     assert [t["target"] for t in results["targets"]] == [t["target"] for t in report.targets(results)]
     assert all(t["measured"] is not None for t in results["targets"]), results["targets"]
-    for name in SCENARIOS:
+    for name in (*SCENARIOS, "enqueue-batch", "drain-cpu"):
         svg = smoke["svg"] / f"{name}.svg"
         assert ET.parse(svg).getroot().tag.endswith("svg"), name  # noqa: S314 — our own file
+    enqueue = (smoke["svg"] / "enqueue.svg").read_text()
+    assert "floor: in-process enqueue() loop" in enqueue and "floor: GET /api/health" in enqueue
+    assert "floor: raw INSERT" in (smoke["svg"] / "enqueue-batch.svg").read_text()
+    assert "floor: raw SQL claim+complete" in (smoke["svg"] / "drain.svg").read_text()
+    assert "floor, in-process enqueue() loop" in stdout and "floor, raw SQL claim + complete" in stdout
+
+
+def test_the_targets_are_the_issues_ratios_of_the_same_run(smoke: dict[str, Any]) -> None:
+    results = smoke["results"]
+    found = {t["target"].split(" (")[0]: t for t in results["targets"]}
+    enqueue, drain = results["scenarios"]["enqueue"], results["scenarios"]["drain"]
+    expect: dict[str, tuple[float, Callable[[float], bool]]] = {
+        "single POST /api/tasks": (enqueue["single_vs_loop"], lambda v: v >= 1.0),
+        "single POST /api/tasks p99 at 4 clients": (enqueue["single_few_clients"]["latency"]["p99_ms"],
+                                                    lambda v: v <= 50),
+        "batch of 500 vs raw multi-row INSERT": (enqueue["batch_vs_insert"], lambda v: v >= 0.7),
+        "drain vs django-tasks-db": (drain["ratio_vs_dtdb"], lambda v: v >= 10),
+        "worker start-up to first claim": (drain["first_start_s"], lambda v: v < 0.3),
+        "drain share of the raw claim+complete floor": (drain["engine_share_of_floor"], lambda v: v >= 0.5),
+    }
+    for name, (value, goal) in expect.items():
+        assert found[name]["value"] == value, name
+        assert found[name]["met"] is goal(value), name
