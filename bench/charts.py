@@ -117,13 +117,13 @@ def charts(results: dict[str, Any]) -> dict[str, str]:
     if d and "error" not in d:
         bars = [(r["endpoint"].replace("GET ", ""), r["p95_ms"] or 0, True) for r in d["reads"]]
         out["bigtable"] = bar_chart(f"p95 with {d['rows']:,} finished tasks", bars, unit="ms", fmt="{:.0f}",
-                                    subtitle=f"sequential requests through daphne; {where}",
+                                    subtitle=f"sequential requests through serve; {where}",
                                     target=150, target_label="target 150 ms")
     d = s.get("memory")
     if d and "error" not in d:
         bars = [("worker process", d["worker_peak_rss_mb"] or 0, True),
                 ("supervisor", d["supervisor_peak_rss_mb"] or 0, True),
-                ("web process (daphne)", d["web_peak_rss_mb"] or 0, True)]
+                ("web processes (serve)", d["web_peak_rss_mb"] or 0, True)]
         peers = s.get("drain")
         if peers and "error" not in peers:
             bars += [(f"{x['system']} worker", x["memory"]["worker_peak_rss_mb"] or 0, False)

@@ -47,7 +47,7 @@ class MemoryWatch:
                 if role is None or peak is None:
                     continue
                 if solo:
-                    role = "child"  # a process that is itself the worker (db_worker, daphne)
+                    role = "child"  # a process that is itself the worker (db_worker, a web process)
                 old = self.peaks.get(proc.pid)
                 if old is None or peak > old[1]:
                     self.peaks[proc.pid] = (role, peak)

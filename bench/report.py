@@ -90,7 +90,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 TITLES = {
     "drain": "1. drain: N no-op tasks queued, then drained",
-    "enqueue": "2. enqueue over HTTP (daphne), beside its floors",
+    "enqueue": "2. enqueue over HTTP (manage.py serve), beside its floors",
     "latency": "3. pickup latency into an idle engine",
     "scaling": "4. scaling: drain with 1, 2, 3 worker processes",
     "fairness": "5. fairness",

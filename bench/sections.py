@@ -151,7 +151,7 @@ def section(name: str, data: dict[str, Any]) -> str:
         lines.append(f"  worker process (peak of {data['worker_processes']}, {data['threads']} threads, "
                      f"{data['tasks']:,} tasks): {fmt(data['worker_peak_rss_mb'], '.0f')} MB")
         lines.append(f"  supervisor: {fmt(data['supervisor_peak_rss_mb'], '.0f')} MB")
-        lines.append(f"  web process (daphne): {fmt(data['web_rss_at_start_mb'], '.0f')} MB at start, "
+        lines.append(f"  web processes (serve, largest): {fmt(data['web_rss_at_start_mb'], '.0f')} MB at start, "
                      f"{fmt(data['web_peak_rss_mb'], '.0f')} MB peak under load")
     return "\n".join(lines)
 

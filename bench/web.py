@@ -16,7 +16,7 @@ from .runtime import ENGINE_SETTINGS, Bench, BenchError, latency_summary
 WEB_WORKERS = max(1, os.cpu_count() or 1)
 
 
-def start_daphne(bench: Bench) -> tuple[Any, str]:
+def start_web(bench: Bench) -> tuple[Any, str]:
     """Start ``manage.py serve`` on a free port; return its master and its base URL once it answers."""
     port = free_port()
     proc = bench.spawn("serve", web_argv(port, workers=WEB_WORKERS), settings=ENGINE_SETTINGS)

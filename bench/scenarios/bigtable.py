@@ -3,7 +3,7 @@
 * Claim throughput: the same drain (N no-ops, P × T) on an empty table, then with the
   finished rows loaded; plus a bare claim loop (one process calling ``Task.objects.claim``
   for T tasks at a time) on both, which isolates the claim statement itself.
-* Reads: p95 over sequential requests through daphne of ``GET /api/tasks`` (page 1, a
+* Reads: p95 over sequential requests through `serve` of ``GET /api/tasks`` (page 1, a
   status filter, the keyset cursor), the analytics endpoints, and the console's pages.
 
 The finished rows belong to the tenant the API key reads (a single-tenant deployment: the
@@ -21,7 +21,7 @@ from django.db import connection
 from ..progress import Progress
 from ..runtime import Bench, BenchError, running
 from ..systems import drain_engine, enqueue_engine
-from ..web import get_samples, staff_session, start_daphne
+from ..web import get_samples, staff_session, start_web
 
 CHUNK = 50_000
 TYPES = ("noop", "send_email", "resize_image", "generate_report", "call_webhook")
@@ -197,7 +197,7 @@ def run(bench: Bench) -> dict[str, Any]:
     ]
     pages = console_pages()
     endpoints += [(f"console {name.split(':')[1]} {path}", path, None, cookies) for name, path in pages]
-    proc, url = start_daphne(bench)
+    proc, url = start_web(bench)
     reads = []
     with running(bench, proc), Progress("big-table reads", len(endpoints), unit="endpoints",
                                         stream=bench.stderr) as bar:

@@ -1,12 +1,12 @@
 """7. memory: peak RSS (VmHWM) of a worker process while it drains N no-ops with T threads,
-of its supervisor, and of a web process (daphne) serving enqueues, lists and analytics."""
+of its supervisor, and of the web processes (serve) serving enqueues, lists and analytics."""
 
 from typing import Any
 
 from ..memory import MemoryWatch
 from ..runtime import Bench, BenchError, running
 from ..systems import drain_engine
-from ..web import get_samples, post_load, start_daphne
+from ..web import get_samples, post_load, start_web
 
 
 def run(bench: Bench) -> dict[str, Any]:
@@ -16,7 +16,7 @@ def run(bench: Bench) -> dict[str, Any]:
     tenant = bench.tenant("bench")
     drain = drain_engine(bench, o.tasks, processes=o.processes, threads=o.threads, tenant=tenant, label="memory")
     _, raw = keys.issue(tenant, name="bench")
-    proc, url = start_daphne(bench)
+    proc, url = start_web(bench)
     memory = MemoryWatch()
     with running(bench, proc):
         memory.sample([proc], solo=True)

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from ..runtime import Bench, BenchError, running
-from ..web import start_daphne
+from ..web import start_web
 
 PER_SEED = 50
 #: The seed's published figures, tasks/s (engines, threads each → tasks/s).
@@ -126,7 +126,7 @@ def run(bench: Bench) -> dict[str, Any]:
         begun = time.monotonic()
         workers, spawned = spawn_engines(bench, 1, o.seed_threads)
         try:
-            proc, url = start_daphne(bench)
+            proc, url = start_web(bench)
         except BaseException:
             stop_engines(bench, workers)
             raise

@@ -40,7 +40,7 @@ def results() -> dict[str, Any]:
                                    "raw_insert": {"tasks": 1000, "rows_per_statement": 500, "statements": 2,
                                                   "seconds": 0.1, "tasks_per_s": 10_000.0, "how": "insert"}},
                         "single_vs_loop": 1.067, "single_vs_health": 0.356, "batch_vs_insert": 0.6,
-                        "server": "daphne, 1 process", "web_peak_rss_mb": 100.0},
+                        "server": "manage.py serve, 2 web processes", "web_peak_rss_mb": 100.0},
             "seed": {"seeds": 4, "per_seed": 50, "threads": 4, "published": {"1x4": 1.8, "3x4": 4.6}, "runs": [
                 {"engines": 1, "threads": 4, "total_tasks": 200, "seconds": 100.0, "tasks_per_s": 2.0,
                  "seed_published_tasks_per_s": 1.8, "vs_seed": 1.11, "ceiling_tasks_per_s": 2.2,
