@@ -22,6 +22,7 @@ must happen in the worker, after the fork): nothing here does until ``run``.
 
 import os
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ class DaphneWorker(Worker):
     """One web process: daphne on the master's sockets, stopped gracefully when ``alive`` turns False."""
 
     def run(self) -> None:
+        from daphne.access import AccessLogGenerator
         from daphne.server import Server  # installs the asyncio reactor: after the fork, in this worker
         from twisted.internet import reactor, task
 
@@ -109,6 +111,8 @@ class DaphneWorker(Worker):
             endpoints=[endpoint(s) for s in self.sockets],
             signal_handlers=False,  # gunicorn's own handlers (installed by init_signals) decide
             verbosity=0,
+            # One line per request on stdout, as daphne's own command writes them.
+            action_logger=AccessLogGenerator(sys.stdout),
             # No proxy headers here: the app reads X-Forwarded-* itself (engine_site.clientip, settings).
             application_close_timeout=self.cfg.graceful_timeout,
         )

@@ -125,7 +125,7 @@ STREAM_HEARTBEAT_SECONDS = 1
 #: flight to a starting hub: it waits for them 5 s, not the production maximum.
 DAPHNE_ENV = {
     "JOBS_SSE_HEARTBEAT_SECONDS": str(STREAM_HEARTBEAT_SECONDS), "JOBS_SSE_REVERIFY_SECONDS": "1",
-    "JOBS_API_KEY_CACHE_SECONDS": "0", "JOBS_SSE_GAP_SECONDS": "5",
+    "JOBS_API_KEY_CACHE_SECONDS": "0", "JOBS_SSE_GAP_SECONDS": "5", "TEST_CONN_MAX_AGE": "60",
 }
 
 

@@ -12,6 +12,10 @@ from engine_site.settings import INSTALLED_APPS, VAR_DIR
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.taskapp"]
 
+#: The test web servers keep their connections as production does (CONN_MAX_AGE 60 in
+#: engine_site.settings; DAPHNE_ENV in tests/conftest.py sets this); elsewhere tests close them.
+_CONN = {"CONN_MAX_AGE": int(os.environ.get("TEST_CONN_MAX_AGE", "0")), "CONN_HEALTH_CHECKS": True}
+
 if os.environ.get("JOBS_TEST_DB") == "mariadb":
     DATABASES = {
         "default": {
@@ -24,6 +28,7 @@ if os.environ.get("JOBS_TEST_DB") == "mariadb":
             "PORT": "",
             "OPTIONS": {"charset": "utf8mb4", "isolation_level": "read committed"},
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+            **_CONN,
         }
     }
 else:
@@ -40,6 +45,7 @@ else:
                 "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;",
             },
             "TEST": {"NAME": test_db},
+            **_CONN,
         }
     }
 

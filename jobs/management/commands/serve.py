@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import OperationalError
 
 from jobs.cli import port_number, positive_int
 
@@ -42,6 +43,9 @@ def gunicorn_argv(*, host: str, port: int, workers: int, graceful_timeout: int, 
 
 class Command(BaseCommand):
     help = "Serve the API, console, admin and event streams for production (gunicorn master, daphne workers)."
+    # Checked in handle() instead: a web tier started while the database is down must come up and
+    # answer 503 on /api/health/ready until it is back, not die in a check that connects to it.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.WEB_HOST, help="IPv4 address (default $HOST or 127.0.0.1)")
@@ -57,6 +61,11 @@ class Command(BaseCommand):
                             help="seconds a silent worker lives before the master replaces it")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self.check(display_num_errors=False)
+        except OperationalError as exc:
+            self.stderr.write(f"serve: the database is unreachable ({exc}); the checks that need it are skipped, "
+                              "and /api/health/ready answers 503 until it is back")
         if ":" in options["host"]:
             raise CommandError(f"--host {options['host']}: serve listens on IPv4 addresses only "
                                "(0.0.0.0 for every interface; an IPv6 front such as nginx can proxy to it)")
