@@ -6,6 +6,12 @@ Verified keys are cached per process for a few seconds so a request does not alw
 cost a query; revocation therefore takes effect within ``API_KEY_CACHE_SECONDS``.
 :func:`key_from_headers` is the one check of a request's key, for the DRF API and the
 event stream alike.
+
+A verification carries what a request needs of its tenant (the same row, read with the key):
+its rate limit, its queues, its backlog caps; and ``memo``, where the layers above keep what
+they derive from it (the engine: the tenant's type grants). All of it lives and dies with the
+verification: at most ``API_KEY_CACHE_SECONDS`` across processes, and dropped in this process
+by every change of a key, a tenant (``tenants.changes``) or a grant (``forget()``).
 """
 
 import hashlib
@@ -14,8 +20,9 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -40,6 +47,12 @@ class VerifiedKey:
     rate_limit: int | None
     rate_window: int | None
     is_operator: bool
+    #: ``Tenant.allowed_queues`` as stored (empty: the default, its slug and 'default').
+    allowed_queues: tuple[str, ...] = ()
+    max_pending: int | None = None
+    max_pending_age: int | None = None
+    #: What the layers above derive from this verification, by their own names; dropped with it.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 _cache: dict[str, tuple[float, str, VerifiedKey]] = {}
@@ -101,9 +114,13 @@ def verify(raw: str) -> VerifiedKey | None:
         return None
     if not key.tenant.active:
         raise InactiveTenant("tenant is inactive")
+    tenant = key.tenant
+    queues = tenant.allowed_queues
     verified = VerifiedKey(
-        key_id=key.pk, prefix=key.prefix, tenant_id=key.tenant_id, tenant_slug=key.tenant.slug,
-        rate_limit=key.tenant.rate_limit, rate_window=key.tenant.rate_window_seconds, is_operator=key.is_operator,
+        key_id=key.pk, prefix=key.prefix, tenant_id=key.tenant_id, tenant_slug=tenant.slug,
+        rate_limit=tenant.rate_limit, rate_window=tenant.rate_window_seconds, is_operator=key.is_operator,
+        allowed_queues=tuple(str(q) for q in queues) if isinstance(queues, list) else (),
+        max_pending=tenant.max_pending, max_pending_age=tenant.max_pending_age_seconds,
     )
     with _lock:
         _cache[prefix] = (now + conf().API_KEY_CACHE_SECONDS, key.hashed, verified)

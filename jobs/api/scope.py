@@ -12,6 +12,7 @@ from tenants import ratelimit
 from tenants.keys import VerifiedKey
 from tenants.models import Tenant
 
+from ..bounds import Allowance
 from ..models import Task, TaskQuerySet
 from ..services import charging, listing
 from .errors import Problem
@@ -53,14 +54,25 @@ def tenant_ids(request: Request) -> list[int] | None:
     return None if wants_all(request) else [key_of(request).tenant_id]
 
 
-def own_tenant(request: Request) -> Tenant:
-    """The key's tenant: a row reference from the verified (cached) key, so no query.
+#: The tenant's fields a verified key carries (``tenants.keys.VerifiedKey``), in ``own_tenant``'s order.
+KEY_FIELDS = ["id", "slug", "allowed_queues", "max_pending", "max_pending_age_seconds"]
 
-    ``from_db`` marks it as loaded with only ``id`` and ``slug``; any other field is
-    deferred and read from the database if asked for (never a default posing as data).
+
+def own_tenant(request: Request) -> Tenant:
+    """The key's tenant: a row from the verified (cached) key, so no query.
+
+    ``from_db`` marks it as loaded with only ``KEY_FIELDS`` (its queues and backlog caps, as
+    fresh as the verification: ``API_KEY_CACHE_SECONDS``); any other field is deferred and read
+    from the database if asked for (never a default posing as data).
     """
     key = key_of(request)
-    return Tenant.from_db(DEFAULT_DB_ALIAS, ["id", "slug"], [key.tenant_id, key.tenant_slug])
+    return Tenant.from_db(DEFAULT_DB_ALIAS, KEY_FIELDS, [key.tenant_id, key.tenant_slug, list(key.allowed_queues),
+                                                         key.max_pending, key.max_pending_age])
+
+
+def allowance(request: Request, tenant: Tenant) -> Allowance:
+    """What the key's ``tenant`` may submit, its grants kept with the key's verification (no query per request)."""
+    return Allowance(tenant, memo=key_of(request).memo)
 
 
 def tenant_of(request: Request) -> Tenant | None:

@@ -11,6 +11,7 @@ from ..models import Task
 from ..services import why
 from ..services.listing import COUNT_CAP
 from ..shapes import last_error
+from .representation import ms
 
 
 class TaskCreateSerializer(serializers.Serializer[Any]):
@@ -71,10 +72,6 @@ class BatchCreatedSerializer(serializers.Serializer[Any]):
     duplicate = serializers.ListField(
         child=serializers.IntegerField(),
         help_text="Indexes whose unique_key a live task (or an earlier item) holds: their id is that task's.")
-
-
-def _ms(delta: Any) -> int | None:
-    return None if delta is None else round(delta.total_seconds() * 1000)
 
 
 class TaskSerializer(serializers.ModelSerializer[Task]):
@@ -144,10 +141,10 @@ class TaskDetailSerializer(TaskSerializer):
         read_only_fields = fields
 
     def get_queue_wait_ms(self, task: Task) -> int | None:
-        return _ms(task.queue_wait)
+        return ms(task.queue_wait)
 
     def get_execution_ms(self, task: Task) -> int | None:
-        return _ms(task.execution_time)
+        return ms(task.execution_time)
 
 
 class TaskListSerializer(serializers.Serializer[Any]):

@@ -11,6 +11,11 @@ Bounded cost at any backlog: the count is ``LIMIT max_pending + 1`` on ``task_cl
 per priority on the same index (the head of each priority's claim order). Each process keeps
 what it read per tenant for ``CACHE_SECONDS`` and adds what it admits meanwhile, so a cap
 can be overshot by at most what the *other* processes admit in that time.
+
+The caps themselves come with the tenant row the caller has: the API's comes with the verified
+key (``jobs.api.scope.own_tenant``: as fresh as ``API_KEY_CACHE_SECONDS``, and at once in the
+process that changed them, ``tenants.changes``), so a tenant without caps costs no query at all;
+a row loaded without them is read once.
 """
 
 import threading
@@ -85,9 +90,18 @@ def oldest_due(tenant_id: int) -> datetime | None:
     return min(found) if found else None
 
 
-def _read(tenant_id: int) -> _Backlog:
-    caps = Tenant.objects.filter(pk=tenant_id).values_list("max_pending", "max_pending_age_seconds").first()
-    max_pending, max_age = caps or (None, None)
+CAPS = ("max_pending", "max_pending_age_seconds")
+
+
+def _caps(tenant: Tenant) -> tuple[int | None, int | None]:
+    """The tenant's caps as its row has them (read once if it was loaded without them)."""
+    if tenant.get_deferred_fields() & set(CAPS):
+        caps = Tenant.objects.filter(pk=tenant.pk).values_list(*CAPS).first()
+        return caps or (None, None)
+    return tenant.max_pending, tenant.max_pending_age_seconds
+
+
+def _read(tenant_id: int, max_pending: int | None, max_age: int | None) -> _Backlog:
     return _Backlog(
         read_at=time.monotonic(),
         max_pending=max_pending,
@@ -97,12 +111,14 @@ def _read(tenant_id: int) -> _Backlog:
     )
 
 
-def _backlog(tenant_id: int) -> _Backlog:
+def _backlog(tenant_id: int, max_pending: int | None, max_age: int | None) -> _Backlog:
     with _lock:
         known = _cache.get(tenant_id)
-    if known is not None and time.monotonic() - known.read_at < CACHE_SECONDS:
+    # Counted for other caps (one was off, so not counted): not an answer for these.
+    if (known is not None and time.monotonic() - known.read_at < CACHE_SECONDS
+            and (known.max_pending, known.max_age) == (max_pending, max_age)):
         return known
-    fresh = _read(tenant_id)
+    fresh = _read(tenant_id, max_pending, max_age)
     with _lock:
         _cache[tenant_id] = fresh
     return fresh
@@ -110,7 +126,10 @@ def _backlog(tenant_id: int) -> _Backlog:
 
 def check(tenant: Tenant, adding: int) -> None:
     """Raise ``Refused`` if ``adding`` more waiting tasks would put the tenant over a cap."""
-    backlog = _backlog(tenant.pk)
+    max_pending, max_age = _caps(tenant)
+    if max_pending is None and max_age is None:
+        return  # nothing to count
+    backlog = _backlog(tenant.pk, max_pending, max_age)
     cap = backlog.max_pending
     if cap is not None and backlog.waiting + adding > cap:
         held = f"more than {cap}" if backlog.waiting > cap else str(backlog.waiting)

@@ -1,6 +1,8 @@
 """Which tenants may submit which listed task types (``@task(access="listed")``): grant, revoke, list.
 
-A grant and a revoke that change something record ``grant.create`` / ``grant.delete`` in the audit log.
+A grant and a revoke that change something record ``grant.create`` / ``grant.delete`` in the audit log,
+and drop this process's verified API keys, which keep the grants they were found with
+(``jobs.bounds.Allowance``): other processes see the change within ``API_KEY_CACHE_SECONDS``.
 
 The console and the admin call these; ``jobs.bounds.Allowance`` reads the grants when the API
 builds a task.
@@ -8,6 +10,7 @@ builds a task.
 
 from django.db import IntegrityError, transaction
 
+from tenants import keys
 from tenants.models import Tenant
 
 from .. import bounds
@@ -50,6 +53,7 @@ def grant(tenant: Tenant, type_name: str) -> tuple[TypeGrant, bool]:
             if created:
                 audit.record("grant.create", target=f"tenant {tenant.slug} type {type_name}", tenant=tenant,
                              ids=[found.pk], detail={"type": type_name})
+                _forget_verified()
             return found, created
     except IntegrityError:
         # A concurrent grant of the same pair won the race: the grant exists, which is what was asked.
@@ -69,7 +73,15 @@ def revoke(tenant: Tenant, type_name: str) -> bool:
         TypeGrant.objects.filter(pk__in=ids).delete()
         audit.record("grant.delete", target=f"tenant {tenant.slug} type {type_name}", tenant=tenant, ids=ids,
                      detail={"type": type_name})
+        _forget_verified()
     return True
+
+
+def _forget_verified() -> None:
+    """Drop the verified keys (and the grants kept with them) now, and again once the change commits:
+    a verification in between would keep the grants as they were."""
+    keys.forget()
+    transaction.on_commit(keys.forget)
 
 
 def granted(tenant: Tenant) -> list[str]:

@@ -19,7 +19,7 @@ from ...lifecycle import Action
 from ...models import Task
 from ...services import admission, control, idempotency, listing, scan, why
 from ...services.enqueue import build_many, build_task, find_holder, find_holders, find_replay, save_many, save_task
-from .. import scope
+from .. import representation, scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
 from ..reads import charge
@@ -75,7 +75,7 @@ class TaskListCreateView(GenericAPIView[Task]):
             rows, total, more = scan.page(base, qs, sort=sort_by, descending=descending, offset=offset,
                                           size=page_size)
         return Response({
-            "data": TaskSerializer(rows, many=True).data,
+            "data": [representation.task(t) for t in rows],
             "total": total,
             "total_exact": not more,
             "page": page,
@@ -96,7 +96,7 @@ class TaskListCreateView(GenericAPIView[Task]):
         descending = order == "desc"
         rows, next_id = scan.keyset(base, qs, size=page_size, after=last_id, descending=descending)
         return Response({
-            "data": TaskSerializer(rows, many=True).data,
+            "data": [representation.task(t) for t in rows],
             "page_size": page_size,
             "next_cursor": None if next_id is None else encode_cursor(next_id, order),
         }, headers=headers)
@@ -120,15 +120,15 @@ class TaskListCreateView(GenericAPIView[Task]):
                 raise ValidationError({"idempotency_key": "differs from the Idempotency-Key header"})
             spec["idempotency_key"] = header_key
         tenant = scope.own_tenant(request)
-        task = build_task(tenant, spec, public=True)
+        task = build_task(tenant, spec, public=True, allowance=scope.allowance(request, tenant))
         if task.idempotency_key:
             task.request_hash = idempotency.request_hash(spec)
         replay = find_replay(tenant, task.idempotency_key)
         if replay is not None:
             _check_replays([(replay, task)])
-            return _submitted(replay, status.HTTP_200_OK)
+            return _submitted(replay, tenant, status.HTTP_200_OK)
         if (holder := find_holder(tenant, task.unique_active)) is not None:
-            return _submitted(holder, status.HTTP_200_OK, duplicate=True)  # not new work: not charged
+            return _submitted(holder, tenant, status.HTTP_200_OK, duplicate=True)  # not new work: not charged
         _admit(tenant, 1)
         charge, headers = scope.admit(request, 1)
         try:
@@ -140,17 +140,19 @@ class TaskListCreateView(GenericAPIView[Task]):
             raise
         if not result.created:
             charge.refund()
-            return _submitted(result.task, status.HTTP_200_OK, headers, duplicate=result.duplicate)
+            return _submitted(result.task, tenant, status.HTTP_200_OK, headers, duplicate=result.duplicate)
         admission.admitted(tenant.pk, 1)
-        result.task.tenant = tenant
         headers["Location"] = f"/api/tasks/{result.task.pk}"
-        return _submitted(result.task, status.HTTP_201_CREATED, headers)
+        return _submitted(result.task, tenant, status.HTTP_201_CREATED, headers)
 
 
-def _submitted(task: Task, code: int, headers: dict[str, str] | None = None, *, duplicate: bool = False) -> Response:
+def _submitted(task: Task, tenant: Tenant, code: int, headers: dict[str, str] | None = None, *,
+               duplicate: bool = False) -> Response:
     """The answer to a submission: the task (the new one, the replayed original, or the live holder
-    of its unique key) and whether it was that holder."""
-    return Response({**TaskSerializer(task).data, "duplicate": duplicate}, status=code, headers=headers)
+    of its unique key; all of them ``tenant``'s, whose slug the key gave: no query) and whether it was
+    that holder."""
+    task.tenant = tenant
+    return Response(representation.submitted(task, duplicate=duplicate), status=code, headers=headers)
 
 
 def _admit(tenant: Tenant, adding: int) -> None:
@@ -257,7 +259,7 @@ class TaskDetailView(APIView):
                    responses={200: TaskDetailSerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         task = scope.tasks(request).select_related("tenant").get(pk=pk)
-        return Response(TaskDetailSerializer(task).data)
+        return Response(representation.detail(task))
 
 
 class TaskWhyView(APIView):
@@ -272,7 +274,7 @@ class TaskCancelView(APIView):
                    responses={200: TaskSerializer, **ACT_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
         task = control.cancel(pk, tenant=scope.tenant_of(request))
-        return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data)
+        return Response(representation.task(Task.objects.select_related("tenant").get(pk=task.pk)))
 
 
 class TaskRetryView(APIView):
@@ -288,5 +290,5 @@ class TaskRetryView(APIView):
         except BaseException:
             charge.refund()
             raise
-        return Response(TaskSerializer(Task.objects.select_related("tenant").get(pk=task.pk)).data, headers=headers)
+        return Response(representation.task(Task.objects.select_related("tenant").get(pk=task.pk)), headers=headers)
 
