@@ -17,10 +17,10 @@ from jobs.worker.supervisor import Supervisor
 
 logger = logging.getLogger("jobs.worker")
 
-#: Checks of what a worker process never serves: the URL configuration (checking it imports
-#: every view, DRF and drf-spectacular: ≈ 0.2 s of the start-up), the admin, templates and
-#: static files. The web tier (``serve``) and ``manage.py check`` run them.
-WEB_TIER_CHECKS = frozenset({Tags.urls, Tags.admin, Tags.templates, Tags.staticfiles})
+#: Checks of what a worker process never serves or runs: the URL configuration (checking it
+#: imports every view, DRF and drf-spectacular: ≈ 0.2 s of the start-up), the admin, templates,
+#: static files, and the migration commands. The web tier (``serve``) and ``manage.py check`` run them.
+WEB_TIER_CHECKS = frozenset({Tags.urls, Tags.admin, Tags.templates, Tags.staticfiles, Tags.commands})
 
 
 class Command(BaseCommand):
