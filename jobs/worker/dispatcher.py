@@ -32,6 +32,7 @@ class Dispatcher(Service):
         burst: bool,
         on_drained: Callable[[], None],
         costs: CostTable | None = None,
+        on_first_round: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__("dispatcher")
         c = conf()
@@ -44,6 +45,8 @@ class Dispatcher(Service):
         self.ready_cache_seconds = c.READY_CACHE_SECONDS
         self.burst = burst
         self.on_drained = on_drained  # burst mode: nothing left to run
+        #: Told once, after the first step (its claim done or failed), how many tasks it claimed.
+        self.on_first_round = on_first_round
         self.tenants = tenants
         # With a cost table (the runtime's, fed as runs finish) shares are of worker time, not of tasks.
         self.drr = DeficitRoundRobin(quantum=c.DRR_QUANTUM, weight_of=tenants.weight, costs=costs)
@@ -66,6 +69,15 @@ class Dispatcher(Service):
         self.notify()
 
     def step(self) -> float:
+        if self.on_first_round is None:
+            return self.dispatch()
+        try:
+            return self.dispatch()
+        finally:
+            told, self.on_first_round = self.on_first_round, None
+            told(self.claimed)
+
+    def dispatch(self) -> float:
         # A slot coming free (the pool) or new work (wake-ups, the promoter) cuts the wait short.
         free = self.pool.free_slots()
         if free <= 0:

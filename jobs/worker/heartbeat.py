@@ -43,6 +43,11 @@ class Heartbeat(Service):
         self.check_cancellations()
         return min(self.cancel_check_seconds, self.next_beat - time.monotonic())
 
+    def registered(self) -> None:
+        """The process just wrote its row (clock measured, ``last_heartbeat`` now): the first beat is
+        one interval away, not at start, where it would compete with the first claim."""
+        self.next_beat = time.monotonic() + self.interval
+
     def sync_clock(self) -> None:
         """Measure this host's clock against the database's (one query); warn when it goes off."""
         skew = clock.sync()

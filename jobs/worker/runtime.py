@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from types import FrameType
 
@@ -28,10 +29,14 @@ from .pruner import Pruner
 from .rescuer import Rescuer
 from .scheduler import Scheduler
 from .service import Service
+from .startup import StartTimes
 from .wakeups import WakeupListener
 from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
+
+#: The longest the maintenance services wait for the dispatcher's first claim round, seconds.
+MAINTENANCE_WAIT_SECONDS = 1.0
 
 
 def new_worker_id() -> str:
@@ -41,9 +46,15 @@ def new_worker_id() -> str:
 class WorkerRuntime:
     """Run one worker process until stopped (or, in burst mode, until nothing is due)."""
 
-    def __init__(self, *, options: WorkerOptions, worker_id: str | None = None) -> None:
+    def __init__(self, *, options: WorkerOptions, worker_id: str | None = None, times: StartTimes | None = None,
+                 forked: float | None = None) -> None:
         self.options = options
         self.worker_id = worker_id or new_worker_id()
+        #: The supervisor's start times (this process's own when run without one) and this process's.
+        self.times = times or StartTimes.now()
+        self.forked = forked or self.times.ready
+        #: The dispatcher's first claim round is over: maintenance may start.
+        self.first_round = threading.Event()
         self.drain_seconds = conf().DRAIN_SECONDS if options.drain_seconds is None else options.drain_seconds
         #: The one stop request: a signal, a recycle, or a finished burst.
         self.stopping = threading.Event()
@@ -57,21 +68,27 @@ class WorkerRuntime:
                                  on_free=self._slot_freed, tenants=tenants, hold_back=self._paused_since_claim)
         self.dispatcher = Dispatcher(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                      tenants=tenants, queues=list(options.queues) or None, burst=options.burst,
-                                     on_drained=self.stop, costs=self.costs)
+                                     on_drained=self.stop, costs=self.costs, on_first_round=self._first_round)
         self.heartbeat = Heartbeat(worker_id=self.worker_id, pool=self.pool, completer=self.completer,
                                    register=self.register)
         self.listener = WakeupListener(self.worker_id, self._on_announcement)
-        maintenance = [Rescuer(), Promoter(on_promoted=self.dispatcher.notify_work), Pruner(),
-                       Scheduler(on_fired=self.dispatcher.notify_work)]
-        #: Started in this order (the listener before the dispatcher: no wake-up is missed), all
-        #: stopped after the drain but the dispatcher, which stops first: that ends the claiming.
+        #: Started after the dispatcher's first claim round (or a second, if it takes longer): none
+        #: is needed for it (``runworkers`` rescued the host's dead workers' tasks before forking),
+        #: and at start they would all hit the database at once, on the cores the first claim needs.
+        self.maintenance: list[Service] = [
+            Rescuer(), Promoter(on_promoted=self.dispatcher.notify_work), Pruner(),
+            Scheduler(on_fired=self.dispatcher.notify_work),
+        ] if options.maintenance else []
+        #: Started in this order, then the maintenance; all stopped after the drain but the
+        #: dispatcher, which stops first: that ends the claiming. The listener does not hold the
+        #: dispatcher up: once subscribed it has it look once more (what it may have missed).
         self.services: list[Service] = [
             self.completer,
             self.heartbeat,
             Watchdog(pool=self.pool, on_exhausted=self._recycle),
             self.listener,
-            *(maintenance if options.maintenance else []),
             self.dispatcher,
+            *self.maintenance,
         ]
 
     def _report(self, outcome: outcomes.Outcome) -> None:
@@ -106,6 +123,12 @@ class WorkerRuntime:
             logger.warning("could not hand back paused task %s: its lease will lapse and the rescue returns it",
                            task.pk, exc_info=True)
         return True
+
+    def _first_round(self, claimed: int) -> None:
+        """The dispatcher's first claim round is over (``claimed`` tasks): log the start-up, let maintenance start."""
+        logger.info("worker %s: %s", self.worker_id,
+                    self.times.line(forked=self.forked, first_claim=time.time(), tasks=claimed))
+        self.first_round.set()
 
     def _slot_freed(self) -> None:
         self.dispatcher.notify()
@@ -151,9 +174,15 @@ class WorkerRuntime:
     def run(self) -> int:
         self.heartbeat.sync_clock()  # before the first time this process writes
         self.register()
+        self.heartbeat.registered()  # the registration was this process's first beat
         self.pool.start()
         for service in self.services:
-            service.start()
+            if service not in self.maintenance:
+                service.start()
+        self.first_round.wait(MAINTENANCE_WAIT_SECONDS)
+        for service in self.maintenance:
+            if not self.stopping.is_set():  # a burst with nothing to do, or a signal: no round to run
+                service.start()
         logger.info("worker %s: %d threads, queues=%s%s", self.worker_id, self.options.threads,
                     ",".join(self.options.queues) or "*", " (burst)" if self.options.burst else "")
         self.stopping.wait()  # a signal handler interrupts the wait, runs, and sets it

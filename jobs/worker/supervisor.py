@@ -22,6 +22,7 @@ from ..services import maintenance, schedule_specs
 from .child import main as child_main
 from .options import EXIT_RECYCLE, WorkerOptions
 from .runtime import new_worker_id
+from .startup import StartTimes
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,11 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, *, processes: int, options: WorkerOptions) -> None:
+    def __init__(self, *, processes: int, options: WorkerOptions, times: StartTimes | None = None) -> None:
         self.processes = processes
         self.options = options
+        #: When this process started and had Django ready: each child's ``startup:`` line counts from there.
+        self.times = times or StartTimes.now()
         self.children: list[Child] = []
         self.stopping = False
         # fork: a child starts in milliseconds with Django already set up. Safe here because
@@ -52,7 +55,7 @@ class Supervisor:
     def _spawn(self) -> Child:
         worker_id = new_worker_id()
         connections.close_all()
-        process = self.context.Process(target=child_main, args=(self.options, worker_id), daemon=False)
+        process = self.context.Process(target=child_main, args=(self.options, worker_id, self.times), daemon=False)
         process.start()
         logger.info("supervisor: started worker process %s (pid %s)", worker_id, process.pid)
         return Child(process=process, worker_id=worker_id)

@@ -15,7 +15,12 @@ from .service import Service
 
 
 class WakeupListener(Service):
-    """Receive announcements (Redis pub/sub, else a Unix datagram socket) and hand them to ``on_message``."""
+    """Receive announcements (Redis pub/sub, else a Unix datagram socket) and hand them to ``on_message``.
+
+    Once listening it hands over one ``WORK`` of its own: whoever started before it (the
+    dispatcher, which need not wait for it) looks once for what was announced meanwhile.
+    ``ready`` is set once listening (or given up on: polling covers the gap).
+    """
 
     #: Seconds one receive blocks: how soon a stop is noticed.
     receive_seconds = 1.0
@@ -32,11 +37,6 @@ class WakeupListener(Service):
         self.pubsub: Any = None
         self.sock: socket.socket | None = None
 
-    def start(self) -> None:
-        """Start listening; return once listening (or after 5 s: polling covers the gap)."""
-        super().start()
-        self.ready.wait(5)
-
     def setup(self) -> None:
         if not settings.REDIS_URL:
             path = socket_path(self.worker_id)
@@ -46,6 +46,8 @@ class WakeupListener(Service):
             self.sock.bind(str(path))
             self.sock.settimeout(self.receive_seconds)
             self.ready.set()
+            # As after a subscription: what was announced before the bind is lost, look once.
+            self.on_message(WORK)
 
     def step(self) -> float:
         if self.sock is not None:
