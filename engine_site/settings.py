@@ -10,6 +10,7 @@ dict here override them.
 
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +82,9 @@ SECURE_CSP = {
 }
 
 INSTALLED_APPS = [
-    # daphne first: its runserver serves the ASGI app (SSE streams included).
-    "daphne",
+    # daphne first: its runserver serves the ASGI app. Not in `runworkers` (no HTTP there): importing
+    # it installs Twisted's reactor, ≈ 0.5 s of a worker's start-up (jobs.apps.worker_process).
+    *([] if sys.argv[1:2] == ["runworkers"] else ["daphne"]),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -179,9 +181,7 @@ def _database_from_env() -> dict[str, Any]:
                 # serialise instead of failing at their first write.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
-                "init_command": (
-                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;"
-                ),
+                "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=30000;",
             },
             "TEST": {"NAME": os.environ.get("SQLITE_TEST_PATH", str(VAR_DIR / "test.sqlite3"))},
         }
