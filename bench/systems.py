@@ -19,6 +19,7 @@ from typing import Any
 from .memory import MemoryWatch
 from .progress import Progress
 from .runtime import BENCH_SETTINGS, ENGINE_SETTINGS, Bench, BenchError
+from .startup import worker_startup
 
 NOOP = {"type": "noop"}
 BATCH = 1000
@@ -147,7 +148,8 @@ def drain_engine(bench: Bench, n: int, *, processes: int, threads: int, tenant: 
     return _figures(label, total, times, processes=processes, threads=threads, pool="runworkers (threads)",
                     cpu=bench.cpu_used(before, after, label="workers"), memory=memory, completed=completed,
                     extra={"burst_exit_s": round(exited - times["start"], 3), "db": db,
-                           "first_start_s": first_start_s(Task, spawned)})
+                           "first_start_s": first_start_s(Task, spawned),
+                           "startup": worker_startup(bench.logs.get(proc.pid))})
 
 
 # -- django-tasks-db ---------------------------------------------------------------------------

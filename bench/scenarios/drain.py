@@ -85,6 +85,7 @@ def run(bench: Bench) -> dict[str, Any]:
         "floor": floor,
         "engine_share_of_floor": floor["engine_share"],
         "first_start_s": ours["first_start_s"],
+        "startup": ours.get("startup"),
         "gates_ratio": _ratio(with_gates["tasks_per_s"], ours["tasks_per_s"]),
         "ratios": ratios,
         "best_celery": best["system"] if best else None,

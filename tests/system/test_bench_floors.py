@@ -32,7 +32,8 @@ def results() -> dict[str, Any]:
         "scenarios": {
             "drain": {"tasks": 100, "processes": 2, "threads": 8, "systems": [engine], "ratios": {},
                       "best_celery": None, "ratio_vs_dtdb": None, "ratio_vs_celery": None, "floor": floor,
-                      "engine_share_of_floor": 0.4, "first_start_s": 0.25},
+                      "engine_share_of_floor": 0.4, "first_start_s": 1.5,
+                      "startup": {"processes": 2, "ready_s": 1.2, "fork_s": 1.3, "first_claim_s": 1.45, "own_s": 0.25}},
             "enqueue": {"single": single, "single_few_clients": load(4, 200.0, p99=60.0),
                         "batch": load(4, 6000.0, per=500), "stored": 1,
                         "floors": {"health": {**load(16, 900.0), "path": "/api/health"},

@@ -73,6 +73,10 @@ def test_drain_runs_every_system_on_the_same_servers(smoke: dict[str, Any]) -> N
     for name in ("engine", "django-tasks-db"):  # both write started_at; Celery keeps no such row
         assert 0 < systems[name]["first_start_s"] <= systems[name]["first_done_s"] + 0.05, systems[name]
     assert data["first_start_s"] == systems["engine"]["first_start_s"]
+    startup = data["startup"]  # every worker process's startup: line, the earliest claim taken
+    assert startup["processes"] == quick.processes
+    assert 0 < startup["ready_s"] <= startup["fork_s"] <= startup["first_claim_s"]
+    assert startup["own_s"] == pytest.approx(startup["first_claim_s"] - startup["ready_s"])
 
 
 def test_drain_stands_beside_its_raw_claim_and_complete_floor(smoke: dict[str, Any]) -> None:
