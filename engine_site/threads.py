@@ -1,8 +1,8 @@
 """Django's views, served inside the ASGI app as WSGI on a fixed set of long-lived threads.
 
-Measured on this project's 2-core machine (single ``POST /api/tasks``, 16 clients, server CPU
-per request, same run): Django's own ASGI handler costs ~16 ms, ~15 ms once its sync code is
-kept on persistent threads, where the same views as WSGI cost ~9-10 ms. The ASGI handler makes
+Measured on this project's 2-core machine (docs/DEPLOYMENT.md, "The web tier"): Django's own
+ASGI handler cost ~16 ms of CPU per ``POST /api/tasks``, ~15 ms once its sync code was kept on
+persistent threads, where the same views as WSGI cost ~9-10 ms. The ASGI handler makes
 a fresh one-thread executor per request (a new MariaDB connection each time: connections are
 per thread, so ``CONN_MAX_AGE`` could not help) and hops between the event loop and a thread
 for every sync middleware. Here the whole request runs as WSGI in one hop, on one of
