@@ -17,6 +17,7 @@ from ..models import Task
 
 #: Every column but the id, in the model's order.
 FIELDS = [f for f in Task._meta.concrete_fields if not f.primary_key]
+COLUMNS = [str(f.column) for f in FIELDS]
 
 
 def _converter(field: "models.Field[Any, Any]") -> Callable[[Any], Any] | None:
@@ -40,7 +41,7 @@ def insert(tasks: list[Task]) -> None:
         return
     ops = connection.ops
     table = ops.quote_name(Task._meta.db_table)
-    columns = ", ".join(ops.quote_name(f.get_attname_column()[1]) for f in FIELDS)
+    columns = ", ".join(ops.quote_name(column) for column in COLUMNS)
     returning, returning_params = ops.returning_columns([Task._meta.pk])
     row_sql = "(" + ", ".join(["%s"] * len(FIELDS)) + ")"
     times: dict[datetime, Any] = {}
