@@ -197,7 +197,7 @@ class TaskBatchView(APIView):
         if not specs:
             raise ValidationError({"tasks": "give at least one task"})
         tenant = scope.own_tenant(request)
-        tasks = build_many(specs, tenant=tenant, public=True)
+        tasks = build_many(specs, tenant=tenant, public=True, allowance=scope.allowance(request, tenant))
         for spec, task in zip(specs, tasks, strict=True):
             if task.idempotency_key:
                 task.request_hash = idempotency.request_hash(spec)
