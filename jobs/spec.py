@@ -266,6 +266,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
     if public and allowance is None:
         allowance = Allowance(tenant)
     make = instances.Maker(tenant)
+    shapes = instances.Shapes(lambda spec: _fields(tenant, spec, now=now, public=public, allowance=allowance))
     tasks: list[Task] = []
     errors: list[tuple[int, str, str]] = []
     seen_keys: set[str] = set()
@@ -274,7 +275,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
             errors.append((index, "task", "must be an object"))
             continue
         try:
-            task = make(_fields(tenant, spec, now=now, public=public, allowance=allowance))
+            task = make(shapes(spec))
         except InvalidTask as exc:
             errors.append((index, exc.field, exc.message))
             continue
