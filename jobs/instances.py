@@ -12,7 +12,7 @@ distinct one once and hands the later ones the same field values, or the same er
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from copy import copy
 from typing import Any
 
@@ -66,7 +66,7 @@ class Shapes:
 
     def __init__(self, build: Callable[[Mapping[str, Any]], dict[str, Any]]) -> None:
         self._build = build
-        self._seen: dict[str, dict[str, Any] | InvalidTask] = {}
+        self._seen: dict[Hashable, dict[str, Any] | InvalidTask] = {}
         self._hits = 0
 
     def __call__(self, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,7 +75,7 @@ class Shapes:
                 not self._hits and len(self._seen) >= self.TRIAL):
             return self._build(spec)
         try:
-            key = json.dumps(spec, sort_keys=True)
+            key = _key(spec)
         except (TypeError, ValueError, RecursionError):
             return self._build(spec)
         known = self._seen.get(key)
@@ -90,3 +90,15 @@ class Shapes:
         if isinstance(known, InvalidTask):
             raise known
         return {**known, "payload": {} if payload is None else payload}
+
+
+#: Values a flat spec's key holds as they are (floats go through JSON: ``-0.0 == 0.0``).
+FLAT = frozenset({str, int, bool, type(None)})
+
+
+def _key(spec: Mapping[str, Any]) -> Hashable:
+    """What tells ``spec`` apart from other specs: its fields with their types (``True == 1``), or,
+    with nested values, its canonical JSON."""
+    if all(type(value) in FLAT for value in spec.values()):
+        return tuple(sorted((name, type(value), value) for name, value in spec.items()))
+    return json.dumps(spec, sort_keys=True)

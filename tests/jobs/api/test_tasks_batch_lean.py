@@ -98,3 +98,15 @@ def test_the_batch_writes_the_rows_the_one_task_path_writes(api: Caller) -> None
     assert [model_to_dict(rows[pk], exclude=PER_REQUEST) for pk in ids[3:]] == [plain, plain]
     # Repeats of one spec get rows of their own (their own payload object too).
     assert rows[ids[3]].payload == {} and rows[ids[3]].errors == []
+
+
+def test_specs_equal_in_python_but_not_in_json_are_validated_apart(api: Caller) -> None:
+    """``True == 1`` and ``{"n": 1} == {"n": 1.0}``: a repeat is a spec of the same JSON, not merely equal."""
+    specs = [{"type": "noop", "priority": 1}, {"type": "noop", "priority": True},
+             {"type": "noop", "payload": {"n": 1}}, {"type": "noop", "payload": {"n": 1.0}}]
+    body = assert_problem(api.batch(specs), 400)
+    assert [e["field"] for e in body["errors"]] == ["tasks[1].priority"]
+    created = api.batch([specs[0], *specs[2:]]).json()["ids"]
+    payloads = [Task.objects.get(pk=pk).payload for pk in created]
+    assert payloads == [{}, {"n": 1}, {"n": 1.0}]
+    assert [type(p.get("n")) for p in payloads[1:]] == [int, float]
