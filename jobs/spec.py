@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from tenants.models import Tenant
 
-from . import bounds, clock, unique
+from . import bounds, clock, instances, unique
 from .bounds import MAX_DELAY_SECONDS, MAX_LOST, MAX_RETRIES, MAX_TIMEOUT_SECONDS, Allowance
 from .conf import conf
 from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge
@@ -90,11 +90,17 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     ``public``: an API caller, held to its tenant's types and queues (``allowance``, read here when
     not given) and to its type's bounds; Python and the CLI are trusted and meet only the engine's.
     """
-    c = conf()
     if now is None:
         # run_at and created_at are compared by every worker: on the database's clock.
         clock.refresh()
         now = clock.now()
+    return Task(tenant=tenant, **_fields(tenant, spec, now=now, public=public, allowance=allowance))
+
+
+def _fields(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime, public: bool,
+            allowance: Allowance | None) -> dict[str, Any]:
+    """``build_task``'s checks: the task's field values (all but ``tenant``)."""
+    c = conf()
     unknown = set(spec) - SPEC_FIELDS
     if unknown:
         raise InvalidTask(sorted(unknown)[0], "unknown field")
@@ -195,27 +201,26 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
     if unique_key is not None:
         unique_key = _text("unique_key", unique_key, MAX_UNIQUE_KEY_CHARS)
 
-    return Task(
-        tenant=tenant,
-        type=type_name,
-        queue=queue,
-        priority=priority,
-        payload=payload,
-        status=Status.SCHEDULED if run_at > now else Status.PENDING,
-        max_retries=max_retries,
-        max_lost=max_lost,
-        timeout=timeout,
-        run_at=run_at,
-        idempotency_key=key,
-        concurrency_key=concurrency_key,
-        concurrency_limit=concurrency_limit,
-        resource=resource,
-        unique_key=unique_key,
-        unique_active=unique_key,  # held from the INSERT (jobs.unique)
-        unique_states=unique_states,
-        unique_until=unique_until,
-        created_at=now,
-    )
+    return {
+        "type": type_name,
+        "queue": queue,
+        "priority": priority,
+        "payload": payload,
+        "status": Status.SCHEDULED if run_at > now else Status.PENDING,
+        "max_retries": max_retries,
+        "max_lost": max_lost,
+        "timeout": timeout,
+        "run_at": run_at,
+        "idempotency_key": key,
+        "concurrency_key": concurrency_key,
+        "concurrency_limit": concurrency_limit,
+        "resource": resource,
+        "unique_key": unique_key,
+        "unique_active": unique_key,  # held from the INSERT (jobs.unique)
+        "unique_states": unique_states,
+        "unique_until": unique_until,
+        "created_at": now,
+    }
 
 
 def _text(field: str, value: Any, limit: int) -> str:
@@ -246,15 +251,22 @@ def _gates(spec: Mapping[str, Any], payload: dict[str, Any], task_type: TaskType
     return key, limit, resource
 
 
-def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) -> list[Task]:
-    """Validate every spec (all or nothing) and return the unsaved tasks."""
+def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
+               allowance: Allowance | None = None) -> list[Task]:
+    """Validate every spec (all or nothing) and return the unsaved tasks.
+
+    ``allowance``: as ``build_task``'s (the API passes the one its key verification keeps).
+    """
     c = conf()
     if len(specs) > c.MAX_BATCH:
         raise InvalidTask("tasks", f"at most {c.MAX_BATCH} tasks per batch (got {len(specs)})")
     clock.refresh()
     now = clock.now()
     # One read of what the tenant was given for the whole batch, not one per task.
-    allowance = Allowance(tenant) if public else None
+    if public and allowance is None:
+        allowance = Allowance(tenant)
+    make = instances.Maker(tenant)
+    shapes = instances.Shapes(lambda spec: _fields(tenant, spec, now=now, public=public, allowance=allowance))
     tasks: list[Task] = []
     errors: list[tuple[int, str, str]] = []
     seen_keys: set[str] = set()
@@ -263,7 +275,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False) ->
             errors.append((index, "task", "must be an object"))
             continue
         try:
-            task = build_task(tenant, spec, now=now, public=public, allowance=allowance)
+            task = make(shapes(spec))
         except InvalidTask as exc:
             errors.append((index, exc.field, exc.message))
             continue

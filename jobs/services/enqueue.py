@@ -125,20 +125,27 @@ def enqueue(type: str, *, tenant: Tenant | str | int, **options: Any) -> Task:
     return enqueue_or_get(tenant, {"type": type, **options}).task
 
 
-def save_many(tasks: list[Task], *, tenant: Tenant) -> list[Enqueued]:
+def save_many(tasks: list[Task], *, tenant: Tenant,
+              looked_up: tuple[Mapping[str | None, Task], Mapping[str, Task]] | None = None) -> list[Enqueued]:
     """Insert validated tasks in one multi-row INSERT; keys already used return their originals.
 
     A unique key held by a live task, or by an earlier item of the batch (the first one wins),
     answers with that task (``duplicate``). One lookup per kind of key, one INSERT; a concurrent
     request taking a key makes the whole try roll back (a savepoint) and look again.
+
+    ``looked_up``: the tasks the caller has just found holding the batch's idempotency and unique
+    keys (the API does, to charge only new work), used by the first try instead of looking again.
     """
     keys = {t.idempotency_key for t in tasks if t.idempotency_key}
     uniques = {t.unique_active for t in tasks if t.unique_active}
-    for _ in range(ATTEMPTS):
-        existing = {
-            t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
-        } if keys else {}
-        held = find_holders(tenant, uniques)
+    for attempt in range(ATTEMPTS):
+        if attempt == 0 and looked_up is not None:
+            existing, held = dict(looked_up[0]), dict(looked_up[1])
+        else:
+            existing = {
+                t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
+            } if keys else {}
+            held = find_holders(tenant, uniques)
         results: list[Enqueued | None] = []
         fresh: list[Task] = []
         for t in tasks:

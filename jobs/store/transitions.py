@@ -18,7 +18,7 @@ from ..conf import conf
 from ..lifecycle import WAITING, Event, Status
 from ..models import Task, TaskQuerySet
 from ..unique import kept
-from . import effects, gates, pauses
+from . import effects, gates, pauses, rows
 from .batches import BATCH, id_batches
 from .caps import within_caps
 from .finish import interrupted, write
@@ -36,7 +36,7 @@ def insert(task: Task) -> None:
 def insert_many(tasks: list[Task]) -> None:
     """Write new tasks in one multi-row INSERT, in the caller's transaction."""
     gates.ensure_keys(tasks)
-    Task.objects.bulk_create(tasks)
+    rows.insert(tasks)
     effects.record(change(t, Event.CREATED, t.status) for t in tasks)
 
 

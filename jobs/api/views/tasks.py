@@ -197,7 +197,7 @@ class TaskBatchView(APIView):
         if not specs:
             raise ValidationError({"tasks": "give at least one task"})
         tenant = scope.own_tenant(request)
-        tasks = build_many(specs, tenant=tenant, public=True)
+        tasks = build_many(specs, tenant=tenant, public=True, allowance=scope.allowance(request, tenant))
         for spec, task in zip(specs, tasks, strict=True):
             if task.idempotency_key:
                 task.request_hash = idempotency.request_hash(spec)
@@ -205,13 +205,14 @@ class TaskBatchView(APIView):
         known = {t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
                  .only("pk", "idempotency_key", "request_hash")} if keys else {}
         _check_batch(tasks, known)
-        cost = _cost(tasks, known, tenant)
+        held = find_holders(tenant, {t.unique_active for t in tasks if t.unique_active})
+        cost = _cost(tasks, known, held)
         if cost:
             _admit(tenant, cost)
         charge, headers = scope.admit(request, cost) if cost else (None, {})
         try:
             with transaction.atomic():
-                results = save_many(tasks, tenant=tenant)
+                results = save_many(tasks, tenant=tenant, looked_up=(known, held))
                 # A concurrent request may have taken a key since the look above: a 409 undoes the batch.
                 _check_batch(tasks, {r.task.idempotency_key: r.task for r in results
                                      if not r.created and not r.duplicate})
@@ -229,10 +230,10 @@ class TaskBatchView(APIView):
         }, status=status.HTTP_201_CREATED, headers=headers)
 
 
-def _cost(tasks: list[Task], known: dict[str | None, Task], tenant: Tenant) -> int:
+def _cost(tasks: list[Task], known: dict[str | None, Task], holders: dict[str, Task]) -> int:
     """The new tasks a batch asks for: not replays of ``known`` keys, not duplicates of a live
     holder nor of an earlier item (a race since may still make some of them duplicates)."""
-    held = set(find_holders(tenant, {t.unique_active for t in tasks if t.unique_active}))
+    held = set(holders)
     cost = 0
     for t in tasks:
         if t.idempotency_key in known and t.idempotency_key:
