@@ -78,7 +78,7 @@ class ScheduleAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, *(["name"] if obj is not None else [])]
 
     def _as(self, request: HttpRequest) -> actor.Actor:
-        return actor.user(request.user.get_username(), source="admin", address=request.META.get("REMOTE_ADDR"))
+        return actor.user(request.user.get_username(), source="admin", address=actor.current().address)
 
     def save_model(self, request: HttpRequest, obj: Schedule, form: Any, change: bool) -> None:
         with actor.acting(self._as(request)):

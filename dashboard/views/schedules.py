@@ -20,7 +20,7 @@ from ..schedule_form import ScheduleForm
 
 
 def _as_user(request: HttpRequest) -> actor.Actor:
-    return actor.user(request.user.get_username(), source="console", address=request.META.get("REMOTE_ADDR"))
+    return actor.user(request.user.get_username(), source="console", address=actor.current().address)
 
 
 def _find(name: str) -> Schedule:

@@ -73,7 +73,7 @@ def _as_operator[T](request: Request, change: Callable[[], T]) -> T:
     if not key.is_operator:
         raise Problem(403, "Only operator keys may read or change schedules.", kind="operator-only")
     try:
-        with actor.acting(actor.key(key.prefix, address=request.META.get("REMOTE_ADDR"))):
+        with actor.acting(actor.key(key.prefix, address=actor.current().address)):
             return change()
     except schedules.ScheduleNotFound as exc:
         raise Problem(404, f"No schedule {exc.name!r}.", kind="not-found") from None

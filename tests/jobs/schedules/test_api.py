@@ -91,3 +91,14 @@ def test_tenant_keys_get_403_and_unknown_names_404(operator_api: Caller, api: Ca
                      operator_api.client.delete("/api/schedules/ghost"),
                      patch(operator_api, "/api/schedules/ghost", {"enabled": False})):
         assert_problem(response, 404)
+
+
+def test_behind_a_proxy_a_change_is_audited_with_the_clients_address(operator_api: Caller, api: Caller,
+                                                                   settings: Any) -> None:
+    settings.LOGIN_PROXY_COUNT = 1  # nginx in front appends the address it was called from
+    response = operator_api.post("/api/schedules", {"name": "nightly", "tenant": "acme", "type": "noop",
+                                                    "cron": "0 3 * * *"},
+                                 REMOTE_ADDR="10.0.0.254", HTTP_X_FORWARDED_FOR="198.51.100.4")
+    assert response.status_code == 201, response.content
+    entry = AuditEntry.objects.get(action__startswith="schedule.")
+    assert entry.address == "198.51.100.4", "the client nginx saw, not nginx's own address"
