@@ -13,10 +13,9 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
 from .progress import Progress
 from .runtime import Bench, latency_summary
+from .web import send_many
 
 #: The counters ``statements_per_request`` reports, by the name it reports them under.
 COUNTERS = {"statements": "Questions", "selects": "Com_select", "inserts": "Com_insert", "updates": "Com_update",
@@ -96,33 +95,10 @@ def raw_insert(bench: Bench, tenant: Any, rows: int, per_statement: int) -> dict
             "how": "multi-row INSERT … VALUES of literal rows, one statement and one commit each"}
 
 
-async def _get_many(url: str, path: str, requests: int, concurrency: int, bar: Progress) -> dict[str, Any]:
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    sent = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as client:
-
-        async def worker() -> None:
-            nonlocal sent
-            while sent < requests:
-                sent += 1
-                t0 = time.perf_counter()
-                response = await client.get(path)
-                latencies.append((time.perf_counter() - t0) * 1000)
-                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                bar.update(len(latencies))
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
-    return {"elapsed_s": elapsed, "latencies": latencies, "statuses": statuses}
-
-
 def get_load(bench: Bench, url: str, *, path: str, requests: int, concurrency: int) -> dict[str, Any]:
     """``requests`` GETs of ``path`` by ``concurrency`` clients (as ``web.post_load`` POSTs)."""
     with Progress(f"GET {path} ×{concurrency}", requests, stream=bench.stderr) as bar:
-        raw = asyncio.run(_get_many(url, path, requests, concurrency, bar))
+        raw = asyncio.run(send_many(url, path, requests, concurrency, bar))
     elapsed = raw["elapsed_s"]
     return {"path": path, "requests": requests, "concurrency": concurrency, "seconds": round(elapsed, 3),
             "requests_per_s": _rate(requests, elapsed),

@@ -273,17 +273,28 @@ def drain_celery(bench: Bench, n: int, *, processes: int, threads: int, pool: st
 
 def start_engine(bench: Bench, *, processes: int, threads: int, label: str = "engine") -> Any:
     """Start ``runworkers`` (no burst) and return once every worker process has registered."""
-    from jobs.models import WorkerProcess
-
     proc = bench.manage(f"runworkers-{label}", "runworkers", "--processes", str(processes),
                         "--threads", str(threads), settings=ENGINE_SETTINGS)
+    await_registered(bench, [proc], processes)
+    return proc
+
+
+def await_registered(bench: Bench, procs: list[Any], expected: int, *, since: datetime | None = None) -> None:
+    """Return once ``expected`` worker processes (started after ``since``) run; a supervisor of ``procs``
+    that exits, or 60 s without them, is an error (and stops them all)."""
+    from jobs.models import WorkerProcess
+
+    running = WorkerProcess.objects.filter(state="running")
+    if since is not None:
+        running = running.filter(started_at__gte=since)
     deadline = time.monotonic() + 60
-    while WorkerProcess.objects.filter(state="running").count() < processes:
-        if proc.poll() is not None:
-            raise BenchError(f"runworkers exited with {proc.returncode}:\n{bench.log_tail(proc)}")
+    while running.count() < expected:
+        dead = [p for p in procs if p.poll() is not None]
+        if dead:
+            raise BenchError(f"runworkers exited with {dead[0].returncode}:\n{bench.log_tail(dead[0])}")
         if time.monotonic() > deadline:
-            bench.stop(proc)
-            raise BenchError(f"runworkers: {processes} processes did not register within 60s")
+            for proc in procs:
+                bench.stop(proc)
+            raise BenchError(f"runworkers: {expected} processes did not register within 60s")
         time.sleep(0.05)
     time.sleep(0.5)  # the wake-up listeners subscribe right after registering
-    return proc

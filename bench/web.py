@@ -1,19 +1,19 @@
 """The engine's web tier (``manage.py serve``, what production runs) and the HTTP load the benchmark puts on it."""
 
 import asyncio
-import os
 import time
 from typing import Any
 
 import httpx
 
 from deploy.procs import free_port, web_argv
+from jobs.management.commands.serve import default_workers
 
 from .progress import Progress
 from .runtime import ENGINE_SETTINGS, Bench, BenchError, latency_summary
 
 #: Web processes ``serve`` runs in the benchmark: its default, one per core.
-WEB_WORKERS = max(1, os.cpu_count() or 1)
+WEB_WORKERS = default_workers()
 
 
 def start_web(bench: Bench) -> tuple[Any, str]:
@@ -36,20 +36,22 @@ def start_web(bench: Bench) -> tuple[Any, str]:
         time.sleep(0.1)
 
 
-async def _post_many(url: str, key: str, path: str, bodies: int, body: Any, concurrency: int, bar: Progress,
-                     per_body: int) -> dict[str, Any]:
+async def send_many(url: str, path: str, requests: int, concurrency: int, bar: Progress, *,
+                    body: Any = None, key: str | None = None, per_body: int = 1) -> dict[str, Any]:
+    """``requests`` requests to ``path`` by ``concurrency`` clients: a POST of ``body``, or a GET without one."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     next_index = 0
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, limits=limits, timeout=120) as client:
+    headers = {"X-API-Key": key} if key else {}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=120) as client:
 
         async def worker() -> None:
             nonlocal next_index
-            while next_index < bodies:
+            while next_index < requests:
                 next_index += 1
                 t0 = time.perf_counter()
-                response = await client.post(path, json=body)
+                response = await (client.get(path) if body is None else client.post(path, json=body))
                 latencies.append((time.perf_counter() - t0) * 1000)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 bar.update(len(latencies) * per_body)
@@ -64,7 +66,7 @@ def post_load(bench: Bench, url: str, key: str, *, path: str, requests: int, bod
               per_body: int, label: str) -> dict[str, Any]:
     """``requests`` POSTs of ``body`` by ``concurrency`` clients; requests/s, tasks/s and latency."""
     with Progress(label, requests * per_body, stream=bench.stderr) as bar:
-        raw = asyncio.run(_post_many(url, key, path, requests, body, concurrency, bar, per_body))
+        raw = asyncio.run(send_many(url, path, requests, concurrency, bar, body=body, key=key, per_body=per_body))
     elapsed = raw["elapsed_s"]
     ok = raw["statuses"].get(201, 0)
     return {

@@ -81,10 +81,12 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
 }
 
+#: This process runs ``manage.py runworkers``: it serves no HTTP (``jobs.apps.worker_process``).
+WORKER_PROCESS = sys.argv[1:2] == ["runworkers"]
+
 INSTALLED_APPS = [
-    # daphne first: its runserver serves the ASGI app. Not in `runworkers` (no HTTP there): importing
-    # it installs Twisted's reactor, ≈ 0.5 s of a worker's start-up (jobs.apps.worker_process).
-    *([] if sys.argv[1:2] == ["runworkers"] else ["daphne"]),
+    # daphne first (its runserver serves the ASGI app); not in a worker: its import costs ≈ 0.5 s.
+    *([] if WORKER_PROCESS else ["daphne"]),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -285,11 +287,9 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Job engine API",
-    "DESCRIPTION": (
-        "Submit, inspect and control background tasks. Every endpoint but the health checks needs an "
-        "API key (`X-API-Key: <key>` or `Authorization: Bearer <key>`); every query is scoped to the "
-        "key's tenant. Errors are RFC 9457 problem details (`application/problem+json`)."
-    ),
+    "DESCRIPTION": ("Submit, inspect and control background tasks. Every endpoint but the health checks needs an "
+                    "API key (`X-API-Key: <key>` or `Authorization: Bearer <key>`); every query is scoped to the "
+                    "key's tenant. Errors are RFC 9457 problem details (`application/problem+json`)."),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -122,7 +122,6 @@ class DjangoOnThreads:
     def __init__(self, threads: int) -> None:
         if threads < 1:
             raise ValueError("Django needs at least one thread to run on")
-        self.threads = threads
         self.app = get_wsgi_application()
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="web")
 

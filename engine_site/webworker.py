@@ -49,10 +49,10 @@ def mark_reload(server: Any) -> None:
         (state / "reload").write_text(str(time.time()))
 
 
-def _mark_listening(pid: int) -> None:
+def _listening_mark(pid: int) -> Path | None:
+    """The file saying since when worker ``pid`` listens (None: not under ``serve``)."""
     state = _state()
-    if state is not None:
-        (state / f"listening-{pid}").write_text(str(time.time()))
+    return state / f"listening-{pid}" if state is not None else None
 
 
 def _successor_listening(since: float) -> bool:
@@ -130,7 +130,8 @@ class DaphneWorker(Worker):
             def listen_success(self, port: Any) -> None:
                 ports.append(port)  # kept so that a graceful stop can close them
                 super().listen_success(port)
-                _mark_listening(worker.pid)
+                if (mark := _listening_mark(worker.pid)) is not None:
+                    mark.write_text(str(time.time()))
 
         server = _Server(
             application=self.wsgi,
@@ -168,6 +169,5 @@ class DaphneWorker(Worker):
         try:
             server.run()
         finally:
-            state = _state()
-            if state is not None:
-                (state / f"listening-{worker.pid}").unlink(missing_ok=True)
+            if (mark := _listening_mark(worker.pid)) is not None:
+                mark.unlink(missing_ok=True)

@@ -1,4 +1,3 @@
-import sys
 from typing import Any
 
 from django.apps import AppConfig
@@ -42,7 +41,9 @@ def worker_process() -> bool:
     It then skips what only the web tier uses: drf-spectacular's import (the schema's security
     scheme) alone is ≈ 0.25 s of a worker's start-up. Wrong only towards importing it anyway.
     """
-    return sys.argv[1:2] == ["runworkers"]
+    from django.conf import settings
+
+    return bool(getattr(settings, "WORKER_PROCESS", False))
 
 
 def demo_types_enabled() -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from ..runtime import Bench, BenchError, running
+from ..systems import await_registered
 from ..web import start_web
 
 PER_SEED = 50
@@ -39,21 +40,6 @@ def spawn_engines(bench: Bench, engines: int, threads: int) -> tuple[list[Any], 
     spawned = datetime.now(UTC)
     return [bench.manage(f"runworkers-seed-{i}", "runworkers", "--processes", "1", "--threads", str(threads),
                          env={"INSTANCE_ID": f"seed-{i}"}) for i in range(engines)], spawned
-
-
-def await_engines(bench: Bench, procs: list[Any], spawned: datetime) -> None:
-    """Return once every supervisor's worker process registered (and listens for wake-ups)."""
-    from jobs.models import WorkerProcess
-
-    deadline = time.monotonic() + 60
-    while WorkerProcess.objects.filter(state="running", started_at__gte=spawned).count() < len(procs):
-        dead = [p for p in procs if p.poll() is not None]
-        if dead:
-            raise BenchError(f"runworkers exited with {dead[0].returncode}:\n{bench.log_tail(dead[0])}")
-        if time.monotonic() > deadline:
-            raise BenchError(f"seed: {len(procs)} worker processes did not register within 60s")
-        time.sleep(0.05)
-    time.sleep(0.5)  # the wake-up listeners subscribe right after registering
 
 
 def stop_engines(bench: Bench, procs: list[Any]) -> float:
@@ -136,7 +122,7 @@ def run(bench: Bench) -> dict[str, Any]:
                     begun = time.monotonic()
                     workers, spawned = spawn_engines(bench, engines, o.seed_threads)
                 try:
-                    await_engines(bench, workers, spawned)
+                    await_registered(bench, workers, len(workers), since=spawned)
                     started = time.monotonic()
                     # Each slot runs ~1.75 s a task, ~1.25 runs a task (20% fail, retried): 4× that is ample.
                     timeout = 60 + 4 * 2.2 * PER_SEED * o.seeds / (engines * o.seed_threads)

@@ -80,7 +80,7 @@ class Command(BaseCommand):
         env["ENGINE_WEB_STATE"] = str(state)
         if options["threads"]:
             env["JOBS_WEB_THREADS"] = str(options["threads"])
-        env.setdefault("DJANGO_SETTINGS_MODULE", os.environ.get("DJANGO_SETTINGS_MODULE", "engine_site.settings"))
+        env.setdefault("DJANGO_SETTINGS_MODULE", "engine_site.settings")
         self.stdout.write(f"serve: http://{options['host']}:{options['port']}/ with {workers} web process(es); "
                           "HUP reloads, TERM stops gracefully")
         self.stdout.flush()
