@@ -3,29 +3,46 @@ as a search form read in the viewer's time zone, keyset pages and filter query s
 """
 
 import zoneinfo
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from django import forms
 from django.core.validators import MaxLengthValidator
+from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
 
-from jobs import spec
+from jobs import clock, spec
 from jobs.lifecycle import Status
 from jobs.models import Task, TaskQuerySet
-from jobs.services import listing, why
+from jobs.services import listing, scan, why
 from tenants.models import Tenant
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+PAGE_SIZES = (25, 50, 100, 200)
+#: The list counts its matches this far, then says "1,000+" (a LIMITed count, never a scan).
+TOTAL_CAP = 1_000
 #: Query parameters that define the filtered set (pagination and actions excluded).
-FILTER_FIELDS = ("tenant", "type", "status", "why", "priority", "queue", "created_after", "created_before", "q", "tz")
+FILTER_FIELDS = ("tenant", "type", "status", "why", "priority", "queue", "worker", "error", "within",
+                 "created_after", "created_before", "q", "tz")
+#: The list's parameters besides the filters, kept across pages and filter changes.
+VIEW_FIELDS = ("sort", "size")
 LIST_COLUMNS = ("id", "tenant_id", "queue", "type", "priority", "status", "attempts", "max_retries", "run_at",
-                "created_at", "started_at", "finished_at", "cancel_requested", "worker", "interrupted", "snoozed")
+                "created_at", "started_at", "finished_at", "cancel_requested", "worker", "interrupted", "snoozed",
+                "errors")
 LABELS = {"q": "Search", "tenant": "Tenant", "type": "Type", "status": "Status", "priority": "Priority",
-          "queue": "Queue", "created_after": "Created from", "created_before": "Created before", "why": "Why"}
+          "queue": "Queue", "worker": "Worker", "error": "Error text", "within": "Created within",
+          "created_after": "Created from", "created_before": "Created before", "why": "Why"}
 MAX_CHARS = {"q": 255, "type": 100, "queue": spec.MAX_QUEUE_CHARS}
+#: Time presets: a moving window, fixed to a moment when a bulk action is confirmed.
+WITHIN = {"15m": ("last 15 minutes", timedelta(minutes=15)), "1h": ("last hour", timedelta(hours=1)),
+          "24h": ("last 24 hours", timedelta(hours=24)), "7d": ("last 7 days", timedelta(days=7))}
+#: Sort orders. By id they walk the keyset; by start or duration no index serves them, so they
+#: sort the newest ``scan.SCAN_ROWS`` tasks (the page says so), with page numbers.
+SORTS = {"-created": "Newest first", "created": "Oldest first", "-started": "Started most recently",
+         "-duration": "Longest running"}
 PRIORITIES = [("", "Any priority"), *((str(p), f"{p}{' (most urgent)' if p == 5 else ' (lowest)' if p == 1 else ''}")
                                       for p in range(5, 0, -1))]
 
@@ -52,6 +69,9 @@ class TaskFilterForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tenants = sorted(Tenant.objects.values_list("slug", flat=True))
+        self.fields["within"] = forms.ChoiceField(
+            label="Created within", required=False,
+            choices=[("", "Any time"), *((k, label) for k, (label, _) in WITHIN.items())])
         for name, label in LABELS.items():
             self.fields[name].label = label
         for name, chars in MAX_CHARS.items():
@@ -62,6 +82,7 @@ class TaskFilterForm(forms.Form):
         self.fields["type"].widget.attrs.update({"list": "task-types", "autocomplete": "off"})
         self.fields["status"].widget = StatusSelect(choices=[("", "Any status"), *Status.choices])
         self.fields["priority"].widget = forms.Select(choices=PRIORITIES)
+        self.fields["worker"].widget.attrs.update({"placeholder": "host or host:pid"})
         self.fields["why"].widget = forms.Select(choices=[("", "Any reason"), *((c, c.replace("_", " "))
                                                                              for c in why.CODES)])
         for name in ("created_after", "created_before"):
@@ -86,6 +107,16 @@ class ConsoleTaskFilter(listing.TaskFilter):
     class Meta:
         form = TaskFilterForm
 
+    def filter_queryset(self, queryset: Any) -> Any:
+        queryset = super().filter_queryset(queryset)
+        since = within_start(self.form.cleaned_data.get("within"))
+        return queryset.filter(created_at__gte=since) if since else queryset
+
+
+def within_start(preset: str | None) -> datetime | None:
+    """The moment a time preset starts from, now."""
+    return clock.now() - WITHIN[preset][1] if preset in WITHIN else None
+
 
 def bind_filters(data: QueryDict) -> ConsoleTaskFilter:
     """Bind and validate the filters, reading dates in the viewer's zone (``tz``)."""
@@ -105,7 +136,11 @@ def filter_spec(filters: ConsoleTaskFilter) -> dict[str, str]:
     """The valid filters as the shared ``TaskFilter`` reads them anywhere (dates as ISO with their
     offset, so a background job reads the same moments without the viewer's zone)."""
     spec = {}
-    for key, value in active_filters(filters).items():
+    active = active_filters(filters)
+    since = within_start(active.pop("within", None))
+    if since and (not active.get("created_after") or active["created_after"] < since):
+        active["created_after"] = since
+    for key, value in active.items():
         if isinstance(value, datetime):
             spec[key] = value.isoformat()
         elif isinstance(value, list):
@@ -130,6 +165,8 @@ def describe(filters: ConsoleTaskFilter) -> str:
             value = value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
         elif isinstance(value, list):
             value = ", ".join(value)
+        elif key == "within":
+            value = WITHIN[value][0]
         parts.append(f"{LABELS.get(key, key).lower()} = {value}")
     return ", ".join(parts) or "no filters: every task"
 
@@ -137,18 +174,62 @@ def describe(filters: ConsoleTaskFilter) -> str:
 def filter_query(data: QueryDict, **extra: Any) -> str:
     """The filter part of ``data`` as a query string, plus ``extra``."""
     query = QueryDict(mutable=True)
-    for key in FILTER_FIELDS:
+    for key in (*FILTER_FIELDS, *VIEW_FIELDS):
         for value in data.getlist(key):
             if value != "":
                 query.appendlist(key, value)
     for key, value in extra.items():
+        query.pop(key, None)
         if value is not None:
             query[key] = str(value)
     return query.urlencode()
 
 
+def page_size(data: QueryDict) -> int:
+    return max(1, min(listing.int_or_none(data.get("size")) or PAGE_SIZE, MAX_PAGE_SIZE))
+
+
+def sort_of(data: QueryDict) -> str:
+    sort = data.get("sort") or "-created"
+    return sort if sort in SORTS else "-created"
+
+
 def keyset_page(qs: TaskQuerySet, data: QueryDict) -> listing.Page:
-    """Newest first, ``size`` rows after id ``after`` (older) or before id ``before`` (newer); no COUNT."""
-    size = max(1, min(listing.int_or_none(data.get("size")) or PAGE_SIZE, MAX_PAGE_SIZE))
-    return listing.page(qs.only(*LIST_COLUMNS), size=size, after=listing.int_or_none(data.get("after")),
-                        before=listing.int_or_none(data.get("before")))
+    """By id (newest or oldest first), ``size`` rows after id ``after`` or before id ``before``; no COUNT."""
+    size, after = page_size(data), listing.int_or_none(data.get("after"))
+    before = listing.int_or_none(data.get("before"))
+    qs = qs.only(*LIST_COLUMNS)
+    if sort_of(data) == "created":
+        # Oldest first is the keyset walked upwards: "after" continues to newer ids.
+        rows, more = listing.keyset(qs, size=size, after=after, descending=False)
+        return listing.Page(rows, rows[-1].pk if more and rows else None, None, size)
+    return listing.page(qs, size=size, after=after, before=before)
+
+
+@dataclass
+class SortedPage:
+    """A page of a sort no index serves: page numbers over the newest ``scan.SCAN_ROWS`` tasks."""
+
+    rows: list[Task]
+    number: int
+    matched: int
+    cut: bool
+    size: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.number * self.size < self.matched
+
+
+def sorted_page(base: TaskQuerySet, qs: TaskQuerySet, data: QueryDict) -> SortedPage:
+    size, sort = page_size(data), sort_of(data)
+    number = max(1, min(listing.int_or_none(data.get("page")) or 1, scan.SCAN_ROWS))
+    if sort == "-duration":
+        qs = qs.filter(finished_at__isnull=False, started_at__isnull=False).annotate(
+            duration=F("finished_at") - F("started_at"))
+        key = "duration"
+    else:
+        qs, key = qs.filter(started_at__isnull=False), "started_at"
+    rows, matched, cut = scan.page(base.only(*LIST_COLUMNS), qs, sort=key, descending=True,
+                                   offset=(number - 1) * size, size=size)
+    return SortedPage(rows, number, matched, cut, size)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import audit, bulk, failed, limits, overview, queues, reports, schedules, tasks, tenants
+from .views import audit, bulk, failed, limits, overview, queues, reports, schedules, selection, tasks, tenants
 
 app_name = "dashboard"
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path("queues/resume/", queues.queue_resume, name="queue_resume"),
     path("tasks/", tasks.task_list, name="tasks"),
     path("tasks/bulk/", tasks.task_bulk, name="tasks_bulk"),
+    path("tasks/selected/", selection.tasks_selected, name="tasks_selected"),
     path("bulk/", bulk.bulk_list, name="bulk_list"),
     path("bulk/<int:pk>/", bulk.bulk_detail, name="bulk"),
     path("bulk/<int:pk>/stop/", bulk.bulk_stop, name="bulk_stop"),

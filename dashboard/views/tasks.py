@@ -16,7 +16,7 @@ from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Action, Status
 from jobs.models import Task
 from jobs.registry import registry
-from jobs.services import bulk, control, listing, why
+from jobs.services import bulk, control, listing, scan, why
 from jobs.shapes import error_entries
 from tenants.models import Tenant
 
@@ -25,27 +25,48 @@ from .common import htmx_target, is_htmx, safe_next
 
 
 def _row(task: Task, slug: str) -> dict[str, Any]:
-    return {"task": task, "tenant": slug, "actions": listing.task_actions(task)}
+    entries = error_entries(task.errors) if "errors" not in task.get_deferred_fields() else []
+    return {"task": task, "tenant": slug, "actions": listing.task_actions(task),
+            "last_error": entries[-1] if entries else None}
 
 
 @access.page(*access.VIEW_TASKS)
 def task_list(request: HttpRequest) -> HttpResponse:
     filters = tasklist.bind_filters(request.GET)
-    page = tasklist.keyset_page(tasklist.filtered_tasks(filters), request.GET)
-    slugs = dict(Tenant.objects.filter(pk__in={t.tenant_id for t in page.rows}).values_list("pk", "slug"))
-    size = request.GET.get("size")
+    qs = tasklist.filtered_tasks(filters)
+    sort = tasklist.sort_of(request.GET)
     base = reverse("dashboard:tasks")
+    pages: dict[str, Any]
+    if sort in ("-started", "-duration"):
+        sorted_page = tasklist.sorted_page(Task.objects.all(), qs, request.GET)
+        rows, n = sorted_page.rows, sorted_page.number
+        pages = {"page": sorted_page, "windowed": True, "first_url": f"{base}?{tasklist.filter_query(request.GET)}",
+                 "next_url": f"{base}?{tasklist.filter_query(request.GET, page=n + 1)}"
+                 if sorted_page.has_next else None,
+                 "prev_url": f"{base}?{tasklist.filter_query(request.GET, page=n - 1)}" if n > 1 else None}
+    else:
+        page = tasklist.keyset_page(qs, request.GET)
+        rows = page.rows
+        pages = {"page": page, "first_url": f"{base}?{tasklist.filter_query(request.GET, after=None, before=None)}",
+                 "next_url": f"{base}?{tasklist.filter_query(request.GET, after=page.next_after, before=None)}"
+                 if page.next_after else None,
+                 "prev_url": f"{base}?{tasklist.filter_query(request.GET, before=page.prev_before, after=None)}"
+                 if page.prev_before else None}
+    total, more = listing.bounded_count(qs, tasklist.TOTAL_CAP)
+    slugs = dict(Tenant.objects.filter(pk__in={t.tenant_id for t in rows}).values_list("pk", "slug"))
     context = {
         "section": "tasks",
         "title": "Tasks",
         "form": filters.form,
-        "rows": [_row(t, slugs.get(t.tenant_id, "")) for t in page.rows],
-        "page": page,
-        "next_url": f"{base}?{tasklist.filter_query(request.GET, after=page.next_after, size=size)}"
-        if page.next_after else None,
-        "prev_url": f"{base}?{tasklist.filter_query(request.GET, before=page.prev_before, size=size)}"
-        if page.prev_before else None,
-        "first_url": f"{base}?{tasklist.filter_query(request.GET, size=size)}",
+        "rows": [_row(t, slugs.get(t.tenant_id, "")) for t in rows],
+        **pages,
+        "total": total,
+        "total_more": more,
+        "sort": sort,
+        "sorts": tasklist.SORTS,
+        "sizes": tasklist.PAGE_SIZES,
+        "size": tasklist.page_size(request.GET),
+        "window_rows": scan.SCAN_ROWS,
         "filtered": bool(tasklist.active_filters(filters)),
         "filter_items": [(k, v) for k in tasklist.FILTER_FIELDS for v in request.GET.getlist(k) if v != ""],
         "here": request.get_full_path(),

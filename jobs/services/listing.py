@@ -149,6 +149,10 @@ class TaskFilter(django_filters.FilterSet):
     tenant = django_filters.CharFilter(field_name="tenant__slug", help_text="One tenant (by slug).")
     why = django_filters.ChoiceFilter(choices=[(c, c) for c in why.CODES], method="by_reason",
                                       help_text="The reason code GET /api/tasks/{id}/why would answer.")
+    worker = django_filters.CharFilter(field_name="worker", lookup_expr="startswith", max_length=120,
+                                       help_text="The last worker holding the task: a name or its prefix (a host).")
+    error = django_filters.CharFilter(field_name="errors", lookup_expr="icontains", max_length=200,
+                                      help_text="Text in any recorded error (type, message or traceback).")
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Apply the valid filters; an invalid one is left out (the API answers 400 before)."""

@@ -36,6 +36,8 @@ FILTER_PARAMS = [
     OpenApiParameter("tenant", str, description="Operators with all=true: one tenant's slug."),
     OpenApiParameter("why", str, enum=list(why.CODES),
                      description="Tasks for which GET /api/tasks/{id}/why would answer this code."),
+    OpenApiParameter("worker", str, description="The last worker holding the task: a name or its prefix (a host)."),
+    OpenApiParameter("error", str, description="Text in any recorded error (type, message or traceback)."),
 ]
 
 
