@@ -185,6 +185,11 @@ def filter_query(data: QueryDict, **extra: Any) -> str:
     return query.urlencode()
 
 
+def revision(task: Task) -> str:
+    """What a live row or task page compares to know it is out of date (status, stop asked, attempts)."""
+    return f"{task.status}.{int(task.cancel_requested)}.{task.attempts}"
+
+
 def page_size(data: QueryDict) -> int:
     return max(1, min(listing.int_or_none(data.get("size")) or PAGE_SIZE, MAX_PAGE_SIZE))
 

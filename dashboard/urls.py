@@ -1,7 +1,20 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import audit, bulk, failed, limits, overview, queues, reports, schedules, selection, tasks, tenants
+from .views import (
+    audit,
+    bulk,
+    failed,
+    limits,
+    livetasks,
+    overview,
+    queues,
+    reports,
+    schedules,
+    selection,
+    tasks,
+    tenants,
+)
 
 app_name = "dashboard"
 
@@ -23,6 +36,8 @@ urlpatterns = [
     path("tasks/", tasks.task_list, name="tasks"),
     path("tasks/bulk/", tasks.task_bulk, name="tasks_bulk"),
     path("tasks/selected/", selection.tasks_selected, name="tasks_selected"),
+    path("tasks/live/", livetasks.task_rows_live, name="tasks_live"),
+    path("tasks/<int:pk>/live/", livetasks.task_live, name="task_live"),
     path("bulk/", bulk.bulk_list, name="bulk_list"),
     path("bulk/<int:pk>/", bulk.bulk_detail, name="bulk"),
     path("bulk/<int:pk>/stop/", bulk.bulk_stop, name="bulk_stop"),

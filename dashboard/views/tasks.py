@@ -13,7 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from jobs import clock
 from jobs.conf import conf
 from jobs.exceptions import InvalidTransition
-from jobs.lifecycle import Action, Status
+from jobs.lifecycle import LIVE, Action, Status
 from jobs.models import Task
 from jobs.registry import registry
 from jobs.services import bulk, control, listing, scan, why
@@ -24,10 +24,10 @@ from .. import access, tasklist
 from .common import htmx_target, is_htmx, safe_next
 
 
-def _row(task: Task, slug: str) -> dict[str, Any]:
+def row_context(task: Task, slug: str) -> dict[str, Any]:
     entries = error_entries(task.errors) if "errors" not in task.get_deferred_fields() else []
     return {"task": task, "tenant": slug, "actions": listing.task_actions(task),
-            "last_error": entries[-1] if entries else None}
+            "last_error": entries[-1] if entries else None, "rev": tasklist.revision(task)}
 
 
 @access.page(*access.VIEW_TASKS)
@@ -58,7 +58,7 @@ def task_list(request: HttpRequest) -> HttpResponse:
         "section": "tasks",
         "title": "Tasks",
         "form": filters.form,
-        "rows": [_row(t, slugs.get(t.tenant_id, "")) for t in rows],
+        "rows": [row_context(t, slugs.get(t.tenant_id, "")) for t in rows],
         **pages,
         "total": total,
         "total_more": more,
@@ -106,7 +106,7 @@ def _timeline(task: Task) -> list[dict[str, Any]]:
     return items
 
 
-def _detail_context(task: Task) -> dict[str, Any]:
+def detail_context(task: Task) -> dict[str, Any]:
     now = clock.now()  # started_at and the lease are on the database's clock
     running_for = now - task.started_at if task.status == Status.RUNNING and task.started_at else None
     lease_left = (task.lease_expires_at - now) if task.lease_expires_at and task.status == Status.RUNNING else None
@@ -117,6 +117,9 @@ def _detail_context(task: Task) -> dict[str, Any]:
         "queue_wait": task.queue_wait,
         "execution": task.execution_time,
         "running_for": running_for,
+        "running_for_ms": round(running_for.total_seconds() * 1000) if running_for else None,
+        "rev": tasklist.revision(task),
+        "live": task.status in LIVE,
         "lease_left": lease_left,
         "lease_lapsed": lease_left is not None and lease_left < timedelta(0),
         "interrupted_limit": conf().MAX_INTERRUPTED,
@@ -127,7 +130,7 @@ def _detail_context(task: Task) -> dict[str, Any]:
 @access.page(*access.VIEW_TASKS)
 def task_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = get_object_or_404(Task.objects.select_related("tenant"), pk=pk)
-    context = {"section": "tasks", "title": f"Task {task.pk}", **_detail_context(task),
+    context = {"section": "tasks", "title": f"Task {task.pk}", **detail_context(task),
                "next": request.GET.get("next") or ""}
     if htmx_target(request) in ("detail-panel", "task-detail"):
         return render(request, "dashboard/tasks/_detail.html", context)
@@ -140,9 +143,9 @@ def _after_action(request: HttpRequest, pk: int) -> HttpResponse:
         task = get_object_or_404(Task.objects.select_related("tenant"), pk=pk)
         if target == f"task-row-{pk}":
             return render(request, "dashboard/tasks/_row.html",
-                          {"row": _row(task, task.tenant.slug), "here": safe_next(request, ""), "oob": True})
+                          {"row": row_context(task, task.tenant.slug), "here": safe_next(request, ""), "oob": True})
         return render(request, "dashboard/tasks/_detail.html",
-                      {**_detail_context(task), "oob": True, "next": safe_next(request, "")})
+                      {**detail_context(task), "oob": True, "next": safe_next(request, "")})
     return redirect(safe_next(request, reverse("dashboard:task", args=[pk])))
 
 

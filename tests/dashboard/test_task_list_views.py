@@ -125,3 +125,33 @@ def test_selection_needs_the_change_permission_and_valid_ids(viewer: Any, operat
     too_many = [str(task.pk)] * (tasklist.MAX_PAGE_SIZE + 1)
     assert operator.post("/tasks/selected/", {"action": "cancel", "ids": too_many}).status_code == 400
     assert Task.objects.get(pk=task.pk).status == Status.PENDING
+
+
+def test_live_rows_answer_only_what_changed(viewer: Any, tenant: Tenant) -> None:
+    waiting = add_task(tenant, "a")
+    running = add_task(tenant, "a", status=Status.RUNNING, attempts=1, started_at=timezone.now())
+    body = html(viewer.get("/tasks/"))
+    shown = dict(re.findall(r'data-task-id="(\d+)" data-status="[a-z]+" data-rev="([^"]+)"', body))
+    rows = ",".join(f"{pk}:{rev}" for pk, rev in shown.items())
+    assert viewer.get("/tasks/live/", {"rows": rows}).status_code == 204
+    Task.objects.filter(pk=running.pk).update(status=Status.CANCELLED, finished_at=timezone.now())
+    changed = html(viewer.get("/tasks/live/", {"rows": rows}))
+    assert changed.startswith("<template>") and f'id="task-row-{running.pk}"' in changed
+    assert f'id="task-row-{waiting.pk}"' not in changed and 'data-status="cancelled"' in changed
+    for bad in ("", "x:1", f"{waiting.pk}:", ",".join(f"{i}:a" for i in range(tasklist.MAX_PAGE_SIZE + 1))):
+        assert viewer.get("/tasks/live/", {"rows": bad}).status_code == 400
+
+
+def test_a_live_task_page_reloads_when_its_task_changes(viewer: Any, tenant: Tenant) -> None:
+    task = add_task(tenant, "a", status=Status.RUNNING, attempts=1,
+                    started_at=timezone.now() - timedelta(seconds=90))
+    page = html(viewer.get(f"/tasks/{task.pk}/"))
+    rev = re.search(r'data-rev="([^"]+)" data-live-url="([^"]+)"', page)
+    assert rev and rev.group(2) == f"/tasks/{task.pk}/live/"
+    ticking = re.search(r'data-ticking-ms="(\d+)"', page)
+    assert ticking and int(ticking.group(1)) >= 90_000  # "running for" ticks on from the server's figure
+    assert viewer.get(rev.group(2), {"rev": rev.group(1)}).status_code == 204
+    Task.objects.filter(pk=task.pk).update(status=Status.CANCELLED, finished_at=timezone.now())
+    fresh = html(viewer.get(rev.group(2), {"rev": rev.group(1)}))
+    assert 'badge s-cancelled' in fresh and "data-live-url" not in fresh  # final: the page stops polling
+    assert viewer.get("/tasks/999999999/live/", {"rev": "x"}).status_code == 404
