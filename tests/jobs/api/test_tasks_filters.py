@@ -132,3 +132,16 @@ def test_q_with_a_superscript_digit_never_answers_500(api: Caller, q: str) -> No
 ])
 def test_date_filters_out_of_the_representable_range_are_400(api: Caller, field: str, value: str) -> None:
     assert_problem(api.get("/api/tasks", {field: value}), 400, field)
+
+
+def test_worker_and_error_filters(api: Caller) -> None:
+    """``worker`` matches a worker name or its prefix (a host); ``error`` any recorded error's text."""
+    on_a = make_task(api.tenant, "noop", status="completed", worker="host-a:10:w1")
+    make_task(api.tenant, "noop", status="completed", worker="host-b:11:w1")
+    boom = make_task(api.tenant, "noop", status="failed", errors=[
+        {"attempt": 1, "at": timezone.now().isoformat(), "type": "ValueError", "message": "disk quota exceeded",
+         "worker": "host-a:10:w1", "traceback": ""}])
+    assert ids_of(api.get("/api/tasks", {"worker": "host-a:"})) == [on_a.pk]
+    assert ids_of(api.get("/api/tasks", {"error": "Quota"})) == [boom.pk]
+    assert ids_of(api.get("/api/tasks", {"error": "no such text"})) == []
+    assert_problem(api.get("/api/tasks", {"error": "x" * 201}), 400, "error")
