@@ -103,7 +103,9 @@ def test_group_requeue_skips_an_old_task_failing_after_the_confirmation(operator
     counted = full(tenant)
     _, fields = confirmation(operator, "/dead-letter/requeue/", FULL)
     old = set_status(retrying, Status.FAILED, errors=counted.errors, **later())
-    operator.post("/dead-letter/requeue/", fields)
+    response = operator.post("/dead-letter/requeue/", fields)
+    assert said(response) == ["Requeueing 1 dead-lettered task in the background; "
+                              "skipped 1 (1 failed after the confirmation)."]
     run_bulk_jobs()
     assert statuses(counted, old) == [Status.PENDING, Status.FAILED]
 
