@@ -47,6 +47,7 @@ urlpatterns = [
     # "Dead letter" is the page's name for people; in code the set is "failed".
     path("dead-letter/", failed.failed_tasks, name="failed"),
     path("dead-letter/requeue/", failed.failed_requeue, name="failed_requeue"),
+    path("dead-letter/discard/", failed.failed_discard, name="failed_discard"),
     path("analytics/", reports.analytics_page, name="analytics"),
     path("types/", reports.types_page, name="types"),
     path("schedules/", schedules.schedule_list, name="schedules"),

@@ -1,4 +1,5 @@
-"""The dead-letter page: failed tasks grouped by type and last error, and requeueing them."""
+"""The dead-letter page: failed tasks grouped by tenant, type and last error, and requeueing them
+(the cut-off, discard and access: ``test_dead_letter_actions``)."""
 
 import re
 from typing import Any
@@ -34,29 +35,42 @@ def dead_set(tenant: Tenant, other_tenant: Tenant) -> dict[str, list[Task]]:
 
 
 def groups_shown(body: str) -> dict[str, int]:
-    rows = re.findall(r'<tr data-group-type="([^"]+)" data-group-count="(\d+)">\s*<th[^>]*>.*?</th>\s*'
+    """``"type tenant error_type: message": count`` for every group row."""
+    rows = re.findall(r'<tr data-group-type="([^"]+)" data-group-tenant="([^"]*)" data-group-count="(\d+)">\s*'
+                      r'<th[^>]*>.*?</th>\s*<td>.*?</td>\s*'
                       r'<td class="error-cell"><code>([^<]*)</code>: ([^<]*)</td>', body, re.S)
-    return {f"{t} {k}: {m}": int(n) for t, n, k, m in rows}
+    return {f"{t} {s} {k}: {m}": int(n) for t, s, n, k, m in rows}
 
 
-def test_dead_letter_groups_by_type_and_last_error(viewer: Any, dead_set: dict[str, list[Task]]) -> None:
+def test_dead_letter_groups_by_tenant_type_and_last_error(viewer: Any, dead_set: dict[str, list[Task]]) -> None:
     add_task(dead_set["full"][0].tenant, "send_email", status=Status.COMPLETED)  # not dead
     body = html(viewer.get("/dead-letter/"))
     assert groups_shown(body) == {
-        "send_email SMTPError: mailbox full": 3,
-        "send_email SMTPError: bad address": 2,
-        "resize_image SMTPError: mailbox full": 1,
-        "send_email TimeoutError: slow": 1,
+        "send_email acme SMTPError: mailbox full": 2,
+        "send_email globex SMTPError: mailbox full": 1,  # the same failure of another tenant: its own group
+        "send_email acme SMTPError: bad address": 2,
+        "resize_image acme SMTPError: mailbox full": 1,
+        "send_email acme TimeoutError: slow": 1,
     }
     assert "<strong>latest 5,000</strong> failed tasks" in body and "7 scanned" in body
-    assert "acme, globex" in body
+    # A group's type opens that tenant's failed tasks of the type, not every tenant's.
+    assert "/tasks/?status=failed&amp;type=send_email&amp;tenant=globex" in body
+
+
+def test_dead_letter_tenant_filter(viewer: Any, dead_set: dict[str, list[Task]]) -> None:
+    body = html(viewer.get("/dead-letter/?tenant=globex"))
+    assert groups_shown(body) == {"send_email globex SMTPError: mailbox full": 1}
+    assert "1 scanned" in body and "1 failed task of <strong>globex</strong>" in body
+    assert '<option value="globex" selected>' in body
+    unknown = html(viewer.get("/dead-letter/?tenant=nope"))
+    assert "No tenant “nope”" in unknown and sum(groups_shown(unknown).values()) == 7
 
 
 def test_dead_letter_without_error_history(viewer: Any, tenant: Tenant) -> None:
     add_task(tenant, "forced", status=Status.FAILED, errors=[])
     failed_task(tenant, "forced", ("ValueError", "x"))
     body = html(viewer.get("/dead-letter/"))
-    assert "(no error recorded)" in body and groups_shown(body) == {"forced ValueError: x": 1}
+    assert "(no error recorded)" in body and groups_shown(body) == {"forced acme ValueError: x": 1}
 
 
 def test_dead_letter_scan_is_bounded(viewer: Any, dead_set: dict[str, list[Task]],
