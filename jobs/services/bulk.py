@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -45,6 +46,8 @@ ACTIONS = {BulkAction.Kind.CANCEL: Action.CANCEL, BulkAction.Kind.RETRY: Action.
 MAX_WAITS = 20
 FINAL = (BulkAction.State.DONE, BulkAction.State.STOPPED, BulkAction.State.FAILED)
 GROUP_FIELDS = ("type", "error_type", "error_message")
+#: A dead-letter group's optional finish bound: the latest finish its confirmation counted (ISO 8601).
+GROUP_FINISHED = "finished_upto"
 
 
 class InvalidSelection(ValueError):
@@ -74,7 +77,8 @@ def matching(kind: str, filter: dict[str, Any], tenant: Tenant | int | None) -> 
     """The tasks ``kind`` would change now under ``filter`` (the task list's filters, or a group)."""
     if kind not in BulkAction.Kind.values:
         raise InvalidSelection("action", f"must be one of {', '.join(BulkAction.Kind.values)}")
-    known = GROUP_FIELDS if kind == BulkAction.Kind.REQUEUE_DEAD else tuple(listing.TaskFilter.base_filters)
+    known = ((*GROUP_FIELDS, GROUP_FINISHED) if kind == BulkAction.Kind.REQUEUE_DEAD
+             else tuple(listing.TaskFilter.base_filters))
     unknown = sorted(set(filter) - set(known))
     if unknown:
         raise InvalidSelection(f"filter.{unknown[0]}", f"not a filter (one of {', '.join(known)})")
@@ -82,6 +86,7 @@ def matching(kind: str, filter: dict[str, Any], tenant: Tenant | int | None) -> 
         missing = [f for f in GROUP_FIELDS if not isinstance(filter.get(f), str)]
         if missing or not filter.get("type"):
             raise InvalidSelection("filter", "a dead-letter group is its type, error_type and error_message")
+        _finished(filter)  # refuses a bad bound
         qs = Task.objects.failed().filter(type=filter["type"])
     else:
         bound = listing.TaskFilter(dict(filter), queryset=Task.objects.all())
@@ -126,8 +131,23 @@ def start(kind: str, *, filter: dict[str, Any], tenant: Tenant | None, cutoff_id
     return Started(bulk, True)
 
 
+def _finished(filter: dict[str, Any]) -> datetime | None:
+    """A group's finish bound, if it has one."""
+    raw = filter.get(GROUP_FINISHED)
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidSelection(f"filter.{GROUP_FINISHED}", "must be an ISO 8601 time with its offset")
+    return moment
+
+
 def _group(filter: dict[str, Any], tenant_id: int | None, upto: int | None) -> Iterator[list[int]]:
-    return deadletter.group_batches(*(filter[f] for f in GROUP_FIELDS), upto=upto, tenant_id=tenant_id)
+    return deadletter.group_batches(*(filter[f] for f in GROUP_FIELDS), upto=upto, tenant_id=tenant_id,
+                                    finished=_finished(filter))
 
 
 def _batches(bulk: BulkAction) -> Iterator[list[int]]:

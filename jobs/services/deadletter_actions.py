@@ -58,10 +58,9 @@ def requeue(selection: Selection, cutoff: Cutoff, counted: int) -> Requeue:
         if cutoff.finished is not None:
             spec["finished_before"] = (cutoff.finished + timedelta(microseconds=1)).isoformat()
     else:
-        # A group requeue carries the id cut-off only (``bulk.matching`` takes no finish bound for
-        # a group yet): count what it will do by the same bound, so the report is true.
         kind, spec = BulkAction.Kind.REQUEUE_DEAD, dict(zip(bulk.GROUP_FIELDS, selection.group, strict=True))
-        cutoff = Cutoff(cutoff.upto)
+        if cutoff.finished is not None:
+            spec[bulk.GROUP_FINISHED] = cutoff.finished.isoformat()
     inside, skip = skipped(selection, cutoff, counted)
     started = bulk.start(kind, filter=spec, tenant=selection.tenant, cutoff_id=cutoff.upto, expected=inside)
     return Requeue(started, inside, skip)

@@ -96,8 +96,6 @@ def test_group_requeue_skips_new_failures(operator: Client, tenant: Tenant) -> N
     assert statuses(*counted, arrived) == [Status.PENDING, Status.PENDING, Status.FAILED]
 
 
-@pytest.mark.xfail(strict=True, reason="a group's background requeue carries the id cut-off only: "
-                                       "jobs.services.bulk takes no finish bound for a group yet")
 def test_group_requeue_skips_an_old_task_failing_after_the_confirmation(operator: Client, tenant: Tenant) -> None:
     retrying = add_task(tenant, "send_email", status=Status.SCHEDULED)  # an older id, still retrying
     counted = full(tenant)
