@@ -140,10 +140,11 @@ class TaskListCreateView(GenericAPIView[Task]):
             charge.refund()
             raise
         if not result.created:
+            # Refunded: the charge's RateLimit headers are stale; the window is reported as it now stands.
             charge.refund()
             if not result.duplicate:
-                headers.update(budget.REPLAYED)
-            return submitting.submitted(result.task, tenant, status.HTTP_200_OK, headers, duplicate=result.duplicate)
+                return submitting.replayed(result.task, tenant)
+            return submitting.submitted(result.task, tenant, status.HTTP_200_OK, duplicate=True)
         admission.admitted(tenant.pk, 1)
         headers["Location"] = f"/api/tasks/{result.task.pk}"
         return submitting.submitted(result.task, tenant, status.HTTP_201_CREATED, headers)

@@ -3,7 +3,7 @@
 import pytest
 
 from jobs.models import Task
-from tests.support.api import Caller, assert_problem
+from tests.support.api import Caller, MakeApi, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +69,18 @@ def test_replays_say_so_and_new_tasks_and_duplicates_do_not(api: Caller) -> None
     # A batch's per-item replays are listed in its body; the header is for a replay of the batch's own key.
     batch = api.batch([{"type": "noop", "idempotency_key": "seen-1"}])
     assert batch.json()["replayed"] == [0] and "Idempotent-Replayed" not in batch
+
+
+def test_a_replay_found_only_at_insert_is_marked_and_refunded(make_api: MakeApi,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobs.api.views import tasks as views
+
+    caller = make_api("racy", rate_limit=5)
+    first = caller.submit(idempotency_key="late")
+    # As when a concurrent request inserted the key between this request's look-up and its insert.
+    monkeypatch.setattr(views, "find_replay", lambda tenant, key: None)
+    replay = caller.submit(idempotency_key="late")
+    assert (replay.status_code, replay.json()["id"], replay["Idempotent-Replayed"]) == (200, first.json()["id"], "true")
+    # Its charge was given back, and the headers say so (not the charge's stale count).
+    assert replay["RateLimit-Remaining"] == "4"
+    assert Task.objects.count() == 1
