@@ -6,6 +6,7 @@ from .bulk import BulkAction
 from .event import Event
 from .gates import ConcurrencyKey, Pause, Resource, ResourceBucket
 from .grants import TypeGrant
+from .idempotency import BatchKey
 from .schedules import Schedule, ScheduleTick
 from .stats import TaskStat, ThroughputBucket
 from .task import Task, TaskQuerySet
@@ -13,6 +14,7 @@ from .worker import WorkerProcess, WorkerProcessQuerySet
 
 __all__ = [
     "AuditEntry",
+    "BatchKey",
     "BulkAction",
     "ConcurrencyKey",
     "Event",

@@ -13,7 +13,7 @@ from tenants import ratelimit
 from tenants.conf import conf
 from tenants.models import Tenant
 
-__all__ = ["Charge", "Policy", "RateLimited", "charge", "charge_tenants", "policy", "refund_all"]
+__all__ = ["Charge", "NeverFits", "Policy", "RateLimited", "charge", "charge_tenants", "fits", "policy", "refund_all"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,25 @@ class RateLimited(Exception):
         return max(1, math.ceil(self.decision.retry_after))
 
 
+class NeverFits(RateLimited):
+    """``cost`` is over the whole window (``limit``): no wait admits it, so it is not the 429 a client
+    waits out; the API answers 413 (the request is larger than its tenant may ever send: split it).
+
+    A ``RateLimited`` still, so a caller that knows only that refuses it as before; nothing was charged.
+    """
+
+    def __init__(self, tenant: str, cost: int, rules: Policy) -> None:
+        decision = ratelimit.Decision(allowed=False, limit=rules.limit, remaining=rules.limit, reset=0.0,
+                                      retry_after=float(rules.window), token=None)
+        super().__init__(tenant, cost, rules, decision)
+
+
+def fits(cost: int, rules: Policy, *, tenant: str = "") -> None:
+    """Raise ``NeverFits`` if ``cost`` is more than the window could ever hold (charging nothing)."""
+    if cost > rules.limit:
+        raise NeverFits(tenant, cost, rules)
+
+
 @dataclass(frozen=True, slots=True)
 class Charge:
     """An admitted charge: ``refund()`` gives it back when the work it paid for was not done."""
@@ -67,7 +86,8 @@ class Charge:
 
 def charge(tenant_id: int, cost: int, rules: Policy, *, tenant: str = "") -> Charge:
     """Charge ``cost`` to the tenant, or raise ``RateLimited`` (``ratelimit.RateLimiterUnavailable``
-    when Redis cannot tell and the policy is to fail closed)."""
+    when Redis cannot tell and the policy is to fail closed); ``NeverFits`` first if no window can hold it."""
+    fits(cost, rules, tenant=tenant)
     decision = ratelimit.acquire(str(tenant_id), cost, limit=rules.limit, window=rules.window)
     if not decision.allowed:
         raise RateLimited(tenant or str(tenant_id), cost, rules, decision)

@@ -13,7 +13,7 @@ from .. import clock
 from ..conf import conf
 from ..models import Event, Task, ThroughputBucket, WorkerProcess
 from ..store import gates, rescue, transitions
-from . import audit
+from . import audit, idempotency
 
 
 def rescue_expired(batch: int = 500) -> int:
@@ -66,7 +66,7 @@ def unblock_free_keys() -> int:
 
 def prune_side_tables(batch: int = 5000) -> int:
     """Drop old outbox events, fine-grained throughput buckets (hourly rollups stay) and audit entries older
-    than ``AUDIT_RETENTION_SECONDS``."""
+    than ``AUDIT_RETENTION_SECONDS`` and batch idempotency keys past theirs."""
     c = conf()
     clock.refresh()
     now = clock.now()
@@ -81,7 +81,7 @@ def prune_side_tables(batch: int = 5000) -> int:
             total += model.objects.filter(pk__in=ids).delete()[0]
             if len(ids) < batch:
                 break
-    return total + audit.prune(now, batch=batch)
+    return total + audit.prune(now, batch=batch) + idempotency.prune_batch_keys(now, batch=batch)
 
 
 def prune(*, older_than_seconds: float | None = None, batch: int | None = None, max_batches: int | None = None) -> int:

@@ -19,7 +19,7 @@ from . import redis as on_redis
 from .decision import Decision
 from .memory import limiter as in_memory
 
-__all__ = ["Decision", "RateLimiterUnavailable", "acquire", "refund", "reset"]
+__all__ = ["Decision", "RateLimiterUnavailable", "acquire", "peek", "refund", "reset"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +36,11 @@ def fail_open() -> bool:
 def _unavailable(cost: int, limit: int, window: float, exc: BaseException | None) -> Decision:
     """Apply the fail-open/closed policy without Redis."""
     if cost > limit:
-        # Never fits, whatever Redis would say: a plain rejection beats a 503 or an admission.
+        # Never fits, whatever Redis would say: a plain rejection beats a 503 or an admission. Nothing is
+        # known of the window, so it is reported untouched, like an admission's below.
         return Decision(
-            allowed=False, limit=limit, remaining=0, reset=0.0, retry_after=float(window), token=None, degraded=True
+            allowed=False, limit=limit, remaining=limit, reset=0.0, retry_after=float(window), token=None,
+            degraded=True,
         )
     if not fail_open():
         raise RateLimiterUnavailable("rate limiter unavailable: Redis is unreachable") from exc
@@ -62,6 +64,24 @@ def acquire(key: str, cost: int, *, limit: int, window: float) -> Decision:
         shared_redis.breaker.warn(logger, "rate limiter: Redis unreachable, " + (
             "admitting" if fail_open() else "refusing"), exc)
         return _unavailable(cost, limit, window, exc)
+    shared_redis.breaker.succeeded()
+    return decision
+
+
+def peek(key: str, *, limit: int, window: float) -> Decision | None:
+    """``key``'s window as it stands, charging nothing (an acquire of cost 0); ``None`` when Redis cannot
+    tell, whatever the fail-open policy: a report is not an admission, so there is nothing to decide."""
+    client = shared_redis.client()
+    if client is None:
+        return in_memory.acquire(key, 0, limit, window)
+    if not shared_redis.breaker.usable():
+        return None
+    try:
+        decision = on_redis.acquire(client, key, 0, limit, window)
+    except redis_py.RedisError as exc:
+        shared_redis.breaker.failed()
+        shared_redis.breaker.warn(logger, "rate limiter: Redis unreachable, no RateLimit headers", exc)
+        return None
     shared_redis.breaker.succeeded()
     return decision
 

@@ -10,7 +10,7 @@ class Decision:
 
     allowed: bool
     limit: int  # the window's capacity
-    remaining: int  # capacity left after this decision (0 if rejected)
+    remaining: int  # capacity left after this decision (a rejection charged nothing: what is left unused)
     reset: float  # seconds until the window has fully recovered capacity used so far (>= 0)
     retry_after: float  # when rejected: seconds until `cost` would fit; 0 when allowed
     token: str | None  # identifies the charge, for refund(); None when not charged

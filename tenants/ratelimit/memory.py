@@ -77,7 +77,9 @@ class MemoryLimiter:
                     allowed=True, limit=limit, remaining=max(0, limit - state.total), reset=reset, retry_after=0.0,
                     token=token,
                 )
-            return Decision(allowed=False, limit=limit, remaining=0, reset=reset, retry_after=retry, token=None)
+            # What is left, not 0: a smaller request may still fit (and "0 left" beside an empty window misleads).
+            return Decision(allowed=False, limit=limit, remaining=max(0, limit - state.total), reset=reset,
+                            retry_after=retry, token=None)
 
     def _sweep(self, now: float) -> None:
         # Keys of idle tenants would otherwise stay forever.

@@ -65,9 +65,9 @@ def acquire(client: redis.Redis, key: str, cost: int, limit: int, window: float)
             allowed=True, limit=limit, remaining=max(0, limit - total), reset=reset_ms / 1000, retry_after=0.0,
             token=token if cost > 0 else None,
         )
-    return Decision(
-        allowed=False, limit=limit, remaining=0, reset=reset_ms / 1000, retry_after=retry_ms / 1000, token=None
-    )
+    # What is left, not 0: a smaller request may still fit.
+    return Decision(allowed=False, limit=limit, remaining=max(0, limit - total), reset=reset_ms / 1000,
+                    retry_after=retry_ms / 1000, token=None)
 
 
 def refund(client: redis.Redis, key: str, token: str) -> None:

@@ -39,13 +39,16 @@ def capped(caller: Caller, **caps: int) -> Caller:
     return caller
 
 
-def assert_admission_429(response: Any, cap: str, limit: int) -> dict[str, Any]:
+def assert_admission_429(response: Any, cap: str, limit: int, left: int | None = None) -> dict[str, Any]:
     body = assert_problem(response, 429)
     assert body["type"].endswith("/admission")
     assert (body["cap"], body["limit"]) == (cap, limit)
     assert cap in body["detail"]
     assert int(response["Retry-After"]) >= 1 and body["retry_after"] == int(response["Retry-After"])
-    assert "RateLimit-Remaining" not in response  # never reached the limiter
+    # Never charged: the headers report the window as the last admission left it (``left``, when given).
+    assert "RateLimit-Remaining" in response
+    if left is not None:
+        assert response["RateLimit-Remaining"] == str(left)
     return body
 
 
@@ -56,7 +59,7 @@ def test_max_pending_refuses_past_the_waiting_cap_and_charges_nothing(make_api: 
     add_task(caller.tenant, status=Status.COMPLETED)  # not waiting
     first = caller.submit()
     assert (first.status_code, remaining(first)) == (201, 9)
-    body = assert_admission_429(caller.submit(), "max_pending", 3)
+    body = assert_admission_429(caller.submit(), "max_pending", 3, left=9)
     assert body["waiting"] == 3
     assert "tenant limited has 3 waiting tasks" in body["detail"]
     assert Task.objects.filter(tenant=caller.tenant).count() == 4

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from jobs.notify import redis as shared_redis
-from tenants.ratelimit import Decision, RateLimiterUnavailable, acquire, refund
+from tenants.ratelimit import Decision, RateLimiterUnavailable, acquire, peek, refund
 from tenants.ratelimit.memory import limiter as in_memory
 from tenants.ratelimit.redis import keys_of
 from tests.support.redis import DOWN_URL, use_redis
@@ -48,6 +48,33 @@ def test_cost_zero_is_allowed_without_a_charge(limiter_backend, key):
     acquire(key, 30, limit=100, window=60)
     d = acquire(key, 0, limit=100, window=60)
     assert d.allowed and d.token is None and d.remaining == 70
+
+
+def test_a_rejection_reports_what_is_left_unused(limiter_backend, key):
+    acquire(key, 7, limit=10, window=60)
+    d = acquire(key, 4, limit=10, window=60)
+    # Nothing was taken: 3 are left, and a request of 3 still fits.
+    assert not d.allowed and d.remaining == 3 and 0 < d.retry_after <= d.reset <= 60
+    assert acquire(key, 3, limit=10, window=60).remaining == 0
+
+
+def test_peek_reports_the_window_and_charges_nothing(limiter_backend, key):
+    empty = peek(key, limit=10, window=60)
+    assert empty is not None and (empty.allowed, empty.remaining, empty.reset, empty.token) == (True, 10, 0.0, None)
+    acquire(key, 4, limit=10, window=60)
+    for _ in range(5):
+        d = peek(key, limit=10, window=60)
+        assert d is not None and d.remaining == 6 and 0 < d.reset <= 60 and d.token is None
+    assert acquire(key, 6, limit=10, window=60).allowed
+    full = peek(key, limit=10, window=60)
+    assert full is not None and full.remaining == 0
+
+
+def test_peek_without_redis_tells_nothing_whatever_the_policy(settings, key):
+    use_redis(settings, DOWN_URL)
+    assert peek(key, limit=10, window=60) is None
+    settings.JOBS = {**settings.JOBS, "RATE_LIMIT_FAIL_OPEN": False}
+    assert peek(key, limit=10, window=60) is None  # no RateLimiterUnavailable: a report is not an admission
 
 
 def test_reset_and_retry_after_are_plausible(limiter_backend, key):
@@ -229,6 +256,7 @@ def test_redis_down_still_rejects_what_can_never_fit(settings, key):
     use_redis(settings, DOWN_URL)
     d = acquire(key, 101, limit=100, window=60)
     assert not d.allowed and d.degraded and d.retry_after == 60
+    assert (d.remaining, d.reset) == (100, 0.0)  # nothing known was charged: reported untouched, consistently
 
 
 def test_redis_down_fails_closed_when_configured(settings, key):

@@ -4,7 +4,7 @@ import math
 from typing import Any
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
@@ -12,14 +12,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tenants.models import Tenant
-
 from ...conf import conf
 from ...lifecycle import Action
 from ...models import Task
 from ...services import admission, control, idempotency, listing, scan, why
 from ...services.enqueue import build_many, build_task, find_holder, find_holders, find_replay, save_many, save_task
-from .. import representation, scope
+from .. import budget, representation, scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
 from ..reads import charge
@@ -33,6 +31,7 @@ from ..serializers import (
     TaskSubmittedSerializer,
     WhySerializer,
 )
+from . import submitting
 from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, choice, decode_cursor, encode_cursor
 
 READ_ERRORS = problem_responses(400, 401, 403)
@@ -104,10 +103,11 @@ class TaskListCreateView(GenericAPIView[Task]):
     @extend_schema(
         operation_id="tasks_create",
         request=TaskCreateSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER,
-                                     description="Same as the body's idempotency_key.")],
+        parameters=[submitting.key_header("Same as the body's idempotency_key."),
+                    *budget.response_headers(location=(201,), replayed=(200,))],
         responses={201: TaskSubmittedSerializer,
-                   200: OpenApiResponse(TaskSubmittedSerializer, "Replay of an idempotency key, or a duplicate: "
+                   200: OpenApiResponse(TaskSubmittedSerializer, "Replay of an idempotency key "
+                                        "(Idempotent-Replayed: true), or a duplicate: "
                                         "the live task holding its unique_key (\"duplicate\": true)"),
                    **SUBMIT_ERRORS},
     )
@@ -125,65 +125,37 @@ class TaskListCreateView(GenericAPIView[Task]):
             task.request_hash = idempotency.request_hash(spec)
         replay = find_replay(tenant, task.idempotency_key)
         if replay is not None:
-            _check_replays([(replay, task)])
-            return _submitted(replay, tenant, status.HTTP_200_OK)
+            submitting.check_replays([(replay, task)])
+            return submitting.replayed(replay, tenant)
         if (holder := find_holder(tenant, task.unique_active)) is not None:
-            return _submitted(holder, tenant, status.HTTP_200_OK, duplicate=True)  # not new work: not charged
-        _admit(tenant, 1)
+            return submitting.submitted(holder, tenant, status.HTTP_200_OK, duplicate=True)  # not new work: free
+        budget.refuse_never_fits(request, 1)
+        submitting.admit(tenant, 1)
         charge, headers = scope.admit(request, 1)
         try:
             result = save_task(task, looked_up=True)
             if not result.created and not result.duplicate:
-                _check_replays([(result.task, task)])
+                submitting.check_replays([(result.task, task)])
         except BaseException:
             charge.refund()
             raise
         if not result.created:
+            # Refunded: the charge's RateLimit headers are stale; the window is reported as it now stands.
             charge.refund()
-            return _submitted(result.task, tenant, status.HTTP_200_OK, headers, duplicate=result.duplicate)
+            if not result.duplicate:
+                return submitting.replayed(result.task, tenant)
+            return submitting.submitted(result.task, tenant, status.HTTP_200_OK, duplicate=True)
         admission.admitted(tenant.pk, 1)
         headers["Location"] = f"/api/tasks/{result.task.pk}"
-        return _submitted(result.task, tenant, status.HTTP_201_CREATED, headers)
-
-
-def _submitted(task: Task, tenant: Tenant, code: int, headers: dict[str, str] | None = None, *,
-               duplicate: bool = False) -> Response:
-    """The answer to a submission: the task (the new one, the replayed original, or the live holder
-    of its unique key; all of them ``tenant``'s, whose slug the key gave: no query) and whether it was
-    that holder."""
-    task.tenant = tenant
-    return Response(representation.submitted(task, duplicate=duplicate), status=code, headers=headers)
-
-
-def _admit(tenant: Tenant, adding: int) -> None:
-    """The tenant's backlog caps (``jobs.services.admission``): a 429 naming the cap, charged nothing."""
-    try:
-        admission.check(tenant, adding)
-    except admission.Refused as exc:
-        raise Problem(429, str(exc), kind="admission", headers={"Retry-After": str(exc.retry_after)},
-                      extra={"cap": exc.cap, "limit": exc.limit, **exc.observed,
-                             "retry_after": exc.retry_after}) from None
-
-
-def _check_replays(pairs: list[tuple[Task, Task]], *, indexes: list[int] | None = None) -> None:
-    """409 if a key is replayed with another body (``jobs.services.idempotency``): for a batch,
-    one error per such item, named ``tasks[i].idempotency_key`` like the batch's other errors."""
-    errors = []
-    for n, (original, sent) in enumerate(pairs):
-        try:
-            idempotency.check(original, sent)
-        except idempotency.Mismatch as exc:
-            if indexes is None:
-                raise Problem(409, str(exc), kind="idempotency-mismatch",
-                              extra={"idempotency_key": exc.key, "differs": exc.differs}) from None
-            errors.append({"field": f"tasks[{indexes[n]}].idempotency_key", "message": str(exc)})
-    if errors:
-        raise Problem(409, f"{len(errors)} task(s) reuse an idempotency key with a different body; nothing was "
-                           "written.", kind="idempotency-mismatch", extra={"errors": errors})
+        return submitting.submitted(result.task, tenant, status.HTTP_201_CREATED, headers)
 
 
 class TaskBatchView(APIView):
     @extend_schema(operation_id="tasks_batch", request=TaskBatchSerializer,
+                   parameters=[submitting.key_header(
+                       "Names the whole batch: a replay with the same body answers the first answer again "
+                       "(Idempotent-Replayed: true) for 24 h; another body is a 409."),
+                       *budget.response_headers(replayed=(201,))],
                    responses={201: BatchCreatedSerializer, **SUBMIT_ERRORS})
     def post(self, request: Request) -> Response:
         scope.check_body_size(request, api_conf().API_MAX_BODY_BYTES)
@@ -197,6 +169,10 @@ class TaskBatchView(APIView):
         if not specs:
             raise ValidationError({"tasks": "give at least one task"})
         tenant = scope.own_tenant(request)
+        batch_key = submitting.batch_key(request)
+        sent_hash = idempotency.request_hash(body) if batch_key else ""
+        if batch_key and (stored := idempotency.stored_batch(tenant.pk, batch_key)) is not None:
+            return submitting.replayed_batch(stored, sent_hash)  # before any work: a replay costs nothing
         tasks = build_many(specs, tenant=tenant, public=True, allowance=scope.allowance(request, tenant))
         for spec, task in zip(specs, tasks, strict=True):
             if task.idempotency_key:
@@ -204,55 +180,37 @@ class TaskBatchView(APIView):
         keys = {t.idempotency_key for t in tasks if t.idempotency_key}
         known = {t.idempotency_key: t for t in Task.objects.filter(tenant=tenant, idempotency_key__in=keys)
                  .only("pk", "idempotency_key", "request_hash")} if keys else {}
-        _check_batch(tasks, known)
+        submitting.check_batch(tasks, known)
         held = find_holders(tenant, {t.unique_active for t in tasks if t.unique_active})
-        cost = _cost(tasks, known, held)
+        cost = submitting.cost(tasks, known, held)
         if cost:
-            _admit(tenant, cost)
+            budget.refuse_never_fits(request, cost, field="tasks")
+            submitting.admit(tenant, cost)
         charge, headers = scope.admit(request, cost) if cost else (None, {})
         try:
             with transaction.atomic():
+                # First: of concurrent requests with this key one inserts, the others wait and replay it.
+                claim = idempotency.claim_batch(tenant.pk, batch_key, sent_hash) if batch_key else None
                 results = save_many(tasks, tenant=tenant, looked_up=(known, held))
                 # A concurrent request may have taken a key since the look above: a 409 undoes the batch.
-                _check_batch(tasks, {r.task.idempotency_key: r.task for r in results
-                                     if not r.created and not r.duplicate})
+                submitting.check_batch(tasks, {r.task.idempotency_key: r.task for r in results
+                                               if not r.created and not r.duplicate})
+                answer = submitting.batch_answer(results)
+                if claim is not None:
+                    idempotency.record_batch(claim, status.HTTP_201_CREATED, answer)
+        except idempotency.KeyTaken:
+            if charge is not None:
+                charge.refund()
+            if batch_key and (stored := idempotency.stored_batch(tenant.pk, batch_key)) is not None:
+                return submitting.replayed_batch(stored, sent_hash)
+            raise Problem(409, "A concurrent request with this Idempotency-Key was undone; send it again.",
+                          kind="idempotency-mismatch", extra={"idempotency_key": batch_key}) from None
         except BaseException:
             if charge is not None:
                 charge.refund()
             raise
-        created = sum(1 for r in results if r.created)
-        admission.admitted(tenant.pk, created)
-        return Response({
-            "created": created,
-            "ids": [r.task.pk for r in results],
-            "replayed": [i for i, r in enumerate(results) if not r.created and not r.duplicate],
-            "duplicate": [i for i, r in enumerate(results) if r.duplicate],
-        }, status=status.HTTP_201_CREATED, headers=headers)
-
-
-def _cost(tasks: list[Task], known: dict[str | None, Task], holders: dict[str, Task]) -> int:
-    """The new tasks a batch asks for: not replays of ``known`` keys, not duplicates of a live
-    holder nor of an earlier item (a race since may still make some of them duplicates)."""
-    held = set(holders)
-    cost = 0
-    for t in tasks:
-        if t.idempotency_key in known and t.idempotency_key:
-            continue
-        if t.unique_active:
-            if t.unique_active in held:
-                continue
-            held.add(t.unique_active)
-        cost += 1
-    return cost
-
-
-def _check_batch(tasks: list[Task], originals: dict[str | None, Task]) -> None:
-    """``_check_replays`` for a batch: the hashes decide; only mismatched originals are read whole."""
-    indexes = [i for i, t in enumerate(tasks)
-               if t.idempotency_key in originals and not idempotency.replays(originals[t.idempotency_key], t)]
-    if indexes:
-        whole = Task.objects.in_bulk([originals[tasks[i].idempotency_key].pk for i in indexes])
-        _check_replays([(whole[originals[tasks[i].idempotency_key].pk], tasks[i]) for i in indexes], indexes=indexes)
+        admission.admitted(tenant.pk, answer["created"])
+        return Response(answer, status=status.HTTP_201_CREATED, headers=headers)
 
 
 class TaskDetailView(APIView):

@@ -12,7 +12,7 @@ from tenants import keys
 from tenants.models import Tenant
 from tests.support.api import MakeApi, assert_problem
 from tests.support.builders import make_task
-from tests.support.ratelimit import assert_429, limited, noops, remaining
+from tests.support.ratelimit import assert_429, assert_never_fits, limited, noops, remaining
 from tests.support.redis import DOWN_URL, use_redis
 
 pytestmark = pytest.mark.django_db
@@ -41,7 +41,7 @@ def test_a_batch_of_n_costs_n(make_api: MakeApi) -> None:
     caller = limited(make_api, 10)
     response = caller.batch(noops(7))
     assert (response.status_code, remaining(response)) == (201, 3)
-    assert_429(caller.batch(noops(4)), 10)
+    assert_429(caller.batch(noops(4)), 10, left=3)
     response = caller.batch(noops(3))
     assert (response.status_code, remaining(response)) == (201, 0)
     assert_429(caller.submit(), 10)
@@ -51,19 +51,22 @@ def test_a_batch_of_n_costs_n(make_api: MakeApi) -> None:
 def test_a_batch_larger_than_the_limit_never_fits(make_api: MakeApi) -> None:
     caller = limited(make_api, 10, window=45)
     response = caller.batch(noops(11))
-    body = assert_429(response, 10)
-    assert response["Retry-After"] == "45"
-    assert "costs 11" in body["detail"]
-    # It was not charged: the whole capacity is still there.
+    body = assert_never_fits(response, 10, 11, window=45)
+    assert body["errors"][0]["field"] == "tasks"
+    # It was not charged: the whole capacity is still there, and the headers say so.
+    assert (response["RateLimit-Remaining"], response["RateLimit-Reset"]) == ("10", "0")
     response = caller.batch(noops(10))
     assert (response.status_code, remaining(response)) == (201, 0)
+    # A full window refuses what would fit an empty one with a 429, what never fits with the same 413.
+    assert_429(caller.batch(noops(10)), 10)
+    assert_never_fits(caller.batch(noops(11)), 10, 11, window=45)
 
 
 def test_a_request_refused_with_429_is_not_charged(make_api: MakeApi) -> None:
     caller = limited(make_api, 10)
     assert caller.batch(noops(8)).status_code == 201
     for _ in range(5):
-        assert_429(caller.batch(noops(3)), 10)
+        assert_429(caller.batch(noops(3)), 10, left=2)
     response = caller.batch(noops(2))
     assert (response.status_code, remaining(response)) == (201, 0)
 
@@ -204,8 +207,9 @@ def test_the_tenants_window_slides(make_api: MakeApi) -> None:
 # Regression: `key.rate_limit or default` used to give a tenant limited to 0 the 10,000 default.
 def test_a_tenant_limit_of_zero_admits_nothing(make_api: MakeApi) -> None:
     caller = limited(make_api, 0)
-    response = caller.submit()
-    assert_429(response, 0)
+    # No wait would admit it: 413, alone or in a batch.
+    assert_never_fits(caller.submit(), 0, 1)
+    assert_never_fits(caller.batch(noops(1)), 0, 1)
     assert not Task.objects.exists()
 
 
@@ -229,5 +233,5 @@ def test_redis_down_and_failing_open_admits(make_api: MakeApi, settings: Any) ->
     use_redis(settings, DOWN_URL)
     response = caller.batch(noops(3))
     assert response.status_code == 201
-    assert_429(caller.batch(noops(101)), 100)  # what can never fit is still refused
+    assert_never_fits(caller.batch(noops(101)), 100, 101)  # what can never fit is still refused
     assert Task.objects.count() == 3

@@ -41,6 +41,8 @@ def test_parallel_submissions_of_one_idempotency_key_create_and_charge_once(make
     results = hammer(caller.raw, "/api/tasks", {"type": "noop", "idempotency_key": "once"}, rounds=2, threads=8)
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] * 15 + [201]
+    # Every loser's answer is marked a replay, whether it found the key before inserting or raced for it.
+    assert all(r["Idempotent-Replayed"] == "true" for status, r in results if status == 200)
     assert len({r.json()["id"] for _, r in results}) == 1
     assert Task.objects.filter(tenant=caller.tenant).count() == 1
     # Losers of the race were refunded: only the winner's charge is in the window.

@@ -3,7 +3,7 @@
 import pytest
 
 from jobs.models import Task
-from tests.support.api import Caller, assert_problem
+from tests.support.api import Caller, MakeApi, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -54,3 +54,33 @@ def test_idempotency_keys_differing_only_in_trailing_spaces_are_distinct(api: Ca
     batch = api.batch([{"type": "noop", "idempotency_key": "x"}, {"type": "noop", "idempotency_key": "x "}])
     assert batch.status_code == 201, batch.content
     assert batch.json()["created"] == 2
+
+
+def test_replays_say_so_and_new_tasks_and_duplicates_do_not(api: Caller) -> None:
+    first = api.submit(idempotency_key="seen-1")
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first
+    replay = api.post("/api/tasks", {"type": "noop"}, HTTP_IDEMPOTENCY_KEY="seen-1")
+    assert (replay.status_code, replay["Idempotent-Replayed"]) == (200, "true")
+    # A live task holding a unique key is another request for the same work, not a replay of this one.
+    held = api.submit(unique_key="u-1")
+    duplicate = api.submit(unique_key="u-1")
+    assert (held.status_code, duplicate.status_code) == (201, 200)
+    assert duplicate.json()["duplicate"] is True and "Idempotent-Replayed" not in duplicate
+    # A batch's per-item replays are listed in its body; the header is for a replay of the batch's own key.
+    batch = api.batch([{"type": "noop", "idempotency_key": "seen-1"}])
+    assert batch.json()["replayed"] == [0] and "Idempotent-Replayed" not in batch
+
+
+def test_a_replay_found_only_at_insert_is_marked_and_refunded(make_api: MakeApi,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from jobs.api.views import tasks as views
+
+    caller = make_api("racy", rate_limit=5)
+    first = caller.submit(idempotency_key="late")
+    # As when a concurrent request inserted the key between this request's look-up and its insert.
+    monkeypatch.setattr(views, "find_replay", lambda tenant, key: None)
+    replay = caller.submit(idempotency_key="late")
+    assert (replay.status_code, replay.json()["id"], replay["Idempotent-Replayed"]) == (200, first.json()["id"], "true")
+    # Its charge was given back, and the headers say so (not the charge's stale count).
+    assert replay["RateLimit-Remaining"] == "4"
+    assert Task.objects.count() == 1
