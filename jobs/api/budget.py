@@ -23,7 +23,7 @@ from tenants import ratelimit
 from tenants.keys import VerifiedKey
 
 from ..services import charging
-from .errors import Problem
+from . import scope
 from .scope import key_of, rate_headers
 
 __all__ = ["REPLAYED", "RateLimitHeaders", "refuse_never_fits", "response_headers", "window_headers"]
@@ -46,13 +46,7 @@ def refuse_never_fits(request: Request, cost: int, *, field: str | None = None) 
     try:
         charging.fits(cost, rules, tenant=key.tenant_slug)
     except charging.NeverFits:
-        errors = [{"field": field, "message": f"{cost} tasks are more than the rate limit of {rules.limit} per "
-                                             f"{rules.window} s"}] if field else []
-        detail = (f"This request costs {cost}; the rate limit of tenant {key.tenant_slug} is {rules.limit} tasks per "
-                  f"{rules.window} s, so no wait admits it: send at most {rules.limit} tasks per request.")
-        raise Problem(413, detail, kind="over-rate-limit",
-                      extra={"limit": rules.limit, "window": rules.window, "cost": cost,
-                             **({"errors": errors} if errors else {})}) from None
+        raise scope.never_fits(cost, rules, key.tenant_slug, field=field) from None
 
 
 class RateLimitHeaders:

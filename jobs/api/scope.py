@@ -94,20 +94,34 @@ def admit(request: Request, cost: int, *, tenant_id: int | None = None) -> tuple
     """
     key = key_of(request)
     if tenant_id is None or tenant_id == key.tenant_id:
-        tenant_id, rules = key.tenant_id, charging.policy(key.rate_limit, key.rate_window)
+        tenant_id, slug, rules = key.tenant_id, key.tenant_slug, charging.policy(key.rate_limit, key.rate_window)
     else:
         known = charging.policies([tenant_id])
-        rules = known[tenant_id][1] if tenant_id in known else charging.policy(None, None)
+        slug, rules = known[tenant_id] if tenant_id in known else (str(tenant_id), charging.policy(None, None))
     try:
-        charge = charging.charge(tenant_id, cost, rules)
+        charge = charging.charge(tenant_id, cost, rules, tenant=slug)
     except ratelimit.RateLimiterUnavailable:
         raise limiter_unavailable() from None
+    except charging.NeverFits as exc:
+        raise never_fits(cost, rules, exc.tenant) from None
     except charging.RateLimited as exc:
         retry = exc.retry_after
         raise Problem(429, str(exc), kind="rate-limited",
                       headers={**rate_headers(exc.decision, rules.limit, rules.window), "Retry-After": str(retry)},
                       extra={"retry_after": retry}) from None
     return charge, rate_headers(charge.decision, rules.limit, rules.window)
+
+
+def never_fits(cost: int, rules: charging.Policy, tenant: str, *, field: str | None = None) -> Problem:
+    """The 413 of a request costing more than its tenant may submit in a whole window (nothing charged):
+    no wait admits it, so it is not a 429 with a ``Retry-After`` it could never satisfy."""
+    errors = [{"field": field, "message": f"{cost} tasks are more than the rate limit of {rules.limit} per "
+                                         f"{rules.window} s"}] if field else []
+    detail = (f"This request costs {cost}; the rate limit of tenant {tenant} is {rules.limit} tasks per "
+              f"{rules.window} s, so no wait admits it: send at most {rules.limit} tasks per request.")
+    return Problem(413, detail, kind="over-rate-limit",
+                   extra={"limit": rules.limit, "window": rules.window, "cost": cost,
+                          **({"errors": errors} if errors else {})})
 
 
 def limiter_unavailable() -> Problem:

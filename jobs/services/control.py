@@ -98,6 +98,17 @@ def requeue_batches(batches: Iterable[list[int]]) -> Requeued:
             continue
         try:
             charges = charging.charge_tenants(costs)
+        except charging.NeverFits as exc:
+            # More of one tenant's tasks than its whole window holds: no wait admits this batch, so
+            # go on in batches the window can hold (each waits its turn), or stop if none can.
+            if exc.policy.limit < 1 or len(ids) < 2:
+                return Requeued(total, f"tenant {exc.tenant}: its rate limit of {exc.policy.limit} per "
+                                       f"{exc.policy.window} s admits no requeue; raise it to go on.")
+            rest = requeue_batches(ids[i:i + exc.policy.limit] for i in range(0, len(ids), exc.policy.limit))
+            total += rest.requeued
+            if rest.refused:
+                return Requeued(total, rest.refused, rest.retry_after)
+            continue
         except charging.RateLimited as exc:
             return Requeued(total, f"tenant {exc.tenant}: {exc} Retry in {exc.retry_after} s.",
                             max(1, int(exc.retry_after)))

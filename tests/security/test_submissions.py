@@ -97,7 +97,9 @@ def test_the_dead_letter_requeue_is_charged(make_api: MakeApi) -> None:
         results = run_bulk_jobs()
         assert results and all(r.get("snoozed", 0) >= 1 for r in results)  # each waits for the window
         assert "Rate limit of 1 tasks per 60 s exceeded" in html(console.get(response["Location"]))
-    assert status_of(*tasks) == [Status.FAILED] * 2
+    # The window holds one: the group's batch of two went on one by one, the first charged and
+    # requeued, the second (and the "all" action after it) waiting for room.
+    assert sorted(status_of(*tasks)) == [Status.FAILED, Status.PENDING]
 
 
 def test_a_bulk_requeue_stopped_by_the_limit_says_how_far_it_went(make_api: MakeApi) -> None:
@@ -107,6 +109,26 @@ def test_a_bulk_requeue_stopped_by_the_limit_says_how_far_it_went(make_api: Make
     assert done.requeued == 2
     assert done.refused and done.refused.startswith("tenant limited: Rate limit of 3 tasks per 60 s")
     assert status_of(*tasks) == [Status.PENDING] * 2 + [Status.FAILED] * 3
+
+
+def test_a_bulk_requeue_batch_over_the_whole_window_goes_on_in_smaller_batches(make_api: MakeApi) -> None:
+    """A batch of 5 against a limit of 3 never fits: it is split into batches the window holds (3,
+    then 2: refused until the window has room), instead of waiting for a room that never comes."""
+    caller = limited(make_api, 3)
+    tasks = dead(caller.tenant, 5)
+    done = control.requeue_charged(Task.objects.filter(tenant=caller.tenant), batch=5)
+    assert done.requeued == 3 and done.retry_after is not None and done.retry_after >= 1
+    assert status_of(*tasks).count(Status.PENDING) == 3
+
+
+def test_a_bulk_requeue_under_a_zero_limit_stops_without_waiting(make_api: MakeApi) -> None:
+    caller = limited(make_api, 3)
+    tasks = dead(caller.tenant, 2)
+    Tenant.objects.filter(pk=caller.tenant.pk).update(rate_limit=0)
+    done = control.requeue_charged(Task.objects.filter(tenant=caller.tenant), batch=5)
+    assert (done.requeued, done.retry_after) == (0, None)
+    assert done.refused and "admits no requeue" in done.refused
+    assert status_of(*tasks) == [Status.FAILED] * 2
 
 
 # =========================================================================== idempotency
