@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import audit, bulk, failed, limits, overview, queues, reports, schedules, tasks, tenants
+from .views import audit, bulk, failed, limits, overview, queues, reports, schedules, tasks, tenants, webhooks
 
 app_name = "dashboard"
 
@@ -46,4 +46,7 @@ urlpatterns = [
     path("tenants/<slug:slug>/keys/", tenants.key_create, name="key_create"),
     path("tenants/<slug:slug>/keys/<int:key_id>/revoke/", tenants.key_revoke, name="key_revoke"),
     path("audit/", audit.audit_log, name="audit"),
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
 ]
