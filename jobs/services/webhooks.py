@@ -167,6 +167,11 @@ def delete(hook: Webhook) -> None:
         transaction.on_commit(subscriptions.forget)
 
 
+def forget_subscriptions() -> None:
+    """An endpoint was switched on or off outside this module (the admin): re-read who subscribes once it commits."""
+    transaction.on_commit(subscriptions.forget)
+
+
 def deliveries(hook: Webhook, *, limit: int = 20) -> list[Task]:
     """The endpoint's latest delivery tasks, newest first, among its tenant's newest ``scan.SCAN_ROWS`` tasks."""
     base = Task.objects.filter(tenant_id=hook.tenant_id)
