@@ -6,6 +6,7 @@ out, so an endpoint that fails cannot feed itself. The tenants that have endpoin
 per process (``WEBHOOK_CACHE_SECONDS``): a batch of tenants without any costs no query.
 """
 
+import logging
 import threading
 import time
 from typing import Any
@@ -17,8 +18,11 @@ from ..conf import conf
 from ..models import Task, Webhook
 from ..models.webhooks import DELIVERY_TYPE, EVENTS
 from ..notify import wakeup
+from ..registry import registry
 from ..spec import build_task
 from . import rows
+
+logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 #: (monotonic time read, tenant ids with an active endpoint)
@@ -48,6 +52,11 @@ def deliveries(changes: list[dict[str, Any]]) -> list[Task]:
     wanted = [c for c in changes if c.get("event") in EVENTS and c.get("type") != DELIVERY_TYPE]
     tenants = {c["tenant_id"] for c in wanted} & subscribed() if wanted else set()
     if not tenants:
+        return []
+    if DELIVERY_TYPE not in registry:
+        # Never fail the outcomes' own write for it (a process set up without ``jobs.tasks``): say so, loudly.
+        logger.error("webhook deliveries of %d outcome(s) not queued: task type %s is not registered",
+                     len(wanted), DELIVERY_TYPE)
         return []
     endpoints = list(Webhook.objects.active().filter(tenant_id__in=tenants).select_related("tenant"))
     now = clock.now()
