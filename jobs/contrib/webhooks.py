@@ -69,6 +69,11 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         target = webhooks.resolve(url)
     except webhooks.InvalidWebhook as exc:
         raise DeliveryFailed(exc.message) from None
+    return send(target, body, headers)
+
+
+def send(target: webhooks.Target, body: bytes, headers: dict[str, str]) -> int:
+    """POST ``body`` to ``target.address``, naming ``target.host`` (Host, TLS); ``DeliveryFailed`` unless 2xx."""
     kind = _PinnedTLS if target.scheme == "https" else _Pinned
     connection = kind(target, conf().WEBHOOK_TIMEOUT_SECONDS)
     try:
@@ -81,7 +86,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         connection.close()
     # Redirects are not followed: the guard checked this URL, not the next one.
     if not 200 <= answer.status < 300:
-        raise DeliveryFailed(f"HTTP {answer.status} from {url}: {text}")
+        raise DeliveryFailed(f"HTTP {answer.status} from {target.host}{target.path}: {text}")
     return answer.status
 
 

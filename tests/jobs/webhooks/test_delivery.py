@@ -95,3 +95,27 @@ def test_a_delivery_queued_before_its_endpoint_was_deleted_sends_nothing(tenant:
     assert hook_receiver.received == []
     [delivery] = deliveries()
     assert delivery.status == Status.COMPLETED and delivery.result["sent"] is False
+
+
+def test_a_delivery_connects_to_the_checked_address_and_names_the_host() -> None:
+    """What the guard checked is where the bytes go: the name is only the Host header (and TLS's SNI)."""
+    from jobs.contrib.webhooks import DeliveryFailed, send
+    from jobs.services.webhooks import Target
+
+    with receiver(script=[200, 302]) as hook_receiver:
+        target = Target("http", "hooks.example.invalid", hook_receiver.port, "/in?x=1", "127.0.0.1")
+        assert send(target, b"{}", {"Content-Type": "application/json"}) == 200
+        with pytest.raises(DeliveryFailed, match="HTTP 302"):  # a redirect is not followed: a failed attempt
+            send(target, b"{}", {})
+    first = hook_receiver.received[0]
+    assert first.headers["host"] == f"hooks.example.invalid:{hook_receiver.port}" and first.body == b"{}"
+
+
+def test_an_unreachable_endpoint_fails_the_attempt() -> None:
+    from jobs.contrib.webhooks import DeliveryFailed, send
+    from jobs.services.webhooks import Target
+
+    with receiver() as closed:
+        port = closed.port
+    with pytest.raises(DeliveryFailed, match="ConnectionRefusedError"):
+        send(Target("http", "localhost", port, "/", "127.0.0.1"), b"{}", {})
