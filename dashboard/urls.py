@@ -14,6 +14,7 @@ from .views import (
     selection,
     tasks,
     tenants,
+    webhooks,
 )
 
 app_name = "dashboard"
@@ -63,4 +64,7 @@ urlpatterns = [
     path("tenants/<slug:slug>/keys/", tenants.key_create, name="key_create"),
     path("tenants/<slug:slug>/keys/<int:key_id>/revoke/", tenants.key_revoke, name="key_revoke"),
     path("audit/", audit.audit_log, name="audit"),
+    path("webhooks/", webhooks.webhook_list, name="webhooks"),
+    path("webhooks/<int:pk>/", webhooks.webhook_detail, name="webhook"),
+    path("webhooks/<int:pk>/delete/", webhooks.webhook_delete, name="webhook_delete"),
 ]

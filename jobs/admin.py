@@ -281,4 +281,5 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
 
-from . import admin_schedules  # noqa: E402, F401 — registers ScheduleAdmin (its own module: 300 lines each)
+# Their own modules (300 lines each), imported for their registrations.
+from . import admin_schedules, admin_webhooks  # noqa: E402, F401 — register ScheduleAdmin, WebhookAdmin

@@ -57,7 +57,8 @@ class Section:
 class EngineConf(Section):
     positive = ("POLL_SECONDS", "PROMOTE_SECONDS", "RESCUE_SECONDS", "DRR_QUANTUM", "COMPLETE_BATCH",
                 "DRR_COST_FLOOR_SECONDS", "DRR_UNKNOWN_COST_SECONDS",
-                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS", "ERROR_HISTORY", "MAX_WRITE_BYTES")
+                "CANCEL_CHECK_SECONDS", "WAKEUP_RETRY_SECONDS", "ERROR_HISTORY", "MAX_WRITE_BYTES",
+                "WEBHOOK_TIMEOUT_SECONDS")
 
     #: Queue used when an enqueue names none.
     DEFAULT_QUEUE: str = "default"
@@ -167,6 +168,14 @@ class EngineConf(Section):
     AUDIT_MAX_IDS: int = 1000
     #: Tasks a background bulk action changes per transaction.
     BULK_BATCH: int = 500
+    #: Webhook targets on private, loopback, link-local, multicast or reserved addresses: ``None`` is
+    #: "refused under settings.PRODUCTION, allowed otherwise" (no SSRF); 1/0 force it (docs/WEBHOOKS.md).
+    WEBHOOK_ALLOW_PRIVATE: bool | None = None
+    #: One delivery's connect-and-answer time, seconds; past it the attempt fails (and is retried).
+    WEBHOOK_TIMEOUT_SECONDS: float = 10.0
+    #: How long a process trusts its list of tenants with active endpoints, seconds: an endpoint
+    #: created on another host hears of outcomes written at most this long after its creation.
+    WEBHOOK_CACHE_SECONDS: float = 2.0
 
     def validate(self) -> list[str]:
         """Return a message for each value that cannot work."""

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from .views import analytics, audit, bulk, demo, pauses, schedules, system, tasks, tenants
+from .views import analytics, audit, bulk, demo, pauses, schedules, system, tasks, tenants, webhooks
 
 urlpatterns = [
     path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
@@ -23,6 +23,8 @@ urlpatterns = [
     path("schedules", schedules.ScheduleListView.as_view(), name="api-schedules"),
     path("schedules/<str:name>", schedules.ScheduleDetailView.as_view(), name="api-schedule"),
     path("schedules/<str:name>/run", schedules.ScheduleRunView.as_view(), name="api-schedule-run"),
+    path("webhooks", webhooks.WebhookListView.as_view(), name="api-webhooks"),
+    path("webhooks/<int:pk>", webhooks.WebhookDetailView.as_view(), name="api-webhook"),
     path("workers", system.WorkersView.as_view(), name="api-workers"),
     path("health", system.HealthView.as_view(), name="api-health"),
     path("health/ready", system.ReadyView.as_view(), name="api-ready"),

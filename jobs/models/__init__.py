@@ -1,5 +1,5 @@
 """The engine's tables: the queue, the worker registry, the outbox, the analytics rollups, schedules,
-the audit log and background bulk actions."""
+the audit log, background bulk actions and webhook endpoints."""
 
 from .audit import AuditEntry
 from .bulk import BulkAction
@@ -10,6 +10,7 @@ from .idempotency import BatchKey
 from .schedules import Schedule, ScheduleTick
 from .stats import TaskStat, ThroughputBucket
 from .task import Task, TaskQuerySet
+from .webhooks import Webhook
 from .worker import WorkerProcess, WorkerProcessQuerySet
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TaskStat",
     "ThroughputBucket",
     "TypeGrant",
+    "Webhook",
     "WorkerProcess",
     "WorkerProcessQuerySet",
 ]

@@ -7,7 +7,8 @@ the change committed. No transition writes the outbox or the rollups any other w
 from collections.abc import Iterable
 from typing import Any
 
-from . import outbox, rollups
+from ..lifecycle import Event
+from . import outbox, rollups, webhooks
 
 
 def record(
@@ -16,7 +17,10 @@ def record(
     finished: Iterable[rollups.Finished] = (),
     unfinished: Iterable[rollups.Finished] = (),
 ) -> None:
-    """Write ``changes`` to the outbox; add ``finished`` to the rollups, take ``unfinished`` out."""
+    """Write ``changes`` to the outbox; add ``finished`` to the rollups, take ``unfinished`` out; insert
+    the webhook deliveries the changes call for (``webhooks.deliveries``)."""
     rollups.record(finished)
     rollups.record(unfinished, sign=-1)
-    outbox.record(changes)
+    listed = list(changes)
+    created = [outbox.change(t, Event.CREATED, t.status) for t in webhooks.deliveries(listed)]
+    outbox.record(listed + created)
