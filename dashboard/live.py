@@ -25,13 +25,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
 
 from jobs import clock, shapes
 from jobs.conf import conf
 from jobs.lifecycle import WAITING, Status
 from jobs.lifecycle import Event as TaskEvent
 from jobs.models import Event, Task, WorkerProcess
-from jobs.services import analytics, why
+from jobs.services import analytics, health, listing, why
 from tenants.models import Tenant
 
 from . import charts, formatting
@@ -62,6 +63,11 @@ def one_line(html: str) -> str:
 # --------------------------------------------------------------------------- counters
 
 
+def tasks_url(**filters: str) -> str:
+    """The task list filtered by ``filters`` (its own query parameters): where a counter links."""
+    return f"{reverse('dashboard:tasks')}?{urlencode(filters)}" if filters else reverse("dashboard:tasks")
+
+
 def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
     ov = analytics.overview(tenant_ids)
     minute = analytics.throughput(tenant_ids, window=60, bucket=60)
@@ -70,9 +76,17 @@ def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
     by_status = ov["by_status"]
     items = [
         {"key": s, "label": s.capitalize(), "value": formatting.number(by_status[s]), "raw": by_status[s],
-         "hint": "now" if s in analytics.LIVE else "all time"}
+         "hint": "now" if s in analytics.LIVE else "all time", "url": tasks_url(status=s)}
         for s in Status.values
     ]
+    # Retrying apart from scheduled: the back-offs among the scheduled tasks (a delay is not a retry).
+    scope = None if tenant_ids is None else Task.objects.filter(tenant_id__in=tenant_ids)
+    retrying, more = listing.bounded_count(health.retrying(scope), health.RETRYING_CAP)
+    after = [i["key"] for i in items].index(Status.SCHEDULED) + 1
+    items.insert(after, {"key": "retrying", "label": "Retrying", "raw": retrying,
+                         "value": formatting.number(retrying) + ("+" if more else ""),
+                         "hint": "of the scheduled: back-off after a failed run",
+                         "url": tasks_url(status=Status.SCHEDULED, retrying="yes")})
     items += [
         {"key": "throughput", "label": "Throughput", "value": f"{formatting.number(per_minute)}/min",
          "raw": per_minute, "hint": f"completed in the last minute ({formatting.number(failed_minute)} failed)"},

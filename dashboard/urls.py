@@ -10,6 +10,7 @@ urlpatterns = [
                                                 extra_context={"title": "Log in"}), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", overview.overview, name="overview"),
+    path("live/health/", overview.live_health, name="live_health"),
     path("live/counters/", overview.live_counters, name="live_counters"),
     path("live/workers/", overview.live_workers, name="live_workers"),
     path("live/feed/", overview.live_feed, name="live_feed"),

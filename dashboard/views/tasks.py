@@ -16,7 +16,7 @@ from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import Action, Status
 from jobs.models import Task
 from jobs.registry import registry
-from jobs.services import bulk, control, listing, why
+from jobs.services import bulk, control, health, listing, why
 from jobs.shapes import error_entries
 from tenants.models import Tenant
 
@@ -28,25 +28,36 @@ def _row(task: Task, slug: str) -> dict[str, Any]:
     return {"task": task, "tenant": slug, "actions": listing.task_actions(task)}
 
 
+#: ``?retrying=``: only the scheduled tasks waiting out a retry's back-off, or every task but those.
+RETRYING = {"yes": health.retrying, "no": lambda qs: qs.exclude(health.RETRYING)}
+
+
 @access.page(*access.VIEW_TASKS)
 def task_list(request: HttpRequest) -> HttpResponse:
     filters = tasklist.bind_filters(request.GET)
-    page = tasklist.keyset_page(tasklist.filtered_tasks(filters), request.GET)
+    qs = tasklist.filtered_tasks(filters)
+    retrying = request.GET.get("retrying") if request.GET.get("retrying") in RETRYING else None
+    if retrying:
+        qs = RETRYING[retrying](qs)
+    page = tasklist.keyset_page(qs.annotate(retry_wait=health.retry_flag()), request.GET)
     slugs = dict(Tenant.objects.filter(pk__in={t.tenant_id for t in page.rows}).values_list("pk", "slug"))
     size = request.GET.get("size")
     base = reverse("dashboard:tasks")
+    keep = {"size": size, "retrying": retrying}
     context = {
         "section": "tasks",
         "title": "Tasks",
         "form": filters.form,
         "rows": [_row(t, slugs.get(t.tenant_id, "")) for t in page.rows],
         "page": page,
-        "next_url": f"{base}?{tasklist.filter_query(request.GET, after=page.next_after, size=size)}"
+        "next_url": f"{base}?{tasklist.filter_query(request.GET, after=page.next_after, **keep)}"
         if page.next_after else None,
-        "prev_url": f"{base}?{tasklist.filter_query(request.GET, before=page.prev_before, size=size)}"
+        "prev_url": f"{base}?{tasklist.filter_query(request.GET, before=page.prev_before, **keep)}"
         if page.prev_before else None,
-        "first_url": f"{base}?{tasklist.filter_query(request.GET, size=size)}",
-        "filtered": bool(tasklist.active_filters(filters)),
+        "first_url": f"{base}?{tasklist.filter_query(request.GET, **keep)}",
+        "filtered": bool(tasklist.active_filters(filters)) or bool(retrying),
+        # The bulk job reads the shared filters only: with this one set, "every matching task" would be more.
+        "retrying": retrying,
         "filter_items": [(k, v) for k in tasklist.FILTER_FIELDS for v in request.GET.getlist(k) if v != ""],
         "here": request.get_full_path(),
         "types": registry.names(),
@@ -100,6 +111,7 @@ def _detail_context(task: Task) -> dict[str, Any]:
         "lease_lapsed": lease_left is not None and lease_left < timedelta(0),
         "interrupted_limit": conf().MAX_INTERRUPTED,
         "why": why.explain(task),
+        "retrying": health.is_retrying(task),
     }
 
 
