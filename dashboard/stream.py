@@ -42,7 +42,7 @@ from jobs.streams.hub import CoalescingSubscription, get_hub
 from jobs.streams.reset import Reset
 from jobs.streams.sse import HEARTBEAT, StreamConsumer, message, query_params
 
-from . import access, healthpanel, limitspanel, live, queuepanel
+from . import access, healthpanel, limitspanel, live, queuepanel, workerspanel
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class ConsoleEventStream(StreamConsumer):
                     workers_sent = now
                     # The verdict moves with heartbeats as much as with tasks: the workers' pace.
                     out.append(message("health", await panels.render(healthpanel.render_health, _alive_processes)))
-                    out.append(message("workers", await panels.render(live.render_workers, _alive_processes)))
+                    out.append(message("workers", await panels.render(workerspanel.render_workers, _alive_processes)))
                 if now - chart_sent >= c.SSE_CHART_SECONDS:
                     chart_sent = now
                     html = await panels.render(live.render_chart, partial(dict, seq=hub.low))

@@ -6,7 +6,7 @@ from django.utils.safestring import mark_safe
 
 from jobs.services import listing
 
-from .. import access, healthpanel, live
+from .. import access, healthpanel, live, workerspanel
 from .common import fragment
 
 
@@ -20,7 +20,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         # Our own templates, autoescaped: the same fragments the SSE stream pushes.
         "health_html": mark_safe(healthpanel.render_health()),  # noqa: S308
         "counters_html": mark_safe(live.render_counters()),  # noqa: S308
-        "workers_html": mark_safe(live.render_workers()),  # noqa: S308
+        "workers_html": mark_safe(workerspanel.render_workers()),  # noqa: S308
         "feed_html": mark_safe(live.render_feed(live.recent_changes())),  # noqa: S308
         "chart_html": mark_safe(live.render_chart()),  # noqa: S308
     })
@@ -38,7 +38,7 @@ def live_counters(request: HttpRequest) -> HttpResponse:
 
 @access.page(*access.VIEW_TASKS)
 def live_workers(request: HttpRequest) -> HttpResponse:
-    return fragment(live.render_workers())
+    return fragment(workerspanel.render_workers())
 
 
 @access.page(*access.VIEW_TASKS)

@@ -8,9 +8,9 @@ from django.utils import timezone
 from jobs.conf import conf
 from jobs.lifecycle import Status
 from jobs.models import Event, WorkerProcess
-from jobs.services import health
+from jobs.services import health, maintenance
 from tenants.models import Tenant
-from tests.support.builders import add_task, add_worker, error_entry, slot
+from tests.support.builders import add_task, add_worker, claim, error_entry, slot
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +112,10 @@ def test_lost_workers_from_the_rescue_events(tenant: Tenant) -> None:
         {"event": "task.rescued", "task": 14, "status": "pending", "error": "WorkerLost: worker old:1:a died"}])
     (lost,) = health.lost_workers(timezone.now())
     assert (lost.worker, lost.rescued, lost.dead_lettered) == ("h:1:a", [11], [12])
+
+
+def test_lost_workers_read_what_the_real_rescue_records(tenant: Tenant) -> None:
+    started = claim(add_task(tenant), worker="host-q:7:w")
+    assert maintenance.rescue_worker("host-q:7:w") == 1
+    (lost,) = health.lost_workers(timezone.now())
+    assert (lost.worker, lost.why, lost.rescued) == ("host-q:7:w", "died", [started.pk])
