@@ -65,7 +65,9 @@ def tasks_url(**filters: str) -> str:
     return f"{reverse('dashboard:tasks')}?{urlencode(filters)}" if filters else reverse("dashboard:tasks")
 
 
-def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
+def counters_context(tenant_ids: list[int] | None = None, links: dict[str, str] | None = None) -> dict[str, Any]:
+    """The counters (of ``tenant_ids``, else every tenant); ``links``: filters every counter's link adds."""
+    links = links or {}
     ov = analytics.overview(tenant_ids)
     minute = analytics.throughput(tenant_ids, window=60, bucket=60)
     per_minute = sum(p["completed"] for p in minute)
@@ -73,7 +75,7 @@ def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
     by_status = ov["by_status"]
     items = [
         {"key": s, "label": s.capitalize(), "value": formatting.number(by_status[s]), "raw": by_status[s],
-         "hint": "now" if s in analytics.LIVE else "all time", "url": tasks_url(status=s)}
+         "hint": "now" if s in analytics.LIVE else "all time", "url": tasks_url(**links, status=s)}
         for s in Status.values
     ]
     # Retrying apart from scheduled: the back-offs among the scheduled tasks (a delay is not a retry).
@@ -83,7 +85,7 @@ def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
     items.insert(after, {"key": "retrying", "label": "Retrying", "raw": retrying,
                          "value": formatting.number(retrying) + ("+" if more else ""),
                          "hint": "of the scheduled: back-off after a failed run",
-                         "url": tasks_url(status=Status.SCHEDULED, retrying="yes")})
+                         "url": tasks_url(**links, status=Status.SCHEDULED, retrying="yes")})
     items += [
         {"key": "throughput", "label": "Throughput", "value": f"{formatting.number(per_minute)}/min",
          "raw": per_minute, "hint": f"completed in the last minute ({formatting.number(failed_minute)} failed)"},
