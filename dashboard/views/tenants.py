@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from jobs.lifecycle import WAITING
 from jobs.models import Task
-from jobs.services import grants, pauses
+from jobs.services import grants, listing, pauses
 from tenants import changes, keys
 from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
@@ -198,10 +198,12 @@ def tenant_active(request: HttpRequest, slug: str) -> HttpResponse:
         messages.info(request, f"{tenant.slug} is already {'active' if wanted else 'inactive'}.")
         return redirect("dashboard:tenant", slug=tenant.slug)
     if request.POST.get("confirm") != "yes":
+        waiting, more = listing.bounded_count(Task.objects.filter(tenant=tenant, status__in=WAITING),
+                                              listing.ACTION_COUNT_CAP)
         return render(request, "dashboard/tenants/active_confirm.html", {
             "section": "tenants", "title": f"{'Reactivate' if wanted else 'Deactivate'} {tenant.slug}?",
             "tenant": tenant, "wanted": wanted,
-            "waiting": Task.objects.filter(tenant=tenant, status__in=WAITING).count(),
+            "waiting": waiting, "more": more,
             "keys": tenant.api_keys.filter(revoked_at__isnull=True).count(),
         })
     changes.update(tenant, {"active": wanted})

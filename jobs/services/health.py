@@ -30,7 +30,7 @@ STALE_BEATS = 2
 WAIT_DEGRADED_SECONDS = 60.0
 #: Dead-lettered in the last hour: degraded when more than the hour before and at least this many.
 DEAD_LETTER_GROWTH_MIN = 5
-#: Retrying tasks counted exactly up to this many ("10,000+" past it).
+#: Retrying tasks, and dead-lettered ones per hour, counted exactly up to this many ("10,000+" past it).
 RETRYING_CAP = 10_000
 
 #: A scheduled task whose wait is a back-off: it has run (``attempts``) and no gate parked it
@@ -114,7 +114,9 @@ def _serves(process_queues: list[set[str] | None], queue: str) -> bool:
 
 
 def _dead_lettered(start: datetime, end: datetime) -> int:
-    return Task.objects.filter(finished_at__gte=start, finished_at__lt=end, status=Status.FAILED).count()
+    """Tasks dead-lettered in [start, end) and still there, counted up to ``RETRYING_CAP`` (a LIMITed range)."""
+    qs = Task.objects.filter(finished_at__gte=start, finished_at__lt=end, status=Status.FAILED)
+    return listing.bounded_count(qs, RETRYING_CAP)[0]
 
 
 def assess(now: datetime | None = None) -> Health:
