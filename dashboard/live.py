@@ -4,7 +4,7 @@ Contract (used by the SSE endpoint ``/console/events``, which sends each result 
 data of an event of the same name: ``counters``, ``workers``, ``feed``, ``chart``):
 
 * ``render_counters() -> str``: the counters panel (inner HTML of ``#live-counters``).
-* ``render_workers() -> str``: live worker processes grouped by instance, each slot busy/idle.
+* ``render_workers() -> str`` (``dashboard.workerspanel``): live worker processes by instance, their slots.
 * ``render_feed(changes) -> str``: ``<li>`` rows, newest first (at most ``FEED_LIMIT``), for a
   batch of changes like ``{"seq": 12, "tenant": "acme", "event": "task.completed", "task": 42,
   "type": "noop", "status": "completed", "attempt": 1, "error": "…"}``; the page prepends them.
@@ -16,22 +16,20 @@ line of HTML (no newline), so it fits one SSE ``data:`` field as is.
 """
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
 
-from jobs import clock, shapes
-from jobs.conf import conf
+from jobs import shapes
 from jobs.lifecycle import WAITING, Status
 from jobs.lifecycle import Event as TaskEvent
-from jobs.models import Event, Task, WorkerProcess
-from jobs.services import analytics, why
+from jobs.models import Event, Task
+from jobs.services import analytics, health, listing, why
 from tenants.models import Tenant
 
 from . import charts, formatting
@@ -62,7 +60,14 @@ def one_line(html: str) -> str:
 # --------------------------------------------------------------------------- counters
 
 
-def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
+def tasks_url(**filters: str) -> str:
+    """The task list filtered by ``filters`` (its own query parameters): where a counter links."""
+    return f"{reverse('dashboard:tasks')}?{urlencode(filters)}" if filters else reverse("dashboard:tasks")
+
+
+def counters_context(tenant_ids: list[int] | None = None, links: dict[str, str] | None = None) -> dict[str, Any]:
+    """The counters (of ``tenant_ids``, else every tenant); ``links``: filters every counter's link adds."""
+    links = links or {}
     ov = analytics.overview(tenant_ids)
     minute = analytics.throughput(tenant_ids, window=60, bucket=60)
     per_minute = sum(p["completed"] for p in minute)
@@ -70,9 +75,17 @@ def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
     by_status = ov["by_status"]
     items = [
         {"key": s, "label": s.capitalize(), "value": formatting.number(by_status[s]), "raw": by_status[s],
-         "hint": "now" if s in analytics.LIVE else "all time"}
+         "hint": "now" if s in analytics.LIVE else "all time", "url": tasks_url(**links, status=s)}
         for s in Status.values
     ]
+    # Retrying apart from scheduled: the back-offs among the scheduled tasks (a delay is not a retry).
+    scope = None if tenant_ids is None else Task.objects.filter(tenant_id__in=tenant_ids)
+    retrying, more = listing.bounded_count(health.retrying(scope), health.RETRYING_CAP)
+    after = [i["key"] for i in items].index(Status.SCHEDULED) + 1
+    items.insert(after, {"key": "retrying", "label": "Retrying", "raw": retrying,
+                         "value": formatting.number(retrying) + ("+" if more else ""),
+                         "hint": "of the scheduled: back-off after a failed run",
+                         "url": tasks_url(**links, status=Status.SCHEDULED, retrying="yes")})
     items += [
         {"key": "throughput", "label": "Throughput", "value": f"{formatting.number(per_minute)}/min",
          "raw": per_minute, "hint": f"completed in the last minute ({formatting.number(failed_minute)} failed)"},
@@ -94,57 +107,6 @@ def counters_context(tenant_ids: list[int] | None = None) -> dict[str, Any]:
 
 def render_counters() -> str:
     return one_line(render_to_string("dashboard/live/_counters.html", counters_context()))
-
-
-# --------------------------------------------------------------------------- workers
-
-
-def workers_context(now: datetime | None = None) -> dict[str, Any]:
-    if now is None:
-        clock.refresh()  # heartbeats and slot start times are on the database's clock
-        now = clock.now()
-    processes = list(WorkerProcess.objects.alive(now, conf().LEASE_SECONDS).order_by("instance", "hostname", "pid"))
-    decoded = {p.pk: shapes.slots(p.slots) for p in processes}
-    tenant_ids: set[int] = {s["tenant_id"] for ss in decoded.values() for s in ss if s["tenant_id"] is not None}
-    slugs: dict[Any, str] = dict(Tenant.objects.filter(pk__in=tenant_ids).values_list("pk", "slug")) \
-        if tenant_ids else {}
-    instances: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    busy_total = slots_total = 0
-    for process in processes:
-        slots = []
-        for slot in decoded[process.pk]:
-            task_id = slot["task_id"]
-            started = shapes.slot_started(slot)
-            slots.append({
-                "slot": slot["slot"],
-                "busy": task_id is not None,
-                "task_id": task_id,
-                "url": reverse("dashboard:task", args=[task_id]) if task_id is not None else None,
-                "type": slot["type"],
-                "tenant": slugs.get(slot["tenant_id"], slot["tenant_id"]),
-                "started_at": started,
-                "running": formatting.duration_ms((now - started).total_seconds() * 1000) if started else None,
-            })
-        busy = sum(1 for s in slots if s["busy"])
-        busy_total += busy
-        slots_total += len(slots)
-        instances[process.instance].append({
-            "id": process.pk, "pid": process.pid, "hostname": process.hostname, "threads": process.threads,
-            "state": process.state, "queues": [q for q in process.queues.split(",") if q],
-            "started_at": process.started_at, "last_heartbeat": process.last_heartbeat,
-            "heartbeat_age": formatting.duration_ms((now - process.last_heartbeat).total_seconds() * 1000),
-            "clock": formatting.skew(process.clock_skew),
-            "clock_off": process.clock_skew is not None and abs(process.clock_skew) > clock.WARN_SECONDS,
-            "busy": busy, "slots": slots,
-        })
-    groups = [{"name": name, "processes": procs, "busy": sum(p["busy"] for p in procs),
-               "slots": sum(len(p["slots"]) for p in procs)} for name, procs in sorted(instances.items())]
-    return {"instances": groups, "process_count": len(processes), "busy": busy_total, "slots": slots_total,
-            "now": now}
-
-
-def render_workers() -> str:
-    return one_line(render_to_string("dashboard/live/_workers.html", workers_context()))
 
 
 # --------------------------------------------------------------------------- feed

@@ -1,6 +1,6 @@
 """``GET /console/events``: the overview's live panels over Server-Sent Events, at a bounded rate.
 
-Coalesced snapshots — ``counters``, ``feed``, ``workers``, ``chart``, each the HTML fragment
+Coalesced snapshots — ``health``, ``counters``, ``feed``, ``workers``, ``chart``, each the HTML fragment
 ``dashboard.live`` renders — at most every ``SSE_*_SECONDS`` (``jobs.streams.conf``), whatever
 the task rate. When the hub gives event ids up, a ``reset`` (JSON, as the API's) is followed at
 once by fresh snapshots; the feed, the only panel built from changes, is reloaded by the
@@ -42,7 +42,7 @@ from jobs.streams.hub import CoalescingSubscription, get_hub
 from jobs.streams.reset import Reset
 from jobs.streams.sse import HEARTBEAT, StreamConsumer, message, query_params
 
-from . import access, limitspanel, live, queuepanel
+from . import access, healthpanel, limitspanel, live, queuepanel, workerspanel
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,9 @@ class ConsoleEventStream(StreamConsumer):
                     out.append(message("feed", html))
                 if now - workers_sent >= c.SSE_WORKERS_SECONDS:
                     workers_sent = now
-                    out.append(message("workers", await panels.render(live.render_workers, _alive_processes)))
+                    # The verdict moves with heartbeats as much as with tasks: the workers' pace.
+                    out.append(message("health", await panels.render(healthpanel.render_health, _alive_processes)))
+                    out.append(message("workers", await panels.render(workerspanel.render_workers, _alive_processes)))
                 if now - chart_sent >= c.SSE_CHART_SECONDS:
                     chart_sent = now
                     html = await panels.render(live.render_chart, partial(dict, seq=hub.low))

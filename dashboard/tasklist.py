@@ -25,15 +25,16 @@ PAGE_SIZES = (25, 50, 100, 200)
 #: The list counts its matches this far, then says "1,000+" (a LIMITed count, never a scan).
 TOTAL_CAP = 1_000
 #: Query parameters that define the filtered set (pagination and actions excluded).
-FILTER_FIELDS = ("tenant", "type", "status", "why", "priority", "queue", "worker", "error", "within",
+FILTER_FIELDS = ("tenant", "type", "status", "retrying", "why", "priority", "queue", "worker", "error", "within",
                  "created_after", "created_before", "q", "tz")
 #: The list's parameters besides the filters, kept across pages and filter changes.
 VIEW_FIELDS = ("sort", "size")
 LIST_COLUMNS = ("id", "tenant_id", "queue", "type", "priority", "status", "attempts", "max_retries", "run_at",
                 "created_at", "started_at", "finished_at", "cancel_requested", "worker", "interrupted", "snoozed",
-                "errors")
+                "blocked_on", "errors")
 LABELS = {"q": "Search", "tenant": "Tenant", "type": "Type", "status": "Status", "priority": "Priority",
-          "queue": "Queue", "worker": "Worker", "error": "Error text", "within": "Created within",
+          "queue": "Queue", "retrying": "Scheduled as", "worker": "Worker", "error": "Error text",
+          "within": "Created within",
           "created_after": "Created from", "created_before": "Created before", "why": "Why"}
 MAX_CHARS = {"q": 255, "type": 100, "queue": spec.MAX_QUEUE_CHARS}
 #: Time presets: a moving window, fixed to a moment when a bulk action is confirmed.
@@ -83,6 +84,8 @@ class TaskFilterForm(forms.Form):
         self.fields["status"].widget = StatusSelect(choices=[("", "Any status"), *Status.choices])
         self.fields["priority"].widget = forms.Select(choices=PRIORITIES)
         self.fields["worker"].widget.attrs.update({"placeholder": "host or host:pid"})
+        cast(forms.ChoiceField, self.fields["retrying"]).choices = [
+            ("", "Any"), ("yes", "Retrying (back-off after a failed run)"), ("no", "Not retrying (delayed, run_at)")]
         self.fields["why"].widget = forms.Select(choices=[("", "Any reason"), *((c, c.replace("_", " "))
                                                                              for c in why.CODES)])
         for name in ("created_after", "created_before"):
@@ -167,6 +170,8 @@ def describe(filters: ConsoleTaskFilter) -> str:
             value = ", ".join(value)
         elif key == "within":
             value = WITHIN[value][0]
+        elif key == "retrying":
+            value = "retrying" if value == "yes" else "not retrying"
         parts.append(f"{LABELS.get(key, key).lower()} = {value}")
     return ", ".join(parts) or "no filters: every task"
 

@@ -6,7 +6,7 @@ from django.utils.safestring import mark_safe
 
 from jobs.services import listing
 
-from .. import access, live
+from .. import access, healthpanel, live, workerspanel
 from .common import fragment
 
 
@@ -18,11 +18,17 @@ def overview(request: HttpRequest) -> HttpResponse:
         "sse_url": live.SSE_URL,
         "feed_limit": live.FEED_LIMIT,
         # Our own templates, autoescaped: the same fragments the SSE stream pushes.
+        "health_html": mark_safe(healthpanel.render_health()),  # noqa: S308
         "counters_html": mark_safe(live.render_counters()),  # noqa: S308
-        "workers_html": mark_safe(live.render_workers()),  # noqa: S308
+        "workers_html": mark_safe(workerspanel.render_workers()),  # noqa: S308
         "feed_html": mark_safe(live.render_feed(live.recent_changes())),  # noqa: S308
         "chart_html": mark_safe(live.render_chart()),  # noqa: S308
     })
+
+
+@access.page(*access.VIEW_TASKS)
+def live_health(request: HttpRequest) -> HttpResponse:
+    return fragment(healthpanel.render_health())
 
 
 @access.page(*access.VIEW_TASKS)
@@ -32,7 +38,7 @@ def live_counters(request: HttpRequest) -> HttpResponse:
 
 @access.page(*access.VIEW_TASKS)
 def live_workers(request: HttpRequest) -> HttpResponse:
-    return fragment(live.render_workers())
+    return fragment(workerspanel.render_workers())
 
 
 @access.page(*access.VIEW_TASKS)

@@ -16,7 +16,7 @@ from jobs.exceptions import InvalidTransition
 from jobs.lifecycle import LIVE, Action, Status
 from jobs.models import Task
 from jobs.registry import registry
-from jobs.services import bulk, control, listing, scan, why
+from jobs.services import bulk, control, health, listing, scan, why
 from jobs.shapes import error_entries
 from tenants.models import Tenant
 
@@ -27,7 +27,8 @@ from .common import htmx_target, is_htmx, safe_next
 def row_context(task: Task, slug: str) -> dict[str, Any]:
     entries = error_entries(task.errors) if "errors" not in task.get_deferred_fields() else []
     return {"task": task, "tenant": slug, "actions": listing.task_actions(task),
-            "last_error": entries[-1] if entries else None, "rev": tasklist.revision(task)}
+            "last_error": entries[-1] if entries else None, "rev": tasklist.revision(task),
+            "retrying": health.is_retrying(task)}
 
 
 @access.page(*access.VIEW_TASKS)
@@ -124,6 +125,7 @@ def detail_context(task: Task) -> dict[str, Any]:
         "lease_lapsed": lease_left is not None and lease_left < timedelta(0),
         "interrupted_limit": conf().MAX_INTERRUPTED,
         "why": why.explain(task),
+        "retrying": health.is_retrying(task),
     }
 
 

@@ -1,4 +1,6 @@
-"""Tenants: weight, caps, rate limits, queues and granted types; their API keys (the secret shown once, revoked)."""
+"""Tenants: created, renamed, deactivated (confirmed); weight, caps, rate limits, queues and granted types;
+their live numbers; their API keys (the secret shown once, revoked). Every change goes through
+``tenants.changes``, which records it in the audit log."""
 
 from typing import Any
 
@@ -7,22 +9,36 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.safestring import mark_safe
 
-from jobs.services import grants, pauses
+from jobs.lifecycle import WAITING
+from jobs.models import Task
+from jobs.services import grants, listing, pauses
 from tenants import changes, keys
 from tenants.conf import conf
 from tenants.models import ApiKey, Tenant
 from tenants.queues import describe
 
-from .. import access
+from .. import access, live
 from ..forms import ApiKeyForm, TenantLimitsForm, TypeGrantForm
-from .common import htmx_target
+from ..tenantforms import TenantCreateForm, TenantRenameForm
+from .common import fragment, htmx_target
+
+#: Creating a tenant is the model's add permission (``access`` lists the others).
+ADD_TENANT = "tenants.add_tenant"
 
 
-@access.page(*access.VIEW_TENANTS)
+@access.page_or_action(access.VIEW_TENANTS, ADD_TENANT)
 def tenant_list(request: HttpRequest) -> HttpResponse:
+    """GET lists the tenants; POST (``tenants.add_tenant``) creates one."""
+    form = TenantCreateForm(request.POST) if request.method == "POST" else TenantCreateForm()
+    if request.method == "POST" and form.is_valid():
+        tenant = changes.create(form.save(commit=False))
+        messages.success(request, f"Created tenant {tenant.slug} (weight {tenant.weight}); it has no API key yet.")
+        return redirect("dashboard:tenant", slug=tenant.slug)
     tenants = Tenant.objects.annotate(
         active_keys=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True)),
     ).order_by("slug")
@@ -32,8 +48,9 @@ def tenant_list(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/tenants/list.html", {
         "section": "tenants", "title": "Tenants", "rows": rows,
         "can_pause": request.user.has_perm(access.CHANGE_TENANT),
+        "can_create": request.user.has_perm(ADD_TENANT), "create_form": form,
         "default_limit": c.API_RATE_LIMIT, "default_window": c.API_RATE_WINDOW_SECONDS,
-    })
+    }, status=400 if request.method == "POST" else 200)
 
 
 def _grant_choices(granted: list[str]) -> list[str]:
@@ -50,6 +67,8 @@ def _tenant_context(request: HttpRequest, tenant: Tenant, **extra: Any) -> dict[
         "limits_form": extra.pop("limits_form", None) or TenantLimitsForm(instance=tenant),
         "grant_form": extra.pop("grant_form", None) or TypeGrantForm(choices=_grant_choices(granted)),
         "key_form": extra.pop("key_form", None) or ApiKeyForm(),
+        "rename_form": extra.pop("rename_form", None) or TenantRenameForm(initial={"name": tenant.name}),
+        "numbers_html": mark_safe(_numbers(tenant)),  # noqa: S308 — our own template, autoescaped
         "keys": list(tenant.api_keys.order_by("-created_at")) if can_view_keys else None,
         "default_limit": c.API_RATE_LIMIT, "default_window": c.API_RATE_WINDOW_SECONDS,
         **extra,
@@ -141,3 +160,56 @@ def key_revoke(request: HttpRequest, slug: str, key_id: int) -> HttpResponse:
         key.tenant.refresh_from_db()
         return render(request, "dashboard/tenants/_keys.html", {**_tenant_context(request, key.tenant), "oob": True})
     return redirect(reverse("dashboard:tenant", args=[slug]) + "#keys")
+
+
+def _numbers(tenant: Tenant) -> str:
+    """The tenant's counters, each a link to its tasks (the overview's, scoped)."""
+    return live.one_line(render_to_string("dashboard/live/_counters.html", live.counters_context(
+        [tenant.pk], links={"tenant": tenant.slug})))
+
+
+@access.page(*access.VIEW_TENANTS)
+def tenant_numbers(request: HttpRequest, slug: str) -> HttpResponse:
+    """The tenant page's live numbers (polled by the page)."""
+    return fragment(_numbers(get_object_or_404(Tenant, slug=slug)))
+
+
+@access.action(access.CHANGE_TENANT)
+def tenant_rename(request: HttpRequest, slug: str) -> HttpResponse:
+    tenant = get_object_or_404(Tenant, slug=slug)
+    form = TenantRenameForm(request.POST)
+    if not form.is_valid():
+        return render(request, "dashboard/tenants/detail.html", _tenant_context(request, tenant, rename_form=form),
+                      status=400)
+    old = tenant.name
+    if changes.update(tenant, {"name": form.cleaned_data["name"]}):
+        messages.success(request, f"Renamed {tenant.slug}: “{old}” → “{tenant.name}”.")
+    else:
+        messages.info(request, f"{tenant.slug} is already named “{tenant.name}”.")
+    return redirect("dashboard:tenant", slug=tenant.slug)
+
+
+@access.action(access.CHANGE_TENANT)
+def tenant_active(request: HttpRequest, slug: str) -> HttpResponse:
+    """Step 1 says what (de)activating changes, with counts; step 2 (``confirm=yes``) does it."""
+    tenant = get_object_or_404(Tenant, slug=slug)
+    wanted = request.POST.get("active") == "yes"
+    if wanted == tenant.active:
+        messages.info(request, f"{tenant.slug} is already {'active' if wanted else 'inactive'}.")
+        return redirect("dashboard:tenant", slug=tenant.slug)
+    if request.POST.get("confirm") != "yes":
+        waiting, more = listing.bounded_count(Task.objects.filter(tenant=tenant, status__in=WAITING),
+                                              listing.ACTION_COUNT_CAP)
+        return render(request, "dashboard/tenants/active_confirm.html", {
+            "section": "tenants", "title": f"{'Reactivate' if wanted else 'Deactivate'} {tenant.slug}?",
+            "tenant": tenant, "wanted": wanted,
+            "waiting": waiting, "more": more,
+            "keys": tenant.api_keys.filter(revoked_at__isnull=True).count(),
+        })
+    changes.update(tenant, {"active": wanted})
+    if wanted:
+        messages.success(request, f"Reactivated {tenant.slug}: its keys work and its waiting tasks start again.")
+    else:
+        messages.success(request, f"Deactivated {tenant.slug}: its keys are refused within "
+                                  f"{conf().API_KEY_CACHE_SECONDS:g} s and its waiting tasks stay until reactivated.")
+    return redirect("dashboard:tenant", slug=tenant.slug)

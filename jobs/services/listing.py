@@ -153,6 +153,9 @@ class TaskFilter(django_filters.FilterSet):
                                        help_text="The last worker holding the task: a name or its prefix (a host).")
     error = django_filters.CharFilter(field_name="errors", lookup_expr="icontains", max_length=200,
                                       help_text="Text in any recorded error (type, message or traceback).")
+    retrying = django_filters.ChoiceFilter(
+        choices=[("yes", "Retrying (back-off after a failed run)"), ("no", "Not retrying")], method="by_retrying",
+        help_text="yes: scheduled tasks waiting out a retry's back-off; no: every other task.")
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Apply the valid filters; an invalid one is left out (the API answers 400 before)."""
@@ -161,6 +164,9 @@ class TaskFilter(django_filters.FilterSet):
             if name in cleaned:
                 queryset = f.filter(queryset, cleaned[name])
         return queryset
+
+    def by_retrying(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
+        return queryset.filter(RETRYING) if value == "yes" else queryset.exclude(RETRYING)
 
     def by_reason(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         return why.matching(queryset, value)  # type: ignore[arg-type]
@@ -172,6 +178,13 @@ class TaskFilter(django_filters.FilterSet):
         if number is not None:
             condition |= Q(pk=number)
         return queryset.filter(condition)
+
+
+# --------------------------------------------------------------------------- retrying
+
+#: A scheduled task whose wait is a back-off: it has run (``attempts``) and no gate parked it
+#: (a snooze or a resource's token set ``blocked_on``; a delayed submission has run 0 times).
+RETRYING = Q(status=Status.SCHEDULED, attempts__gt=0) & (Q(blocked_on__isnull=True) | Q(blocked_on=""))
 
 
 # --------------------------------------------------------------------------- pages and counts

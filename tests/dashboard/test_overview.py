@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from dashboard import live
+from dashboard import live, workerspanel
 from jobs.lifecycle import Status
 from jobs.models import Event
 from jobs.store import rollups
@@ -50,7 +50,7 @@ def test_render_workers(tenant: Tenant) -> None:
     add_worker(102, slots=[slot(0), slot(1)])
     add_worker(7, instance="host-b", slots=[slot(0)])
     add_worker(55, instance="host-dead", slots=[slot(0)], heartbeat_age=600)  # gone: not shown
-    fragment = live.render_workers()
+    fragment = workerspanel.render_workers()
     assert "\n" not in fragment
     assert "3 worker processes on 2 instances" in fragment and "<strong>1</strong> of 5 slots busy" in fragment
     assert fragment.index("host-a") < fragment.index("Process 101") < fragment.index("Process 102") \
@@ -67,15 +67,15 @@ def test_render_workers_shows_each_hosts_clock_skew_and_flags_one_over_2s(db: No
     add_worker(1, slots=[slot(0)], clock_skew=30.04)
     add_worker(2, slots=[slot(0)], clock_skew=-0.2)
     add_worker(3, slots=[slot(0)])
-    fragment = live.render_workers()
-    processes = re.findall(r'<div class="process">(.*?)</div>', fragment)
+    fragment = workerspanel.render_workers()
+    processes = re.findall(r'<div class="process[^"]*"[^>]*>(.*?)</div>', fragment)
     assert '<span class="tag alert"' in processes[0] and "clock +30.0 s</span>" in processes[0]
     assert "clock −0.2 s" in processes[1] and "tag alert" not in processes[1]
     assert "clock —</p>" in processes[2]  # not measured (yet)
 
 
 def test_render_workers_empty(db: None) -> None:
-    assert "No live worker processes" in live.render_workers()
+    assert "No live worker processes" in workerspanel.render_workers()
 
 
 def test_render_feed() -> None:

@@ -38,6 +38,8 @@ FILTER_PARAMS = [
                      description="Tasks for which GET /api/tasks/{id}/why would answer this code."),
     OpenApiParameter("worker", str, description="The last worker holding the task: a name or its prefix (a host)."),
     OpenApiParameter("error", str, description="Text in any recorded error (type, message or traceback)."),
+    OpenApiParameter("retrying", str, enum=["yes", "no"],
+                     description="yes: scheduled tasks waiting out a retry's back-off; no: every other task."),
 ]
 
 
