@@ -15,8 +15,9 @@ def record(
     *,
     finished: Iterable[rollups.Finished] = (),
     unfinished: Iterable[rollups.Finished] = (),
+    retried: Iterable[rollups.Retried] = (),
 ) -> None:
-    """Write ``changes`` to the outbox; add ``finished`` to the rollups, take ``unfinished`` out."""
-    rollups.record(finished)
-    rollups.record(unfinished, sign=-1)
+    """Write ``changes`` to the outbox; add ``finished`` to the rollups, take ``unfinished`` out, and count
+    the ``retried`` runs as failed attempts."""
+    rollups.record_all(finished, unfinished, retried)
     outbox.record(changes)
