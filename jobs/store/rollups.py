@@ -13,17 +13,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.db import connection
 from django.db.models import Model
 
 from ..lifecycle import Event, Status
-from ..models import TaskStat, ThroughputBucket
+from ..models import Task, TaskStat, ThroughputBucket
 from ..models.stats import AttemptStat, queue_wait
-
-if TYPE_CHECKING:
-    from .finish import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +37,16 @@ class Finished:
     finished_at: datetime
     #: When the run's attempt became due: the task's ``run_at`` as claimed (None: ``created_at``).
     run_at: datetime | None = None
+
+
+class RunEnd(Protocol):
+    """What ``of_runs`` reads of a run's outcome (``finish.Outcome``)."""
+
+    task_id: int
+    status: str
+    fields: dict[str, Any]
+    task: Task | None
+    event: Event | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,7 @@ def record_all(finished: Iterable[Finished], unfinished: Iterable[Finished], ret
         _upsert(ThroughputBucket, ["tenant", "bucket"], _TICK_SUMS, ticks)
 
 
-def of_runs(batch: Iterable["Outcome"], due: dict[int, datetime],
+def of_runs(batch: Iterable[RunEnd], due: dict[int, datetime],
             now: datetime) -> tuple[list[Finished], list[Retried]]:
     """What a batch of written run ends adds: the tasks they finished, and the failed runs that did not
     finish theirs. ``due`` is each task's ``run_at`` as claimed (read under the run's row lock)."""
