@@ -20,16 +20,15 @@ from tenants.models import Tenant
 
 
 def queue_wait(created_at: datetime, run_at: datetime | None, started_at: datetime | None) -> timedelta | None:
-    """How long a run waited once its attempt was due: ``started_at - max(created_at, run_at)``.
-
-    A delay asked for (``run_at``) and a retry's back-off are not waiting. None when the run
-    did not start, or when ``run_at`` is past its start (a retry scheduled since: that run's due
-    time is no longer known).
+    """How long a run waited once its attempt was due: ``started_at - max(created_at, run_at)``, where
+    ``run_at`` is the task's as the run was claimed. A delay asked for and a retry's back-off are not
+    waiting. None when the run did not start; never negative (a start a few ms ahead of ``run_at``
+    is two clocks disagreeing, not a run before its time).
     """
     if started_at is None:
         return None
     due = max(created_at, run_at) if run_at is not None else created_at
-    return started_at - due if started_at >= due else None
+    return max(timedelta(0), started_at - due)
 
 
 class TaskStat(models.Model):

@@ -93,8 +93,8 @@ def record_all(finished: Iterable[Finished], unfinished: Iterable[Finished], ret
             acc[0] += sign
             tick[_TICK_COLUMN[row.status]] += sign
             wait = queue_wait(row.created_at, row.run_at, row.started_at)
-            if row.started_at is None or wait is None:
-                continue  # never ran (cancelled while waiting), or its last run did not end it
+            if wait is None or row.started_at is None or (sign < 0 and _retried_since(row)):
+                continue  # no run ended it: cancelled while waiting, its finish recorded no timing
             timing = [sign, sign * _ms((row.finished_at - row.started_at).total_seconds()),
                       sign * _ms(wait.total_seconds())]
             acc[1:4] = [a + b for a, b in zip(acc[1:4], timing, strict=True)]
@@ -127,6 +127,12 @@ def of_runs(batch: Iterable[RunEnd], due: dict[int, datetime],
             # Back to waiting after it ran: a retry, or a run lost with its worker (a snooze gives it back).
             retried.append(Retried(t.tenant_id, t.type, now))
     return finished, retried
+
+
+def _retried_since(row: Finished) -> bool:
+    """A task cancelled while waiting for a retry: its ``run_at`` (the back-off) is past its last start."""
+    return row.status == Status.CANCELLED and row.run_at is not None and row.started_at is not None \
+        and row.run_at > row.started_at
 
 
 def _attempt(tries: dict[tuple[Any, ...], list[int]], ticks: dict[tuple[Any, ...], list[int]], tenant_id: int,
