@@ -125,8 +125,8 @@ def types_page(request: HttpRequest) -> HttpResponse:
               charts.Series("failed", "Failed (dead letter)", "s-failed"),
               charts.Series("cancelled", "Cancelled", "s-cancelled"), charts.Series("running", "Running", "s-running"),
               charts.Series("waiting", "Waiting", "s-pending")]
-    chart = charts.hbars(chart_rows, chart_id="types-chart", title="Tasks per type by status", width=900,
-                         label_width=170, value_width=170,
+    chart = charts.hbars(chart_rows, chart_id="types-chart", title="Tasks per type by status", width=1000,
+                         label_width=170, value_width=340,
                          desc="; ".join(f"{r.label}: {r.bars[0].text}" for r in chart_rows) or "No tasks yet.")
     return render(request, "dashboard/types.html", {
         "section": "types", "title": "Task types", "tenants": tenants, "chosen": chosen, "rows": rows,

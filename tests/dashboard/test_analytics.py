@@ -125,4 +125,4 @@ def test_types_page_shows_the_attempt_failure_rate_apart_from_the_dead_letter_ra
     assert re.search(r'data-metric="attempt-rate"[^>]*><strong class="alert-text">50% ', row.group(2))
     assert "(4 of 8)" in row.group(2)
     assert re.search(r'data-metric="dead-letter-rate">0%<', row.group(2))
-    assert "Failed attempts</th>" in body and "Dead-letter rate</th>" in body and "Failed (dead letter)</th>" in body
+    assert "Failed attempts</th>" in body and "Failed: dead letter <span class=\"muted\">(rate)</span></th>" in body
