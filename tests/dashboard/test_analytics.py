@@ -44,6 +44,7 @@ def test_analytics_scoped_to_a_tenant(viewer: Any, history: None) -> None:
     body = html(viewer.get("/analytics/", {"tenant": "globex", "window": "86400"}))
     assert re.search(r'data-status="completed">.*?<td class="num">1</td>', body, re.S)
     assert "Last 24 hours" in body and 'value="86400" selected' in body
+    assert "Share of completed (last 24 hours)" in body and "Completed (last 24 hours)" in body
 
 
 def test_types_page_highlights_high_failure_rates(viewer: Any, tenant: Tenant) -> None:
