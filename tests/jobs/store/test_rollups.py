@@ -131,3 +131,18 @@ def test_a_run_lost_with_its_worker_is_a_failed_attempt_and_a_snooze_is_none(ten
     claimed.started_at = timezone.now()
     assert finish.write([finish.started(finish.snoozed(claimed, 60), claimed)]) == 1
     assert sums(AttemptStat, tenant, "attempts", "failed_attempts") == (1, 1)  # the snooze gave its attempt back
+
+
+def test_a_run_cancelled_mid_way_is_an_attempt_that_did_not_fail(tenant: Tenant) -> None:
+    task = enqueue("fail", tenant=tenant, max_retries=3)
+    Task.objects.filter(pk=task.pk).update(created_at=timezone.now() - timedelta(minutes=1))
+    Task.objects.filter(pk=task.pk).update(status=Status.PENDING, run_at=timezone.now() - timedelta(seconds=3))
+    (claimed,) = transitions.claim(worker="w1", asks={tenant.pk: 1}, queues=None, lease_seconds=60)
+    claimed.attempts += 1
+    claimed.started_at = claimed.run_at + timedelta(milliseconds=40)
+    assert control.cancel(claimed.pk).status == Status.RUNNING  # asked to stop; the run's end decides
+    # The handler raised anyway: the cancellation wins over the retry.
+    assert finish.write([finish.started(finish.failed(claimed, RuntimeError("boom"), worker="w1"), claimed)]) == 1
+    assert Task.objects.get(pk=task.pk).status == Status.CANCELLED
+    assert sums(AttemptStat, tenant, "attempts", "failed_attempts") == (1, 0)
+    assert sums(TaskStat, tenant, "count", "timed", "wait_ms_sum", status=Status.CANCELLED) == (1, 1, 40)
