@@ -16,6 +16,7 @@ from .. import clock
 from ..conf import conf
 from ..lifecycle import LIVE
 from ..models import Task, TaskStat, ThroughputBucket, WorkerProcess
+from ..models.stats import AttemptStat
 from ..shapes import slots
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -48,7 +49,8 @@ def render() -> str:
                 .annotate(n=Sum("count"), timed=Sum("timed"), ex=Sum("exec_ms_sum"), wait=Sum("wait_ms_sum"))
                 .order_by())
     rows = list(finished)
-    metric("jobs_tasks_finished_total", "counter", "Finished tasks by final status, tenant and type.",
+    metric("jobs_tasks_finished_total", "counter",
+           "Finished tasks by the final status they have now (a requeue takes one back), tenant and type.",
            [({"status": s, "tenant": slugs.get(t, t), "type": ty}, n or 0) for s, t, ty, n, *_ in rows])
     per_type: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0])
     for _, _, ty, _, timed, ex, wait in rows:
@@ -57,10 +59,19 @@ def render() -> str:
         per_type[ty][2] += (wait or 0) / 1000
     metric("jobs_task_execution_seconds_sum", "counter", "Total execution time of finished tasks by type.",
            [({"type": ty}, v[1]) for ty, v in sorted(per_type.items())])
-    metric("jobs_task_queue_wait_seconds_sum", "counter", "Total queue wait of finished tasks by type.",
+    metric("jobs_task_queue_wait_seconds_sum", "counter",
+           "Total queue wait of finished tasks by type (each from when its last attempt was due).",
            [({"type": ty}, v[2]) for ty, v in sorted(per_type.items())])
     metric("jobs_task_timed_total", "counter", "Finished tasks that ran (the count behind the sums).",
            [({"type": ty}, v[0]) for ty, v in sorted(per_type.items())])
+    attempts = list(AttemptStat.objects.values_list("tenant_id", "type")
+                    .annotate(a=Sum("attempts"), f=Sum("failed_attempts")).order_by())
+    metric("jobs_task_attempts_total", "counter",
+           "Runs that ended (completed, failed or cancelled) by tenant and type.",
+           [({"tenant": slugs.get(t, t), "type": ty}, a or 0) for t, ty, a, _ in attempts])
+    metric("jobs_task_failed_attempts_total", "counter",
+           "Runs that ended in an error, retried or dead-lettered, by tenant and type (never taken back by a requeue).",
+           [({"tenant": slugs.get(t, t), "type": ty}, f or 0) for t, ty, _, f in attempts])
 
     clock.refresh()
     now = clock.now()

@@ -16,11 +16,12 @@ def record(
     *,
     finished: Iterable[rollups.Finished] = (),
     unfinished: Iterable[rollups.Finished] = (),
+    retried: Iterable[rollups.Retried] = (),
 ) -> None:
-    """Write ``changes`` to the outbox; add ``finished`` to the rollups, take ``unfinished`` out; insert
-    the webhook deliveries the changes call for (``webhooks.deliveries``)."""
-    rollups.record(finished)
-    rollups.record(unfinished, sign=-1)
+    """Write ``changes`` to the outbox; add ``finished`` to the rollups, take ``unfinished`` out, count
+    the ``retried`` runs as failed attempts; insert the webhook deliveries the changes call for
+    (``webhooks.deliveries``)."""
+    rollups.record_all(finished, unfinished, retried)
     listed = list(changes)
     created = [outbox.change(t, Event.CREATED, t.status) for t in webhooks.deliveries(listed)]
     outbox.record(listed + created)

@@ -23,15 +23,14 @@ from .. import clock
 from ..bounds import result_limit
 from ..conf import conf
 from ..exceptions import Interrupted, ResultTooLarge, Snoozed, TaskCancelled
-from ..lifecycle import FINISHED, Event, Status
+from ..lifecycle import Event, Status
 from ..models import Task
 from ..registry import TaskType, registry
 from ..retry import next_run_at, should_retry
 from ..shapes import ErrorEntry, append_error, error_text
 from ..unique import kept
-from . import effects, gates
+from . import effects, gates, rollups
 from .outbox import change
-from .rollups import Finished
 
 logger = logging.getLogger(__name__)
 
@@ -252,7 +251,9 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
     if fence is not None:
         qs = qs.filter(fence)
     with transaction.atomic():
-        live = dict(qs.select_for_update().values_list("pk", "cancel_requested"))
+        # ``run_at`` as claimed: when this run's attempt became due (its queue wait starts there).
+        rows = list(qs.select_for_update().values_list("pk", "cancel_requested", "run_at"))
+        live, due = {pk: c for pk, c, _ in rows}, {pk: at for pk, _, at in rows}
         batch = [o for o in outcomes if o.task_id in live]
         if not batch:
             return 0
@@ -287,12 +288,8 @@ def write(outcomes: list[Outcome], *, fence: Q | None = None) -> int:
             **{name: _column(name, batch) for name in names},
             unique_active=kept(next(iter(by_status)) if len(by_status) == 1 else by_status),
         )
-        effects.record(
-            (_event(o) for o in batch if o.task is not None),
-            finished=(Finished(o.task.tenant_id, o.task.type, o.task.priority, o.status, o.task.created_at,
-                               o.task.started_at, o.fields.get("finished_at", now))
-                      for o in batch if o.status in FINISHED and o.task is not None),
-        )
+        finished, retried = rollups.of_runs(batch, due, now)
+        effects.record((_event(o) for o in batch if o.task is not None), finished=finished, retried=retried)
         # The run's end frees its key's slot: the next blocked task of the key becomes ready.
         gates.hand_on_after_commit(o.task for o in batch if o.task is not None)
     return len(batch)

@@ -198,7 +198,8 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
         with transaction.atomic():
             rows = list(
                 Task.objects.filter(pk__in=ids, status__in=REQUEUEABLE).select_for_update()
-                .only("pk", "tenant_id", "type", "priority", "status", "created_at", "started_at", "finished_at")
+                .only("pk", "tenant_id", "type", "priority", "status", "created_at", "run_at", "started_at",
+                      "finished_at")
             )
             total += Task.objects.filter(pk__in=[t.pk for t in rows]).update(
                 status=Status.PENDING,
@@ -221,8 +222,9 @@ def requeue(qs: TaskQuerySet, *, batch: int = BATCH) -> int:
             effects.record(
                 (change(t, Event.REQUEUED, Status.PENDING) for t in rows),
                 # The task is no longer finished: take its finish event back out of the rollups.
+                # Its run_at is still the one its last run was claimed with: the same wait comes out.
                 unfinished=(Finished(t.tenant_id, t.type, t.priority, t.status, t.created_at, t.started_at,
-                                     t.finished_at) for t in rows if t.finished_at is not None),
+                                     t.finished_at, t.run_at) for t in rows if t.finished_at is not None),
             )
     return total
 

@@ -60,12 +60,14 @@ def finish(task: Task, status: str, *, wait_ms: int | None = 1000, exec_ms: int 
     else:
         started_at = finished_at - timedelta(milliseconds=exec_ms or 0)
         created_at = started_at - timedelta(milliseconds=wait_ms)
-    Task.objects.filter(pk=task.pk).update(status=status, created_at=created_at, started_at=started_at,
-                                           finished_at=finished_at, attempts=0 if started_at is None else 1,
+    # Due when created: the queue wait runs from max(created_at, run_at).
+    Task.objects.filter(pk=task.pk).update(status=status, created_at=created_at, run_at=created_at,
+                                           started_at=started_at, finished_at=finished_at,
+                                           attempts=0 if started_at is None else 1,
                                            worker=None if started_at is None else "host-a:100:w")
     task.refresh_from_db()
     rollups.record([rollups.Finished(task.tenant_id, task.type, task.priority, status, created_at, started_at,
-                                 finished_at)])
+                                 finished_at, created_at)])
     return task
 
 

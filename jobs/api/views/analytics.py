@@ -24,20 +24,49 @@ STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField()
 #: The seed's names for two of the overview's figures, served beside ours so that its clients (its
 #: load-test tool polls ``total_tasks`` and ``status_counts``) work unchanged.
 SEED_ALIASES = {"total_tasks": "total", "status_counts": "by_status"}
+RATES: dict[str, serializers.Field] = {
+    "dead_letter_rate": serializers.FloatField(
+        help_text="Failed tasks (in the dead letter now) / finished tasks; a requeue takes its task back out."),
+    "attempts": serializers.IntegerField(help_text="Runs that ended: completed, failed (retried or not), cancelled."),
+    "failed_attempts": serializers.IntegerField(
+        help_text="Runs that ended in an error, retried or dead-lettered; never taken back by a requeue."),
+    "attempt_failure_rate": serializers.FloatField(help_text="failed_attempts / attempts."),
+}
+WINDOW = inline_serializer("AnalyticsWindow", {
+    "seconds": serializers.IntegerField(help_text="The rolling window (the `window` parameter)."),
+    "since": serializers.DateTimeField(help_text="Start of the window's first 10-second bucket."),
+    **{s: serializers.IntegerField(help_text=f"Tasks that finished {s} in the window (and still are).")
+       for s in ("completed", "failed", "cancelled")},
+    "finished": serializers.IntegerField(),
+    **RATES,
+    "avg_execution_ms": serializers.FloatField(allow_null=True),
+    "p95_execution_ms": serializers.FloatField(allow_null=True),
+    "avg_queue_wait_ms": serializers.FloatField(allow_null=True, help_text="From when each last attempt was due."),
+    "p95_queue_wait_ms": serializers.FloatField(allow_null=True),
+    "percentile_sample": serializers.IntegerField(
+        help_text="Latest tasks finished in the window the p95s are computed over (at most 1000)."),
+}, help_text="The same figures over a rolling window: counts, rates, averages and p95s all of one window.")
 OVERVIEW = inline_serializer("AnalyticsOverview", {
     "total": serializers.IntegerField(),
-    "by_status": STATUS_COUNTS,
+    "by_status": inline_serializer(
+        "StatusCountsOverall", {s: serializers.IntegerField() for s in Status.values},
+        help_text="Unfinished statuses: now. Finished statuses: all time (rollups), each task under the status "
+                  "it has now; `failed` is the dead letter (a requeue takes a task back out)."),
     "total_tasks": serializers.IntegerField(help_text="Alias of `total` (the name the seed's clients read)."),
     "status_counts": inline_serializer("StatusCountsAlias", {s: serializers.IntegerField() for s in Status.values},
                                        help_text="Alias of `by_status` (the name the seed's clients read)."),
     "by_priority": inline_serializer("PriorityCounts", {str(p): serializers.IntegerField() for p in range(1, 6)}),
-    "failure_rate": serializers.FloatField(help_text="Dead-lettered / finished."),
-    "avg_execution_ms": serializers.FloatField(allow_null=True),
-    "p95_execution_ms": serializers.FloatField(allow_null=True),
-    "avg_queue_wait_ms": serializers.FloatField(allow_null=True),
-    "p95_queue_wait_ms": serializers.FloatField(allow_null=True),
-    "completed_last_hour": serializers.IntegerField(),
+    "failure_rate": serializers.FloatField(help_text="Alias of `dead_letter_rate` (kept for existing clients): "
+                                                     "failed tasks / finished tasks, not failed attempts."),
+    **RATES,
+    "avg_execution_ms": serializers.FloatField(allow_null=True, help_text="All time (rollups)."),
+    "p95_execution_ms": serializers.FloatField(allow_null=True, help_text="Of the latest `percentile_sample`."),
+    "avg_queue_wait_ms": serializers.FloatField(
+        allow_null=True, help_text="All time (rollups); from when each task's last attempt was due."),
+    "p95_queue_wait_ms": serializers.FloatField(allow_null=True, help_text="Of the latest `percentile_sample`."),
+    "completed_last_hour": serializers.IntegerField(help_text="`window.completed` of a 3600-second window."),
     "percentile_sample": serializers.IntegerField(help_text="Latest finished tasks the p95s are computed over."),
+    "window": WINDOW,
 })
 POINTS = inline_serializer("ThroughputPoint", many=True, fields={
     "timestamp": serializers.DateTimeField(), "completed": serializers.IntegerField(),
@@ -45,18 +74,23 @@ POINTS = inline_serializer("ThroughputPoint", many=True, fields={
 })
 TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
     "type": serializers.CharField(), "total": serializers.IntegerField(), "by_status": STATUS_COUNTS,
-    "failure_rate": serializers.FloatField(), "avg_execution_ms": serializers.FloatField(allow_null=True),
-    "avg_queue_wait_ms": serializers.FloatField(allow_null=True),
-})
+    "failure_rate": serializers.FloatField(help_text="Alias of `dead_letter_rate`."), **RATES,
+    "avg_execution_ms": serializers.FloatField(allow_null=True),
+    "avg_queue_wait_ms": serializers.FloatField(allow_null=True, help_text="From when each last attempt was due."),
+}, help_text="Per type, all time (rollups); unfinished statuses now.")
 
 
 class AnalyticsView(APIView):
-    @extend_schema(operation_id="analytics", parameters=[ALL],
-                   responses={200: OVERVIEW, **problem_responses(400, 401, 403, 429, 503)})
+    @extend_schema(operation_id="analytics", parameters=[
+        OpenApiParameter("window", int, description="Seconds of the rolling `window` figures (default 3600, "
+                                                    "at least 60, at most 86400: the buckets are kept a day)."),
+        ALL,
+    ], responses={200: OVERVIEW, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:
+        seconds = scope.query_int(request, "window", analytics.WINDOW, low=60, high=analytics.MAX_WINDOW)
         ids = scope.tenant_ids(request)
         headers = charge(request, api_conf().ANALYTICS_READ_COST)
-        body = analytics.overview(ids)
+        body = analytics.overview(ids, seconds=seconds)
         body.update({alias: body[ours] for alias, ours in SEED_ALIASES.items()})
         return Response(body, headers=headers)
 
