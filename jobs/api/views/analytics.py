@@ -17,6 +17,7 @@ from ...services import analytics
 from .. import scope
 from ..conf import api_conf
 from ..errors import problem_responses
+from ..params import StrictQuery
 from ..reads import charge
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
@@ -50,7 +51,9 @@ TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
 })
 
 
-class AnalyticsView(APIView):
+class AnalyticsView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
     @extend_schema(operation_id="analytics", parameters=[ALL],
                    responses={200: OVERVIEW, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:
@@ -61,7 +64,9 @@ class AnalyticsView(APIView):
         return Response(body, headers=headers)
 
 
-class ThroughputView(APIView):
+class ThroughputView(StrictQuery, APIView):
+    extra_query_params = ("window", "bucket", "all")
+
     @extend_schema(
         operation_id="analytics_throughput",
         parameters=[
@@ -86,7 +91,9 @@ class ThroughputView(APIView):
         return Response(data, headers=headers)
 
 
-class TypesView(APIView):
+class TypesView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
     @extend_schema(operation_id="analytics_types", parameters=[ALL],
                    responses={200: TYPE_ROWS, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:

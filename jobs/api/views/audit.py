@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 from ...services import auditlog
 from .. import scope
 from ..errors import Problem, problem_responses
-from .paging import decode_cursor, encode_cursor
+from ..params import StrictQuery
+from .paging import AUDIT_PAGING, decode_cursor, encode_cursor
 
 
 class AuditEntrySerializer(serializers.Serializer[Any]):
@@ -51,7 +52,10 @@ PARAMS = [
 ]
 
 
-class AuditListView(APIView):
+class AuditListView(StrictQuery, APIView):
+    filterset_class = auditlog.AuditFilter
+    list_params = AUDIT_PAGING
+
     @extend_schema(operation_id="audit_list", parameters=PARAMS,
                    responses={200: AuditPageSerializer, **problem_responses(400, 401, 403)})
     def get(self, request: Request) -> Response:

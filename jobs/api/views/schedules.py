@@ -14,6 +14,7 @@ from ...models import Schedule
 from ...services import schedules
 from .. import scope
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 
 
 class ScheduleSerializer(serializers.Serializer[Any]):
@@ -87,7 +88,7 @@ def _one(name: str) -> dict[str, Any]:
     return _data(schedules.rows(Schedule.objects.filter(pk=schedules.find(name).pk))[0])
 
 
-class ScheduleListView(APIView):
+class ScheduleListView(StrictQuery, APIView):
     @extend_schema(operation_id="schedules_list", responses={200: ScheduleSerializer(many=True),
                                                              **problem_responses(401, 403)})
     def get(self, request: Request) -> Response:
@@ -104,7 +105,7 @@ class ScheduleListView(APIView):
         return Response(_as_operator(request, create), status=201)
 
 
-class ScheduleDetailView(APIView):
+class ScheduleDetailView(StrictQuery, APIView):
     @extend_schema(operation_id="schedules_retrieve", responses={200: ScheduleSerializer,
                                                                  **problem_responses(401, 403, 404)})
     def get(self, request: Request, name: str) -> Response:
@@ -125,7 +126,7 @@ class ScheduleDetailView(APIView):
         return Response(status=204)
 
 
-class ScheduleRunView(APIView):
+class ScheduleRunView(StrictQuery, APIView):
     @extend_schema(operation_id="schedules_run", request=None,
                    responses={201: TickSerializer, **problem_responses(401, 403, 404)})
     def post(self, request: Request, name: str) -> Response:

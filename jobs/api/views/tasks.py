@@ -22,6 +22,7 @@ from ...services.enqueue import build_many, build_task, find_holder, find_holder
 from .. import representation, scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 from ..reads import charge
 from ..serializers import (
     BatchCreatedSerializer,
@@ -33,15 +34,15 @@ from ..serializers import (
     TaskSubmittedSerializer,
     WhySerializer,
 )
-from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, choice, decode_cursor, encode_cursor
+from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, TASK_PAGING, choice, decode_cursor, encode_cursor
 
-READ_ERRORS = problem_responses(400, 401, 403)
 LIST_ERRORS = problem_responses(400, 401, 403, 429, 503)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
 SUBMIT_ERRORS = problem_responses(400, 401, 409, 413, 415, 429, 503)
-class TaskListCreateView(GenericAPIView[Task]):
+class TaskListCreateView(StrictQuery, GenericAPIView[Task]):
     filterset_class = listing.TaskFilter
+    list_params = TASK_PAGING
     serializer_class = TaskSerializer
 
     def get_queryset(self) -> Any:
@@ -182,7 +183,7 @@ def _check_replays(pairs: list[tuple[Task, Task]], *, indexes: list[int] | None 
                            "written.", kind="idempotency-mismatch", extra={"errors": errors})
 
 
-class TaskBatchView(APIView):
+class TaskBatchView(StrictQuery, APIView):
     @extend_schema(operation_id="tasks_batch", request=TaskBatchSerializer,
                    responses={201: BatchCreatedSerializer, **SUBMIT_ERRORS})
     def post(self, request: Request) -> Response:
@@ -255,7 +256,8 @@ def _check_batch(tasks: list[Task], originals: dict[str | None, Task]) -> None:
         _check_replays([(whole[originals[tasks[i].idempotency_key].pk], tasks[i]) for i in indexes], indexes=indexes)
 
 
-class TaskDetailView(APIView):
+class TaskDetailView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_retrieve", parameters=[LIST_PARAMS[-1]],
                    responses={200: TaskDetailSerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
@@ -263,14 +265,16 @@ class TaskDetailView(APIView):
         return Response(representation.detail(task))
 
 
-class TaskWhyView(APIView):
+class TaskWhyView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_why", parameters=[LIST_PARAMS[-1]], responses={200: WhySerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         task = scope.tasks(request).get(pk=pk)
         return Response(why.explain(task).as_dict())
 
 
-class TaskCancelView(APIView):
+class TaskCancelView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_cancel", request=None, parameters=[LIST_PARAMS[-1]],
                    responses={200: TaskSerializer, **ACT_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
@@ -278,7 +282,8 @@ class TaskCancelView(APIView):
         return Response(representation.task(Task.objects.select_related("tenant").get(pk=task.pk)))
 
 
-class TaskRetryView(APIView):
+class TaskRetryView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_retry", request=None, parameters=[LIST_PARAMS[-1]],
                    responses={200: TaskSerializer, **problem_responses(400, 401, 403, 404, 409, 429, 503)})
     def post(self, request: Request, pk: int) -> Response:
