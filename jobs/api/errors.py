@@ -16,17 +16,26 @@ from ..services.listing import InvalidParam
 
 logger = logging.getLogger(__name__)
 
+#: A request without an API key, wherever it is refused.
+NO_KEY = "An API key is required."
+
 
 class Problem(exceptions.APIException):
-    """An API error with its status, a problem type slug and optional extra headers."""
+    """An API error with its status, a problem type slug (``jobs.problems.KINDS``; default: the status's),
+    optional extra headers and members; ``errors`` (``[{field, message}]``) joins the members."""
 
     def __init__(self, status_code: int, detail: str, *, kind: str = "", headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.kind = kind
         self.headers = headers or {}
-        self.extra = extra or {}
+        self.extra = {**(extra or {}), **({"errors": errors} if errors else {})}
+
+
+def invalid(field: str, message: str) -> Problem:
+    """The 400 naming one invalid ``field`` (a query parameter, a header), for code outside a serializer."""
+    return Problem(400, "The request is invalid.", kind="validation", errors=[{"field": field, "message": message}])
 
 
 def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -80,14 +89,20 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _response(problem(404, "No such resource.", kind="not-found"))
     if isinstance(exc, exceptions.ValidationError):
         return _response(problem(400, "The request is invalid.", kind="validation", errors=_flatten(exc.detail)))
+    if isinstance(exc, exceptions.ParseError):
+        # A body that is not JSON: a 400 like any other, its one invalid field the body.
+        return _response(problem(400, "The request body is not valid JSON.", kind="validation",
+                                 errors=[{"field": "body", "message": str(exc.detail)}]))
     if isinstance(exc, exceptions.APIException):
         headers = {}
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
             code = 401
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
+            if isinstance(exc, exceptions.NotAuthenticated):
+                detail = NO_KEY  # the words of the API stream and scope.key_of, not DRF's
         else:
             code = exc.status_code
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return _response(problem(code, detail), headers)
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down or restarting: a temporary condition, not a bug.
