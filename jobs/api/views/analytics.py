@@ -3,7 +3,6 @@
 Each request costs ``ANALYTICS_READ_COST`` against the key's read budget (``jobs.api.reads``).
 """
 
-from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -19,6 +18,7 @@ from ..conf import api_conf
 from ..errors import problem_responses
 from ..params import StrictQuery
 from ..reads import charge
+from ..serializers import moment
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
 STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in Status.values})
@@ -87,7 +87,8 @@ class ThroughputView(StrictQuery, APIView):
             raise ValidationError({"bucket": "at most 1000 points per request; use a larger bucket"})
         ids = scope.tenant_ids(request)
         headers = charge(request, api_conf().ANALYTICS_READ_COST)
-        data: Any = analytics.throughput(ids, window=window, bucket=bucket)
+        data = [{**point, "timestamp": moment(point["timestamp"])}
+                for point in analytics.throughput(ids, window=window, bucket=bucket)]
         return Response(data, headers=headers)
 
 

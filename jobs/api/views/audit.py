@@ -14,6 +14,7 @@ from ...services import auditlog
 from .. import scope
 from ..errors import Problem, problem_responses
 from ..params import StrictQuery
+from ..serializers import moment
 from .paging import AUDIT_PAGING, decode_cursor, encode_cursor
 
 
@@ -68,7 +69,7 @@ class AuditListView(StrictQuery, APIView):
         decoded = decode_cursor(request.query_params.get("cursor", ""))
         rows, next_id = auditlog.page(filters.qs, size=size, after=decoded[0] if decoded else None)
         return Response({
-            "data": [auditlog.as_dict(entry) for entry in rows],
+            "data": [{**auditlog.as_dict(entry), "at": moment(entry.at)} for entry in rows],
             "page_size": size,
             "next_cursor": None if next_id is None else encode_cursor(next_id, "desc"),
         })

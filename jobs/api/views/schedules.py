@@ -15,6 +15,7 @@ from ...services import schedules
 from .. import scope
 from ..errors import Problem, problem_responses
 from ..params import StrictQuery
+from ..serializers import Moment
 
 
 class ScheduleSerializer(serializers.Serializer[Any]):
@@ -35,8 +36,8 @@ class ScheduleSerializer(serializers.Serializer[Any]):
     # A declared field named like Field.source (the metaclass takes it out of the class): mypy sees the clash.
     source = serializers.ChoiceField(choices=Schedule.Source.values,  # type: ignore[assignment]
                                      help_text="settings: JOBS['SCHEDULES'], synced when a worker starts.")
-    next_run_at = serializers.DateTimeField(allow_null=True)
-    last_run_at = serializers.DateTimeField(allow_null=True)
+    next_run_at = Moment(allow_null=True)
+    last_run_at = Moment(allow_null=True)
     last_task = serializers.IntegerField(allow_null=True, help_text="The last tick's task.")
     last_outcome = serializers.CharField(allow_blank=True,
                                          help_text="The last task's status, 'error: …', 'pruned', or '' (never).")
