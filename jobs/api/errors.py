@@ -11,7 +11,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from ..exceptions import InvalidBatch, InvalidTask, InvalidTransition, PayloadTooLarge
-from ..problems import CONTENT_TYPE, TITLES, problem
+from ..problems import CONTENT_TYPE, KINDS, PROBLEM_TYPE, TITLES, problem
 from ..services.listing import InvalidParam
 
 logger = logging.getLogger(__name__)
@@ -132,16 +132,21 @@ class FieldErrorSerializer(serializers.Serializer[Any]):
 class ProblemSerializer(serializers.Serializer[Any]):
     """RFC 9457 problem details."""
 
-    type = serializers.CharField()
+    type = serializers.CharField(help_text=f"{PROBLEM_TYPE}<kind>, a kind of: {', '.join(KINDS)}.")
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
+    errors = FieldErrorSerializer(  # type: ignore[assignment]
+        many=True, required=False, help_text="On every 400 (and a batch's 409): each invalid or unknown body field, "
+                                             "query parameter or batch item (tasks[3].priority), all at once.")
     current_status = serializers.CharField(required=False, help_text="409 only.")
     retry_after = serializers.IntegerField(required=False, help_text="429 only.")
+    limit = serializers.IntegerField(required=False, help_text="413 (and admission's 429): the limit passed.")
 
 
-def problem_responses(*codes: int) -> dict[Any, Any]:
-    """OpenAPI responses for the given error statuses (and 503: database down), as problem+json."""
+def problem_responses(*codes: int, unavailable: bool = True) -> dict[Any, Any]:
+    """OpenAPI responses for the given error statuses as problem+json, with 400 (any endpoint refuses an
+    unknown query parameter: ``jobs.api.params``) and 503 (database down) unless ``unavailable`` is false."""
+    every = {*codes, 400, *((503,) if unavailable else ())}
     return {(code, CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=TITLES.get(code, "Error"))
-            for code in sorted({*codes, 503})}
+            for code in sorted(every)}

@@ -16,6 +16,10 @@ The check runs after authentication and permissions (a caller without a valid ke
 about parameters), before the handler. Every unknown name is listed at once, each with the closest
 known one when there is one. ``unknown_params`` is the same check for callers outside DRF (the SSE
 stream), which answer the same problem document.
+
+Being every API view's base, the mixin also holds the two rules of how a problem is sent: as JSON
+whatever the view's renderers (the schema's YAML, Swagger UI's HTML), and to a client whose
+``Accept`` names only ``application/problem+json`` (rather than a 406).
 """
 
 import difflib

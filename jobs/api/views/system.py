@@ -116,7 +116,7 @@ class HealthView(StrictQuery, APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="health", auth=[], responses={200: HEALTH})
+    @extend_schema(operation_id="health", auth=[], responses={200: HEALTH, **problem_responses(unavailable=False)})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -126,7 +126,8 @@ class ReadyView(StrictQuery, APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(operation_id="health_ready", auth=[],
-                   responses={200: READY, 503: OpenApiResponse(READY, "A dependency is unreachable")})
+                   responses={200: READY, 503: OpenApiResponse(READY, "A dependency is unreachable"),
+                              **problem_responses(unavailable=False)})
     def get(self, request: Request) -> Response:
         checks: dict[str, str] = {}
         try:

@@ -146,3 +146,19 @@ def test_the_schema_and_its_ui_take_what_drf_spectacular_reads() -> None:
         # JSON whatever the view's own renderers (YAML, HTML).
         assert (refused.status_code, refused["Content-Type"]) == (400, "application/problem+json")
         assert [e["field"] for e in json.loads(refused.content)["errors"]] == ["formt"]
+
+
+def test_every_operation_declares_its_400_problem() -> None:
+    """Any endpoint may refuse a query parameter: the schema says so, with the problem's shape."""
+    schema = _schema()
+    missing = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "patch", "delete"):
+                continue
+            answer = operation["responses"].get("400", {}).get("content", {}).get("application/problem+json")
+            if answer is None:
+                missing.append(f"{method} {path}")
+    assert missing == []
+    problem = schema["components"]["schemas"]["Problem"]["properties"]
+    assert problem["errors"]["type"] == "array"
