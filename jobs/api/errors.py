@@ -91,7 +91,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _response(problem(400, "The request is invalid.", kind="validation", errors=_flatten(exc.detail)))
     if isinstance(exc, exceptions.ParseError):
         # A body that is not JSON: a 400 like any other, its one invalid field the body.
-        return _response(problem(400, "The request body is not valid JSON.", kind="validation",
+        return _response(problem(400, str(exc.detail), kind="validation",
                                  errors=[{"field": "body", "message": str(exc.detail)}]))
     if isinstance(exc, exceptions.APIException):
         headers = {}
