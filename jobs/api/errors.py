@@ -11,22 +11,31 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from ..exceptions import InvalidBatch, InvalidTask, InvalidTransition, PayloadTooLarge
-from ..problems import CONTENT_TYPE, TITLES, problem
+from ..problems import CONTENT_TYPE, KINDS, PROBLEM_TYPE, TITLES, problem
 from ..services.listing import InvalidParam
 
 logger = logging.getLogger(__name__)
 
+#: A request without an API key, wherever it is refused.
+NO_KEY = "An API key is required."
+
 
 class Problem(exceptions.APIException):
-    """An API error with its status, a problem type slug and optional extra headers."""
+    """An API error with its status, a problem type slug (``jobs.problems.KINDS``; default: the status's),
+    optional extra headers and members; ``errors`` (``[{field, message}]``) joins the members."""
 
     def __init__(self, status_code: int, detail: str, *, kind: str = "", headers: dict[str, str] | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 extra: dict[str, Any] | None = None, errors: list[dict[str, str]] | None = None) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.kind = kind
         self.headers = headers or {}
-        self.extra = extra or {}
+        self.extra = {**(extra or {}), **({"errors": errors} if errors else {})}
+
+
+def invalid(field: str, message: str) -> Problem:
+    """The 400 naming one invalid ``field`` (a query parameter, a header), for code outside a serializer."""
+    return Problem(400, "The request is invalid.", kind="validation", errors=[{"field": field, "message": message}])
 
 
 def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -80,14 +89,20 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _response(problem(404, "No such resource.", kind="not-found"))
     if isinstance(exc, exceptions.ValidationError):
         return _response(problem(400, "The request is invalid.", kind="validation", errors=_flatten(exc.detail)))
+    if isinstance(exc, exceptions.ParseError):
+        # A body that is not JSON: a 400 like any other, its one invalid field the body.
+        return _response(problem(400, str(exc.detail), kind="validation",
+                                 errors=[{"field": "body", "message": str(exc.detail)}]))
     if isinstance(exc, exceptions.APIException):
         headers = {}
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
             code = 401
             headers["WWW-Authenticate"] = 'Bearer realm="api"'
+            if isinstance(exc, exceptions.NotAuthenticated):
+                detail = NO_KEY  # the words of the API stream and scope.key_of, not DRF's
         else:
             code = exc.status_code
-        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         return _response(problem(code, detail), headers)
     if isinstance(exc, (OperationalError, InterfaceError)):
         # The database is down or restarting: a temporary condition, not a bug.
@@ -117,16 +132,21 @@ class FieldErrorSerializer(serializers.Serializer[Any]):
 class ProblemSerializer(serializers.Serializer[Any]):
     """RFC 9457 problem details."""
 
-    type = serializers.CharField()
+    type = serializers.CharField(help_text=f"{PROBLEM_TYPE}<kind>, a kind of: {', '.join(KINDS)}.")
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
+    errors = FieldErrorSerializer(  # type: ignore[assignment]
+        many=True, required=False, help_text="On every 400 (and a batch's 409): each invalid or unknown body field, "
+                                             "query parameter or batch item (tasks[3].priority), all at once.")
     current_status = serializers.CharField(required=False, help_text="409 only.")
     retry_after = serializers.IntegerField(required=False, help_text="429 only.")
+    limit = serializers.IntegerField(required=False, help_text="413 (and admission's 429): the limit passed.")
 
 
-def problem_responses(*codes: int) -> dict[Any, Any]:
-    """OpenAPI responses for the given error statuses (and 503: database down), as problem+json."""
+def problem_responses(*codes: int, unavailable: bool = True) -> dict[Any, Any]:
+    """OpenAPI responses for the given error statuses as problem+json, with 400 (any endpoint refuses an
+    unknown query parameter: ``jobs.api.params``) and 503 (database down) unless ``unavailable`` is false."""
+    every = {*codes, 400, *((503,) if unavailable else ())}
     return {(code, CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description=TITLES.get(code, "Error"))
-            for code in sorted({*codes, 503})}
+            for code in sorted(every)}

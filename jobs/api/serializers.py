@@ -1,6 +1,7 @@
 """Shapes of the API's requests and responses (validation itself lives in jobs.spec, whose
 limits these repeat for the schema only by reference)."""
 
+from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
@@ -12,6 +13,21 @@ from ..services import why
 from ..services.listing import COUNT_CAP
 from ..shapes import last_error
 from .representation import ms
+
+
+class Moment(serializers.DateTimeField):
+    """A date-time as every response writes it (ISO 8601, UTC as ``Z``), also from the ISO 8601 text a
+    service hands over (``isoformat()``'s ``+00:00``), so that no response mixes the two."""
+
+    def to_representation(self, value: Any) -> Any:
+        if isinstance(value, str) and value:
+            value = datetime.fromisoformat(value)
+        return super().to_representation(value)
+
+
+def moment(value: Any) -> str | None:
+    """``value`` (a datetime, ISO 8601 text or nothing) as ``Moment`` writes it."""
+    return Moment().to_representation(value) if value else None
 
 
 class TaskCreateSerializer(serializers.Serializer[Any]):

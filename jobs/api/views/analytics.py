@@ -3,7 +3,6 @@
 Each request costs ``ANALYTICS_READ_COST`` against the key's read budget (``jobs.api.reads``).
 """
 
-from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -17,7 +16,9 @@ from ...services import analytics
 from .. import scope
 from ..conf import api_conf
 from ..errors import problem_responses
+from ..params import StrictQuery
 from ..reads import charge
+from ..serializers import moment
 
 ALL = OpenApiParameter("all", bool, description="Every tenant (operator keys only).")
 STATUS_COUNTS = inline_serializer("StatusCounts", {s: serializers.IntegerField() for s in Status.values})
@@ -80,7 +81,9 @@ TYPE_ROWS = inline_serializer("TypeAnalytics", many=True, fields={
 }, help_text="Per type, all time (rollups); unfinished statuses now.")
 
 
-class AnalyticsView(APIView):
+class AnalyticsView(StrictQuery, APIView):
+    extra_query_params = ("all", "window")
+
     @extend_schema(operation_id="analytics", parameters=[
         OpenApiParameter("window", int, description="Seconds of the rolling `window` figures (default 3600, "
                                                     "at least 60, at most 86400: the buckets are kept a day)."),
@@ -95,7 +98,9 @@ class AnalyticsView(APIView):
         return Response(body, headers=headers)
 
 
-class ThroughputView(APIView):
+class ThroughputView(StrictQuery, APIView):
+    extra_query_params = ("window", "bucket", "all")
+
     @extend_schema(
         operation_id="analytics_throughput",
         parameters=[
@@ -116,11 +121,14 @@ class ThroughputView(APIView):
             raise ValidationError({"bucket": "at most 1000 points per request; use a larger bucket"})
         ids = scope.tenant_ids(request)
         headers = charge(request, api_conf().ANALYTICS_READ_COST)
-        data: Any = analytics.throughput(ids, window=window, bucket=bucket)
+        data = [{**point, "timestamp": moment(point["timestamp"])}
+                for point in analytics.throughput(ids, window=window, bucket=bucket)]
         return Response(data, headers=headers)
 
 
-class TypesView(APIView):
+class TypesView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
     @extend_schema(operation_id="analytics_types", parameters=[ALL],
                    responses={200: TYPE_ROWS, **problem_responses(400, 401, 403, 429, 503)})
     def get(self, request: Request) -> Response:

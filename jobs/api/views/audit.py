@@ -13,7 +13,9 @@ from rest_framework.views import APIView
 from ...services import auditlog
 from .. import scope
 from ..errors import Problem, problem_responses
-from .paging import decode_cursor, encode_cursor
+from ..params import StrictQuery
+from ..serializers import moment
+from .paging import AUDIT_PAGING, decode_cursor, encode_cursor
 
 
 class AuditEntrySerializer(serializers.Serializer[Any]):
@@ -51,7 +53,10 @@ PARAMS = [
 ]
 
 
-class AuditListView(APIView):
+class AuditListView(StrictQuery, APIView):
+    filterset_class = auditlog.AuditFilter
+    list_params = AUDIT_PAGING
+
     @extend_schema(operation_id="audit_list", parameters=PARAMS,
                    responses={200: AuditPageSerializer, **problem_responses(400, 401, 403)})
     def get(self, request: Request) -> Response:
@@ -64,7 +69,7 @@ class AuditListView(APIView):
         decoded = decode_cursor(request.query_params.get("cursor", ""))
         rows, next_id = auditlog.page(filters.qs, size=size, after=decoded[0] if decoded else None)
         return Response({
-            "data": [auditlog.as_dict(entry) for entry in rows],
+            "data": [{**auditlog.as_dict(entry), "at": moment(entry.at)} for entry in rows],
             "page_size": size,
             "next_cursor": None if next_id is None else encode_cursor(next_id, "desc"),
         })

@@ -18,6 +18,8 @@ from ...models import BulkAction, Task
 from ...services import bulk, control
 from .. import scope
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
+from .analytics import ALL
 
 
 class BulkCreateSerializer(serializers.Serializer[Any]):
@@ -54,8 +56,10 @@ def _visible(request: Request, pk: int) -> BulkAction:
     return found
 
 
-class BulkCreateView(APIView):
-    @extend_schema(operation_id="bulk_create", request=BulkCreateSerializer,
+class BulkCreateView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
+    @extend_schema(operation_id="bulk_create", request=BulkCreateSerializer, parameters=[ALL],
                    responses={200: BulkSerializer, 202: BulkSerializer, **problem_responses(400, 401, 403, 415)})
     def post(self, request: Request) -> Response:
         data = scope.body_fields(request, BulkCreateSerializer, "not a field of a bulk action")
@@ -71,13 +75,13 @@ class BulkCreateView(APIView):
         return Response(body, status=202 if started.created else 200)
 
 
-class BulkDetailView(APIView):
+class BulkDetailView(StrictQuery, APIView):
     @extend_schema(operation_id="bulk_retrieve", responses={200: BulkSerializer, **problem_responses(401, 404)})
     def get(self, request: Request, pk: int) -> Response:
         return Response(bulk.summary(_visible(request, pk)))
 
 
-class BulkStopView(APIView):
+class BulkStopView(StrictQuery, APIView):
     @extend_schema(operation_id="bulk_stop", request=None,
                    responses={202: BulkSerializer, **problem_responses(401, 404, 409)})
     def post(self, request: Request, pk: int) -> Response:

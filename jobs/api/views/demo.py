@@ -16,6 +16,7 @@ from ...services.enqueue import enqueue_many
 from .. import scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 
 SEEDED = inline_serializer("DemoSeeded", {"created": serializers.IntegerField()})
 CLEARED = inline_serializer("DemoCleared", {"deleted": serializers.IntegerField()})
@@ -28,7 +29,7 @@ def _guard(request: Request) -> None:
         raise Problem(403, "The demo endpoints need an operator key.", kind="operator-only")
 
 
-class DemoSeedView(APIView):
+class DemoSeedView(StrictQuery, APIView):
     @extend_schema(operation_id="demo_seed", request=None, responses={201: SEEDED, **problem_responses(401, 403, 404)})
     def post(self, request: Request) -> Response:
         _guard(request)
@@ -39,7 +40,9 @@ class DemoSeedView(APIView):
         return Response({"created": len(created)}, status=201)
 
 
-class DemoClearView(APIView):
+class DemoClearView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
     @extend_schema(operation_id="demo_clear", request=None,
                    parameters=[OpenApiParameter("all", bool, description="Every tenant's data.")],
                    responses={200: CLEARED, **problem_responses(400, 401, 403, 404)})

@@ -1,4 +1,5 @@
-"""The list's query parameters (documented once for the schema) and its opaque keyset cursors."""
+"""The lists' paging parameters (documented once for the schema and for ``jobs.api.params``) and their opaque
+keyset cursors."""
 
 import base64
 import binascii
@@ -23,6 +24,10 @@ LIST_PARAMS = [
                                                 "even empty, with a next_cursor: follow it until it is null."),
     OpenApiParameter("all", bool, description="Every tenant (operator keys only)."),
 ]
+#: What the task list accepts beside its filters (``jobs.api.params``): the parameters above.
+TASK_PAGING = tuple(p.name for p in LIST_PARAMS)
+#: The audit log's: keyset pages only.
+AUDIT_PAGING = ("page_size", "cursor")
 FILTER_PARAMS = [
     OpenApiParameter("status", str, description="One or more statuses, comma-separated."),
     OpenApiParameter("type", str),

@@ -13,6 +13,7 @@ from ...models import Pause
 from ...services import pauses
 from .. import scope
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 
 
 class PauseSerializer(serializers.Serializer[Any]):
@@ -51,7 +52,7 @@ def _data(p: pauses.PauseInfo) -> dict[str, Any]:
                             "created_at": p.created_at, "blocked": p.blocked, "blocked_more": p.blocked_more}).data
 
 
-class PauseListView(APIView):
+class PauseListView(StrictQuery, APIView):
     @extend_schema(operation_id="pauses_list", responses={200: PauseSerializer(many=True),
                                                           **problem_responses(401, 403)})
     def get(self, request: Request) -> Response:
@@ -71,7 +72,7 @@ class PauseListView(APIView):
         return Response(_data(info), status=201 if created else 200)
 
 
-class PauseDetailView(APIView):
+class PauseDetailView(StrictQuery, APIView):
     @extend_schema(operation_id="pauses_destroy", responses={200: ResumedSerializer,
                                                              **problem_responses(401, 403, 404)})
     def delete(self, request: Request, kind: str, value: str) -> Response:

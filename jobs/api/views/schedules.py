@@ -14,6 +14,8 @@ from ...models import Schedule
 from ...services import schedules
 from .. import scope
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
+from ..serializers import Moment
 
 
 class ScheduleSerializer(serializers.Serializer[Any]):
@@ -34,8 +36,8 @@ class ScheduleSerializer(serializers.Serializer[Any]):
     # A declared field named like Field.source (the metaclass takes it out of the class): mypy sees the clash.
     source = serializers.ChoiceField(choices=Schedule.Source.values,  # type: ignore[assignment]
                                      help_text="settings: JOBS['SCHEDULES'], synced when a worker starts.")
-    next_run_at = serializers.DateTimeField(allow_null=True)
-    last_run_at = serializers.DateTimeField(allow_null=True)
+    next_run_at = Moment(allow_null=True)
+    last_run_at = Moment(allow_null=True)
     last_task = serializers.IntegerField(allow_null=True, help_text="The last tick's task.")
     last_outcome = serializers.CharField(allow_blank=True,
                                          help_text="The last task's status, 'error: …', 'pruned', or '' (never).")
@@ -87,7 +89,7 @@ def _one(name: str) -> dict[str, Any]:
     return _data(schedules.rows(Schedule.objects.filter(pk=schedules.find(name).pk))[0])
 
 
-class ScheduleListView(APIView):
+class ScheduleListView(StrictQuery, APIView):
     @extend_schema(operation_id="schedules_list", responses={200: ScheduleSerializer(many=True),
                                                              **problem_responses(401, 403)})
     def get(self, request: Request) -> Response:
@@ -104,7 +106,7 @@ class ScheduleListView(APIView):
         return Response(_as_operator(request, create), status=201)
 
 
-class ScheduleDetailView(APIView):
+class ScheduleDetailView(StrictQuery, APIView):
     @extend_schema(operation_id="schedules_retrieve", responses={200: ScheduleSerializer,
                                                                  **problem_responses(401, 403, 404)})
     def get(self, request: Request, name: str) -> Response:
@@ -125,7 +127,7 @@ class ScheduleDetailView(APIView):
         return Response(status=204)
 
 
-class ScheduleRunView(APIView):
+class ScheduleRunView(StrictQuery, APIView):
     @extend_schema(operation_id="schedules_run", request=None,
                    responses={201: TickSerializer, **problem_responses(401, 403, 404)})
     def post(self, request: Request, name: str) -> Response:

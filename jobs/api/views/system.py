@@ -21,6 +21,7 @@ from ...notify import redis as shared_redis
 from .. import scope
 from ..conf import api_conf
 from ..errors import problem_responses
+from ..params import StrictQuery
 from ..reads import charge
 from .analytics import ALL
 
@@ -57,12 +58,14 @@ WORKERS = inline_serializer("Workers", fields={"running": RUNNING, "processes": 
 IDLE = dict.fromkeys(_run_fields(null=True))
 
 
-class WorkersView(APIView):
+class WorkersView(StrictQuery, APIView):
     """What the key's tenant occupies in the fleet; every live worker process with ``all=true`` (operators).
 
     Without ``all=true`` nothing names a host, a process or another tenant's work: those say how
     the fleet is built and how busy other customers are, which is the operator's business only.
     """
+
+    extra_query_params = ("all",)
 
     @extend_schema(operation_id="workers", parameters=[ALL],
                    responses={200: WORKERS, **problem_responses(400, 401, 403, 429, 503)})
@@ -109,21 +112,22 @@ READY = inline_serializer("Readiness", {
 })
 
 
-class HealthView(APIView):
+class HealthView(StrictQuery, APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="health", auth=[], responses={200: HEALTH})
+    @extend_schema(operation_id="health", auth=[], responses={200: HEALTH, **problem_responses(unavailable=False)})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
 
-class ReadyView(APIView):
+class ReadyView(StrictQuery, APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
     @extend_schema(operation_id="health_ready", auth=[],
-                   responses={200: READY, 503: OpenApiResponse(READY, "A dependency is unreachable")})
+                   responses={200: READY, 503: OpenApiResponse(READY, "A dependency is unreachable"),
+                              **problem_responses(unavailable=False)})
     def get(self, request: Request) -> Response:
         checks: dict[str, str] = {}
         try:

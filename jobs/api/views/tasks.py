@@ -20,6 +20,7 @@ from ...services.enqueue import build_many, build_task, find_holder, find_holder
 from .. import budget, representation, scope
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 from ..reads import charge
 from ..serializers import (
     BatchCreatedSerializer,
@@ -32,15 +33,15 @@ from ..serializers import (
     WhySerializer,
 )
 from . import submitting
-from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, choice, decode_cursor, encode_cursor
+from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, TASK_PAGING, choice, decode_cursor, encode_cursor
 
-READ_ERRORS = problem_responses(400, 401, 403)
 LIST_ERRORS = problem_responses(400, 401, 403, 429, 503)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
 ACT_ERRORS = problem_responses(400, 401, 403, 404, 409)
 SUBMIT_ERRORS = problem_responses(400, 401, 409, 413, 415, 429, 503)
-class TaskListCreateView(GenericAPIView[Task]):
+class TaskListCreateView(StrictQuery, GenericAPIView[Task]):
     filterset_class = listing.TaskFilter
+    list_params = TASK_PAGING
     serializer_class = TaskSerializer
 
     def get_queryset(self) -> Any:
@@ -150,7 +151,7 @@ class TaskListCreateView(GenericAPIView[Task]):
         return submitting.submitted(result.task, tenant, status.HTTP_201_CREATED, headers)
 
 
-class TaskBatchView(APIView):
+class TaskBatchView(StrictQuery, APIView):
     @extend_schema(operation_id="tasks_batch", request=TaskBatchSerializer,
                    parameters=[submitting.key_header(
                        "Names the whole batch: a replay with the same body answers the first answer again "
@@ -213,7 +214,8 @@ class TaskBatchView(APIView):
         return Response(answer, status=status.HTTP_201_CREATED, headers=headers)
 
 
-class TaskDetailView(APIView):
+class TaskDetailView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_retrieve", parameters=[LIST_PARAMS[-1]],
                    responses={200: TaskDetailSerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
@@ -221,14 +223,16 @@ class TaskDetailView(APIView):
         return Response(representation.detail(task))
 
 
-class TaskWhyView(APIView):
+class TaskWhyView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_why", parameters=[LIST_PARAMS[-1]], responses={200: WhySerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
         task = scope.tasks(request).get(pk=pk)
         return Response(why.explain(task).as_dict())
 
 
-class TaskCancelView(APIView):
+class TaskCancelView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_cancel", request=None, parameters=[LIST_PARAMS[-1]],
                    responses={200: TaskSerializer, **ACT_ERRORS})
     def post(self, request: Request, pk: int) -> Response:
@@ -236,7 +240,8 @@ class TaskCancelView(APIView):
         return Response(representation.task(Task.objects.select_related("tenant").get(pk=task.pk)))
 
 
-class TaskRetryView(APIView):
+class TaskRetryView(StrictQuery, APIView):
+    extra_query_params = ("all",)
     @extend_schema(operation_id="tasks_retry", request=None, parameters=[LIST_PARAMS[-1]],
                    responses={200: TaskSerializer, **problem_responses(400, 401, 403, 404, 409, 429, 503)})
     def post(self, request: Request, pk: int) -> Response:

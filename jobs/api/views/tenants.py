@@ -14,6 +14,7 @@ from tenants.queues import MAX_QUEUE_CHARS, MAX_QUEUES, clean_queues
 
 from .. import scope
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):
@@ -67,7 +68,7 @@ def _operator_tenant(request: Request, slug: str) -> Tenant:
     return tenant
 
 
-class TenantDetailView(APIView):
+class TenantDetailView(StrictQuery, APIView):
     @extend_schema(operation_id="tenants_retrieve", responses={200: TenantSerializer,
                                                                **problem_responses(401, 403, 404)})
     def get(self, request: Request, slug: str) -> Response:

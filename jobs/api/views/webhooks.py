@@ -15,6 +15,7 @@ from ...models.webhooks import EVENTS
 from ...services import webhooks
 from .. import scope
 from ..errors import Problem, problem_responses
+from ..params import StrictQuery
 from ..representation import when
 
 
@@ -85,7 +86,9 @@ def _as_key(request: Request) -> actor.Actor:
 ALL = OpenApiParameter("all", bool, description="Operator keys: every tenant's endpoints.")
 
 
-class WebhookListView(APIView):
+class WebhookListView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
     @extend_schema(operation_id="webhooks_list", summary="List the tenant's webhook endpoints (no secrets)",
                    parameters=[ALL], responses={200: WebhookListSerializer, **problem_responses(400, 401, 403)})
     def get(self, request: Request) -> Response:
@@ -107,10 +110,14 @@ class WebhookListView(APIView):
         except webhooks.Invalid as exc:
             raise ValidationError({e.field: e.message for e in exc.errors}) from None
         hook.tenant = tenant
-        return Response({**_data(hook), "secret": secret}, status=201, headers={"Location": f"/api/webhooks/{hook.pk}"})
+        # no-store: the secret is shown once, is never cached, and is never gzipped (BREACH).
+        return Response({**_data(hook), "secret": secret}, status=201,
+                        headers={"Location": f"/api/webhooks/{hook.pk}", "Cache-Control": "no-store"})
 
 
-class WebhookDetailView(APIView):
+class WebhookDetailView(StrictQuery, APIView):
+    extra_query_params = ("all",)
+
     @extend_schema(operation_id="webhooks_retrieve", summary="Read a webhook endpoint and its latest deliveries",
                    responses={200: WebhookDetailSerializer, **problem_responses(401, 404)})
     def get(self, request: Request, pk: int) -> Response:

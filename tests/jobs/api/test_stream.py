@@ -70,8 +70,8 @@ def test_api_stream_auth_scope_and_heartbeat(tenant, other_tenant, daphne, strea
 
     status, headers, body = request(daphne.port, "/api/sse/events")
     assert status == 401 and headers["content-type"] == "application/problem+json"
-    assert json.loads(body) == {"type": "about:blank", "title": "Unauthorized", "status": 401,
-                                "detail": "An API key is required."}
+    assert json.loads(body) == {"type": "https://job-engine.invalid/problems/unauthorized", "title": "Unauthorized",
+                                "status": 401, "detail": "An API key is required."}
     status, _, body = request(daphne.port, "/api/sse/events", {"X-API-Key": "jek_nope_nope"})
     assert status == 401 and json.loads(body)["status"] == 401
     status, _, body = request(daphne.port, "/api/sse/events?all=true", {"X-API-Key": raw_a})
