@@ -2,6 +2,7 @@
 loop (no web thread held), answers when the worker finishes the task or when the time is up, and
 stays in the key's scope."""
 
+import gzip
 import json
 import threading
 from typing import Any
@@ -62,7 +63,7 @@ def test_wait_answers_when_a_real_worker_finishes_the_task_without_holding_a_thr
     assert Task.objects.get(pk=task.pk).status == Status.COMPLETED
 
 
-def test_wait_times_out_with_the_task_as_it_is_and_stays_in_scope(tenant, other_tenant, daphne) -> None:
+def test_wait_times_out_with_the_task_as_it_is_and_stays_in_scope(tenant, other_tenant, daphne, streams) -> None:
     _, raw = keys.issue(tenant)
     _, other = keys.issue(other_tenant)
     task = enqueue("noop", tenant=tenant)
@@ -75,6 +76,14 @@ def test_wait_times_out_with_the_task_as_it_is_and_stays_in_scope(tenant, other_
     assert status == 404 and "task-finished" not in headers, "another tenant's task: 404 at once, no wait"
     status, _, body = request(daphne.port, f"/api/tasks/{task.pk}?wait=30")
     assert status == 401
+
+    # gzip through serve for JSON; never for the event stream (a Channels consumer, not a Django response).
+    status, headers, body = request(daphne.port, "/api/tasks?expand=payload", {"X-API-Key": raw,
+                                                                               "Accept-Encoding": "gzip"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert json.loads(gzip.decompress(body))["data"][0]["id"] == task.pk
+    events = streams(daphne.port, "/api/sse/events", {"X-API-Key": raw, "Accept-Encoding": "gzip"})
+    assert events.status == 200 and "content-encoding" not in events.headers
 
     for bad in ("0", "61", "soon", "nan", "-1"):
         status, _, body = request(daphne.port, f"/api/tasks/{task.pk}?wait={bad}", {"X-API-Key": raw})
