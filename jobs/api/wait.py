@@ -85,6 +85,39 @@ class TaskFinished(Subscription):
         self.done.set()  # its finish may be among the ids given up: the caller reads the task again
 
 
+#: The waits of this process, and whether it is stopping (``answer_now``): a stopping web worker
+#: answers every wait with the task as it is, rather than dropping the connection.
+_waits: set[TaskFinished] = set()
+_stopping = False
+_holding = 0
+
+
+def waiting() -> int:
+    """Requests of this process waiting for a task (or about to answer), not yet handed to Django
+    (which counts them from then on: ``engine_site.threads.in_flight``)."""
+    return _holding
+
+
+def answer_now() -> None:
+    """Stop every wait now: each answers with the task as it is (a web worker stopping gracefully).
+    On the event loop's thread."""
+    global _stopping
+    _stopping = True
+    for sub in list(_waits):
+        sub.done.set()
+
+
+def resume() -> None:
+    """Wait again after ``answer_now`` (a test's process goes on)."""
+    global _stopping
+    _stopping = False
+
+
+def waiting_subscriptions() -> int:
+    """The waits subscribed to the hub now."""
+    return len(_waits)
+
+
 def _unfinished(pk: int, tenant_id: int | None) -> bool:
     """Whether the task exists in the scope and has not finished (one primary-key read)."""
     qs = Task.objects.filter(pk=pk) if tenant_id is None else Task.objects.filter(pk=pk, tenant_id=tenant_id)
@@ -112,16 +145,18 @@ async def wait_for_task(pk: int, seconds: float, tenant_id: int | None) -> bool:
     sub = TaskFinished(pk, tenant_id)
     # Subscribed before the read: a finish that commits after the read is one the hub reads later.
     await hub.subscribe(sub)
+    _waits.add(sub)
     try:
         while await database_sync_to_async(_unfinished, thread_sensitive=False)(pk, tenant_id):
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or _stopping:
                 return False
             sub.done.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(sub.done.wait(), remaining)
         return True
     finally:
+        _waits.discard(sub)
         hub.unsubscribe(sub)
 
 
@@ -136,25 +171,15 @@ class WaitForTask:
                 "query_string", b""):
             await self.django(scope, receive, send)
             return
-        first = await receive()  # the request (a GET's body is empty): replayed to Django below
-        if first.get("type") == "http.disconnect":
-            return
-        pk = int(scope["url_route"]["kwargs"]["pk"])
-        asked = await database_sync_to_async(_scope_of, thread_sensitive=False)(scope)
-        if asked is not None:
-            waiting = asyncio.ensure_future(wait_for_task(pk, *asked))
-            gone = asyncio.ensure_future(_disconnected(receive))
-            try:
-                await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for future in (waiting, gone):
-                    future.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await future
-            if gone.done() and not gone.cancelled():
-                return  # the client left: nobody to answer
-            if waiting.done() and not waiting.cancelled() and waiting.exception() is not None:
-                logger.error("wait for task %d failed; answering now", pk, exc_info=waiting.exception())
+        global _holding
+        _holding += 1
+        try:
+            first = await self._wait(scope, receive)
+        finally:
+            # No await from here to Django's own count of the request (its first statement).
+            _holding -= 1
+        if first is None:
+            return  # the client left: nobody to answer
         replayed = False
 
         async def replay() -> Any:
@@ -165,6 +190,30 @@ class WaitForTask:
             return await receive()
 
         await self.django(scope, replay, send)
+
+    async def _wait(self, scope: Scope, receive: Receive) -> Any:
+        """Wait as asked; the request's first message, to replay to Django (None: the client left)."""
+        first = await receive()  # the request (a GET's body is empty)
+        if first.get("type") == "http.disconnect":
+            return None
+        pk = int(scope["url_route"]["kwargs"]["pk"])
+        asked = await database_sync_to_async(_scope_of, thread_sensitive=False)(scope)
+        if asked is None or _stopping:
+            return first
+        waiting = asyncio.ensure_future(wait_for_task(pk, *asked))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (waiting, gone):
+                future.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await future
+        if gone.done() and not gone.cancelled():
+            return None
+        if waiting.done() and not waiting.cancelled() and waiting.exception() is not None:
+            logger.error("wait for task %d failed; answering now", pk, exc_info=waiting.exception())
+        return first
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -2,19 +2,23 @@
 loop (no web thread held), answers when the worker finishes the task or when the time is up, and
 stays in the key's scope."""
 
+import asyncio
 import gzip
 import json
 import threading
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 
+from jobs.api import wait
 from jobs.lifecycle import Status
 from jobs.models import Task
 from jobs.services.enqueue import enqueue
 from tenants import keys
 from tests.support.api import Caller
 from tests.support.builders import add_task
+from tests.support.outbox import until
 from tests.support.sse import request, run_burst
 from tests.support.waiting import wait_for
 
@@ -98,3 +102,22 @@ def test_a_finished_task_answers_at_once_and_bad_waits_are_400_through_django(ap
     assert "Task-Finished" not in api.get(f"/api/tasks/{done.pk}"), "only with wait="
     bad = api.get(f"/api/tasks/{done.pk}", {"wait": "60.5"})
     assert bad.status_code == 400 and [e["field"] for e in bad.json()["errors"]] == ["wait"]
+
+
+def test_a_stopping_web_worker_answers_every_wait_at_once(tenant) -> None:
+    """``answer_now`` (a web worker stopping): the waits end, each with the task as it is; the real hub
+    and database, in-process."""
+
+    async def main() -> None:
+        pending = await database_sync_to_async(enqueue, thread_sensitive=False)("noop", tenant=tenant)
+        waits = [asyncio.ensure_future(wait.wait_for_task(pending.pk, 60, tenant.pk)) for _ in range(2)]
+        await until(lambda: wait.waiting_subscriptions() == 2, what="both waits to subscribe")
+        assert not any(w.done() for w in waits)
+        wait.answer_now()
+        assert await asyncio.gather(*waits) == [False, False], "answered unfinished, long before the 60 s"
+        assert wait.waiting_subscriptions() == 0
+
+    try:
+        asyncio.run(main())
+    finally:
+        wait.resume()
