@@ -108,6 +108,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Near the top: compresses what every later middleware wrote; JSON only, never a secret (BREACH).
+    "engine_site.compression.JsonGZipMiddleware",
     # SECURE_CSP below, on every response.
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     # Static files (the console's CSS/JS, htmx from django-htmx, the API docs' assets).

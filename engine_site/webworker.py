@@ -121,6 +121,7 @@ class DaphneWorker(Worker):
         from twisted.internet import reactor, task
 
         from engine_site.threads import in_flight
+        from jobs.api import wait
 
         worker = self
         ports: list[Any] = []
@@ -161,7 +162,9 @@ class DaphneWorker(Worker):
                 for port in ports:
                     port.stopListening()  # this process only: the master's socket stays open for others
                 ports.clear()
-            if not ports and (in_flight() == 0 or now >= stopping["deadline"]):
+                # Requests holding ?wait= answer now with the task as it is, rather than be cut off.
+                wait.answer_now()
+            if not ports and ((in_flight() == 0 and wait.waiting() == 0) or now >= stopping["deadline"]):
                 reactor.stop()  # type: ignore[misc]  # Twisted's reactor is a module-level instance
 
         reactor.callWhenRunning(_lean_requests, server)

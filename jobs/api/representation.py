@@ -83,6 +83,19 @@ def task(t: Task, *, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
+#: The fields a list row leaves out unless ``expand=`` names them (``jobs.api.views.reading``).
+LEAN = ("payload", "result")
+
+
+def listed(t: Task, expand: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A list row: ``task(t)`` without the ``LEAN`` fields ``expand`` does not name."""
+    row = task(t)
+    for name in LEAN:
+        if name not in expand:
+            del row[name]
+    return row
+
+
 def submitted(t: Task, *, duplicate: bool) -> dict[str, Any]:
     """``TaskSubmittedSerializer``: the task and whether it is the live holder of the request's unique_key."""
     return {**task(t), "duplicate": duplicate}

@@ -2,7 +2,8 @@
 
 One SSE message per outbox row — ``id: <watermark>`` / ``event: tasks`` / ``data: {"seq",
 "tenant", "changes"}`` — resumable with ``Last-Event-ID`` (header, or ``?last_event_id=`` for
-EventSource's first connect). Operator keys may add ``?all=true``. Where the stream cannot
+EventSource's first connect). Operator keys may add ``?all=true``; ``?types=``, ``?statuses=``,
+``?events=`` and ``?task_ids=`` keep the changes that match (``jobs.streams.filters``). Where the stream cannot
 vouch that nothing was skipped it sends ``event: reset`` (``jobs.streams.reset``) and carries
 on live. The key is checked as DRF checks it (``tenants.keys.key_from_headers``), ``all`` as
 every API view reads it (``scope``), and refusals are the API's problem documents.
@@ -18,14 +19,19 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from channels.db import database_sync_to_async
 from django.urls import reverse
 
 from tenants import keys
 
+from ..lifecycle import Event as EventName
+from ..lifecycle import Status
+from ..services.listing import MAX_ID
 from ..streams.conf import streams_conf
 from ..streams.feed import Feed
+from ..streams.filters import ChangeFilter
 from ..streams.hub import get_hub
 from ..streams.reset import Reset
 from ..streams.slots import Scope
@@ -52,12 +58,48 @@ def last_event_id(headers: dict[str, str], query: dict[str, str]) -> int | None:
     return last
 
 
+#: The stream's query parameters (anything else is a 400 naming it: a misspelt filter must not pass as none).
+KNOWN_PARAMS = frozenset({"all", "last_event_id", "types", "statuses", "events", "task_ids"})
+#: Values one filter may list.
+MAX_FILTER_VALUES = 100
+
+
+def change_filter(query: dict[str, str]) -> ChangeFilter:
+    """``?types=``, ``?statuses=``, ``?events=``, ``?task_ids=`` (comma-separated); a 400 lists every bad one."""
+    errors = [{"field": name, "message": "unknown query parameter"} for name in sorted(set(query) - KNOWN_PARAMS)]
+    values: dict[str, frozenset[Any] | None] = {}
+    choices: dict[str, frozenset[str] | None] = {"types": None, "statuses": frozenset(Status.values),
+                                                  "events": frozenset(e.value for e in EventName), "task_ids": None}
+    for name, allowed in choices.items():
+        raw = query.get(name)
+        if raw is None:
+            values[name] = None
+            continue
+        items = [v.strip() for v in raw.split(",")]
+        if not raw.strip() or any(not v for v in items) or len(items) > MAX_FILTER_VALUES:
+            errors.append({"field": name, "message": f"1 to {MAX_FILTER_VALUES} values separated by commas, "
+                                                     "none empty"})
+        elif name == "task_ids" and not all(v.isascii() and v.isdigit() and 0 < int(v) <= MAX_ID for v in items):
+            errors.append({"field": name, "message": "must be task ids (positive integers)"})
+        elif allowed is not None and not set(items) <= allowed:
+            errors.append({"field": name, "message": f"unknown {', '.join(sorted(set(items) - allowed))}: "
+                                                     f"may be {', '.join(sorted(allowed))}"})
+        else:
+            values[name] = frozenset(int(v) for v in items) if name == "task_ids" else frozenset(items)
+    if errors:
+        raise Problem(400, "; ".join(f"{e['field']}: {e['message']}" for e in errors), kind="validation",
+                      extra={"errors": errors})
+    return ChangeFilter(types=values["types"], statuses=values["statuses"], events=values["events"],
+                        task_ids=values["task_ids"])
+
+
 class ApiEventStream(StreamConsumer):
     """The key's tenant's task changes (every tenant's with an operator's ``all=true``)."""
 
     raw = ""
     key: keys.VerifiedKey | None = None
     tenant_id: int | None = None
+    filter = ChangeFilter()
 
     async def authorize(self) -> tuple[keys.VerifiedKey, int | None]:
         """Note the key and the scope read (tenant id, or None for all); return the key and Last-Event-ID
@@ -74,6 +116,7 @@ class ApiEventStream(StreamConsumer):
             raise Problem(401, "An API key is required.", headers=UNAUTHORIZED)
         self.raw, self.key = raw, key
         self.tenant_id = None if scope.all_tenants(query.get("all"), key) else key.tenant_id
+        self.filter = change_filter(query)
         return key, last_event_id(headers, query)
 
     async def still_allowed(self) -> bool:
@@ -94,7 +137,7 @@ class ApiEventStream(StreamConsumer):
         try:
             key, last = await self.authorize()
         except Problem as exc:
-            await self.refuse(exc.status_code, str(exc.detail), kind=exc.kind, headers=exc.headers)
+            await self.refuse(exc.status_code, str(exc.detail), kind=exc.kind, headers=exc.headers, extra=exc.extra)
             return
         conf = streams_conf()
         if not await self.take_slots((
@@ -118,12 +161,13 @@ class ApiEventStream(StreamConsumer):
             while True:
                 wake = min(next_beat, self.next_checkpoint)
                 items = await feed.get(timeout=max(0.0, wake - time.monotonic()))
-                out = b"".join(message("tasks", row.data, id=at) for at, row in items)
+                sending = [(at, data) for at, row in items if (data := self.filter.data(row)) is not None]
+                out = b"".join(message("tasks", data, id=at) for at, data in sending)
                 # After the rows before it, in the same write: the client never holds an id past a gap unreset.
                 reset = feed.take_reset()
                 if out or reset:
                     await self.write(out + reset_message(reset))
-                    sent = reset.id if reset else items[-1][0]
+                    sent = reset.id if reset else sending[-1][0]
                 if not await self.checkpoint():
                     return  # the reconnect gets its 401 or 403
                 if time.monotonic() >= next_beat:

@@ -66,6 +66,8 @@ class Feed:
             problem = Reason.TOO_FAR_BEHIND  # checked first: no query at all for it
         elif last_event_id is not None:
             problem = await database_sync_to_async(resume_problem)(last_event_id, joined.horizon)
+        if problem is Reason.AHEAD:
+            self.position = 0  # the client's id is not ours: the stream's ids go on from the hub's
         if problem is not None:
             logger.info("event stream: cannot resume from %d (%s); resetting the client", last_event_id,
                         problem.value)

@@ -14,7 +14,8 @@ from typing import Any
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from ..models import Event
+from ..lifecycle import Event as EventName
+from ..models import Event, Task
 from .reset import Reason
 
 
@@ -49,8 +50,32 @@ class Start:
 _COLUMNS = ("id", "tenant_id", "tenant__slug", "changes")
 
 
+#: The change that carries the task's ``result`` (read once per batch of rows, for every client).
+COMPLETED = EventName.COMPLETED.value
+
+
 def _rows(qs: Any) -> list[EventRow]:
-    return [EventRow.build(*values) for values in qs.values_list(*_COLUMNS)]
+    values = list(qs.values_list(*_COLUMNS))
+    results = _results({c.get("task") for *_, changes in values if isinstance(changes, list) for c in changes
+                        if isinstance(c, dict) and c.get("event") == COMPLETED})
+    if results:
+        values = [(*head, [_with_result(c, results) for c in changes] if isinstance(changes, list) else changes)
+                  for *head, changes in values]
+    return [EventRow.build(*v) for v in values]
+
+
+def _results(ids: set[Any]) -> dict[int, Any]:
+    """The results of the tasks completed in a batch of rows: one primary-key query (none without any)."""
+    wanted = [i for i in ids if isinstance(i, int)]
+    return dict(Task.objects.filter(pk__in=wanted).values_list("pk", "result")) if wanted else {}
+
+
+def _with_result(change: Any, results: dict[int, Any]) -> Any:
+    if not isinstance(change, dict) or change.get("event") != COMPLETED:
+        return change
+    # A task pruned since (retention) has none to give: null, as for a handler that returned nothing.
+    task = change.get("task")
+    return {**change, "result": results.get(task) if isinstance(task, int) else None}
 
 
 def gap_condition(top: int, ranges: list[tuple[int, int]]) -> Q:
@@ -105,11 +130,16 @@ def fetch_start(gap_seconds: float, span: int) -> Start:
 def resume_problem(last_event_id: int, horizon: int) -> Reason | None:
     """Why a reconnect from ``last_event_id`` cannot be replayed without a hole, or None if it can.
 
-    A missing id between the client's and the oldest row kept may have been pruned. ``horizon``
+    An id beyond the newest row is not one a stream of this outbox sent (a restored or replaced
+    database). A missing id between the client's and the oldest row kept may have been pruned. ``horizon``
     is the hub's: the highest id it gave up or never tracked; a missing id between the client's
     and it may have been skipped. If none is missing, nothing was.
     """
-    oldest = Event.objects.aggregate(oldest=Min("id"))["oldest"]
+    bounds = Event.objects.aggregate(oldest=Min("id"), newest=Max("id"))
+    oldest, newest = bounds["oldest"], bounds["newest"]
+    # Every id a stream sends is one of a row it read (or below): beyond the newest row, it is not ours.
+    if last_event_id > (newest or 0):
+        return Reason.AHEAD
     if oldest is not None and last_event_id < oldest - 1:
         return Reason.RETENTION
     if last_event_id < horizon:

@@ -24,6 +24,9 @@ class Reason(StrEnum):
     UNVERIFIED = "unverified"
     #: The Last-Event-ID is more than ``SSE_MAX_REPLAY_EVENTS`` behind: reloading costs less than replaying.
     TOO_FAR_BEHIND = "too_far_behind"
+    #: The Last-Event-ID is beyond the newest event: not this outbox's (a restore, a reset database, another
+    #: deployment). Without the reset the stream would wait, silent, for ids that come only much later.
+    AHEAD = "ahead"
 
 
 DETAILS = {
@@ -33,6 +36,7 @@ DETAILS = {
     Reason.RETENTION: "Last-Event-ID is older than the oldest event kept; the missed events were pruned.",
     Reason.UNVERIFIED: "Some events between Last-Event-ID and now could not be verified as delivered.",
     Reason.TOO_FAR_BEHIND: "Last-Event-ID is further behind than the stream replays; reload instead.",
+    Reason.AHEAD: "Last-Event-ID is beyond the newest event; it is not one of this server's ids.",
 }
 
 

@@ -1,6 +1,5 @@
 """Tasks: submit (one or a batch), list, read, cancel, retry."""
 
-import math
 from typing import Any
 
 from django.db import transaction
@@ -13,27 +12,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ...conf import conf
-from ...lifecycle import Action
+from ...lifecycle import FINISHED, Action
 from ...models import Task
-from ...services import admission, control, idempotency, listing, scan, why
+from ...services import admission, control, idempotency, listing, why
 from ...services.enqueue import build_many, build_task, find_holder, find_holders, find_replay, save_many, save_task
-from .. import budget, representation, scope
+from .. import budget, representation, scope, wait
 from ..conf import api_conf
 from ..errors import Problem, problem_responses
 from ..params import StrictQuery
-from ..reads import charge
 from ..serializers import (
     BatchCreatedSerializer,
     TaskBatchSerializer,
     TaskCreateSerializer,
     TaskDetailSerializer,
-    TaskListSerializer,
     TaskSerializer,
     TaskSubmittedSerializer,
     WhySerializer,
 )
-from . import submitting
-from .paging import FILTER_PARAMS, LIST_PARAMS, SORT_FIELDS, TASK_PAGING, choice, decode_cursor, encode_cursor
+from . import reading, submitting
+from .paging import FILTER_PARAMS, LIST_PARAMS, TASK_PAGING
 
 LIST_ERRORS = problem_responses(400, 401, 403, 429, 503)
 ONE_ERRORS = problem_responses(400, 401, 403, 404)
@@ -47,59 +44,13 @@ class TaskListCreateView(StrictQuery, GenericAPIView[Task]):
     def get_queryset(self) -> Any:
         return scope.tasks(self.request).select_related("tenant")
 
-    @extend_schema(operation_id="tasks_list", parameters=[*LIST_PARAMS, *FILTER_PARAMS], filters=False,
-                   responses={200: TaskListSerializer, **LIST_ERRORS})
+    extra_query_params = ("ids", "expand")
+
+    @extend_schema(operation_id="tasks_list",
+                   parameters=[*LIST_PARAMS, *FILTER_PARAMS, reading.IDS_PARAM, reading.EXPAND_PARAM], filters=False,
+                   responses={200: reading.TaskPageSerializer, **LIST_ERRORS})
     def get(self, request: Request) -> Response:
-        base = self.get_queryset()
-        qs = self.filter_queryset(base)
-        page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
-        order = choice(request, "order", ["asc", "desc"], "desc")
-        if "cursor" in request.query_params:
-            return self._cursor_page(base, qs, request.query_params["cursor"], page_size, order)
-        sort_by = SORT_FIELDS[choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
-        page = scope.query_int(request, "page", 1, low=1, high=10_000_000)
-        if page * page_size > listing.MAX_OFFSET_ROWS:
-            # An OFFSET reads and throws away every row before the page: deep pages walk the keyset instead.
-            raise ValidationError({"page": f"page × page_size may be at most {listing.MAX_OFFSET_ROWS}; "
-                                           "use cursor pages (cursor=) to go deeper"})
-        headers = charge(request, api_conf().LIST_READ_COST)
-        descending = order == "desc"
-        offset = (page - 1) * page_size
-        if self._served(sort_by):
-            prefix = "-" if descending else ""
-            qs = qs.order_by(f"{prefix}{sort_by}", f"{prefix}id")
-            # Exact up to the cap, never a scan of millions: beyond it, use cursor pages.
-            total, more = listing.bounded_count(qs, listing.COUNT_CAP)
-            rows = list(qs[offset: offset + page_size])
-        else:
-            rows, total, more = scan.page(base, qs, sort=sort_by, descending=descending, offset=offset,
-                                          size=page_size)
-        return Response({
-            "data": [representation.task(t) for t in rows],
-            "total": total,
-            "total_exact": not more,
-            "page": page,
-            "page_size": page_size,
-            "total_pages": math.ceil(total / page_size) if total else 0,
-        }, headers=headers)
-
-    def _served(self, order: str) -> bool:
-        """Whether an index serves this request's filters in ``order`` (else it is windowed)."""
-        params = self.request.query_params
-        active = {name for name in listing.TaskFilter.base_filters if str(params.get(name, "")).strip()}
-        return scan.served(active, order, one_tenant=scope.tenant_ids(self.request) is not None)
-
-    def _cursor_page(self, base: Any, qs: Any, raw: str, page_size: int, order: str) -> Response:
-        decoded = decode_cursor(raw)
-        last_id, order = decoded if decoded is not None else (None, order)
-        headers = charge(self.request, api_conf().LIST_READ_COST)
-        descending = order == "desc"
-        rows, next_id = scan.keyset(base, qs, size=page_size, after=last_id, descending=descending)
-        return Response({
-            "data": [representation.task(t) for t in rows],
-            "page_size": page_size,
-            "next_cursor": None if next_id is None else encode_cursor(next_id, order),
-        }, headers=headers)
+        return reading.list_tasks(self, request)
 
     @extend_schema(
         operation_id="tasks_create",
@@ -215,12 +166,20 @@ class TaskBatchView(StrictQuery, APIView):
 
 
 class TaskDetailView(StrictQuery, APIView):
-    extra_query_params = ("all",)
-    @extend_schema(operation_id="tasks_retrieve", parameters=[LIST_PARAMS[-1]],
+    extra_query_params = ("all", "wait")
+
+    @extend_schema(operation_id="tasks_retrieve",
+                   parameters=[LIST_PARAMS[-1], reading.WAIT_PARAM, reading.FINISHED_HEADER],
                    responses={200: TaskDetailSerializer, **ONE_ERRORS})
     def get(self, request: Request, pk: int) -> Response:
+        # ?wait= waited on the event loop before this view (jobs.api.wait); here it is only checked.
+        try:
+            waited = wait.parse_wait(request.query_params.get("wait"))
+        except wait.BadWait as exc:
+            raise ValidationError({"wait": str(exc)}) from None
         task = scope.tasks(request).select_related("tenant").get(pk=pk)
-        return Response(representation.detail(task))
+        headers = None if waited is None else {"Task-Finished": "true" if task.status in FINISHED else "false"}
+        return Response(representation.detail(task), headers=headers)
 
 
 class TaskWhyView(StrictQuery, APIView):

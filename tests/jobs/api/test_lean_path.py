@@ -150,8 +150,10 @@ def test_the_api_answers_with_the_plain_responses(api: Caller) -> None:
     assert (duplicate.status_code, duplicate.json()) == (200, _rendered({**TaskSerializer(row).data,
                                                                            "duplicate": True}))
     assert api.get(f"/api/tasks/{row.pk}").json() == _rendered(TaskDetailSerializer(row).data)
+    full = _rendered(TaskSerializer(row).data)
     listed = api.get("/api/tasks").json()["data"]
-    assert listed == [_rendered(TaskSerializer(row).data)]
+    assert listed == [{k: v for k, v in full.items() if k not in ("payload", "result")}], "list rows are lean"
+    assert api.get("/api/tasks", {"expand": "payload,result"}).json()["data"] == [full]
     cancelled = api.post(f"/api/tasks/{row.pk}/cancel")
     row.refresh_from_db()
     assert cancelled.json() == _rendered(TaskSerializer(row).data) and row.status == Status.CANCELLED
