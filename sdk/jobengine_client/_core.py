@@ -43,7 +43,7 @@ class Call[T]:
     replayable: bool = True
 
     def send_args(self, default_timeout: httpx.Timeout) -> dict[str, Any]:
-        timeout = default_timeout if self.timeout is None else httpx.Timeout(default_timeout, read=self.timeout)
+        timeout = default_timeout if self.timeout is None else with_read(default_timeout, self.timeout)
         args: dict[str, Any] = {"params": dict(self.params), "timeout": timeout}
         if self.json is not None:
             args["json"] = self.json
@@ -83,6 +83,11 @@ class RetryPolicy:
         if isinstance(exc, NOT_SENT) or replayable:
             return self.backoff_delay(attempt)
         return None
+
+
+def with_read(timeout: httpx.Timeout, read: float) -> httpx.Timeout:
+    """``timeout`` with another read timeout (a long poll, a stream between heartbeats)."""
+    return httpx.Timeout(connect=timeout.connect, read=read, write=timeout.write, pool=timeout.pool)
 
 
 def retry_after(headers: httpx.Headers, body: Mapping[str, Any] | None) -> float | None:

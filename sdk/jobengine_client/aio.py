@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from . import operations as ops
-from ._core import Call, RetryPolicy, http_settings
+from ._core import Call, RetryPolicy, http_settings, with_read
 from .events import PATH, EventStream
 from .models import BatchCreated, Event, Task, TaskDetail, TaskPage, TaskSubmitted
 
@@ -89,7 +89,7 @@ class AsyncClient:
         ``read_timeout`` (seconds without a byte, heartbeats included) counts the connection as dropped.
         """
         stream = EventStream(last_event_id, all, max_reconnects)
-        timeout = httpx.Timeout(self._timeout, read=read_timeout)
+        timeout = with_read(self._timeout, read_timeout)
         while True:
             error: Exception | None = None
             try:

@@ -48,6 +48,8 @@ class Relay:
 
     def close(self) -> None:
         self.release()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone would not
         self.listener.close()
         self.drop_all()
 
