@@ -18,7 +18,8 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_wait_returns_the_finished_task_or_raises_at_the_timeout(client: Client, workers) -> None:
+def test_wait_returns_the_finished_task_or_raises_at_the_timeout(client: Client, live: Live, relay: Relay,
+                                                                 workers) -> None:
     workers.start("--processes", "1", "--threads", "2")
     done = client.wait(client.submit("noop")["id"], timeout=120)
     assert done["status"] == "completed" and done["finished_at"] is not None
@@ -26,9 +27,10 @@ def test_wait_returns_the_finished_task_or_raises_at_the_timeout(client: Client,
     assert failed["status"] == "failed" and failed["errors"][0]["message"] == "sdk"
 
     later = client.submit("noop", delay_seconds=3600)
-    with pytest.raises(WaitTimeout) as out:
-        client.wait(later["id"], timeout=1.5, poll=0.2)
+    with Client(relay.url, live.raw_key) as through, pytest.raises(WaitTimeout) as out:
+        through.wait(later["id"], timeout=2.5, poll=0.2)
     assert out.value.task["id"] == later["id"] and out.value.task["status"] == "scheduled"
+    assert relay.requests[0].startswith(f"GET /api/tasks/{later['id']}?wait=".encode()), "read as a long poll"
 
 
 class Consumer:
