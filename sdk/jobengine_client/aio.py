@@ -82,13 +82,15 @@ class AsyncClient:
 
     # -- events ---------------------------------------------------------------------------------------------
     async def events(self, *, last_event_id: int | None = None, all: bool = False,
-                     max_reconnects: int | None = None, read_timeout: float = 60.0) -> AsyncIterator[Event]:
+                     max_reconnects: int | None = None, read_timeout: float = 60.0,
+                     **filters: Any) -> AsyncIterator[Event]:
         """The tenant's task changes as they happen, reconnecting (from the last id seen) when a connection
         drops; a change is handed over once. On an event with ``is_reset``, reload what you show.
 
-        ``read_timeout`` (seconds without a byte, heartbeats included) counts the connection as dropped.
+        ``read_timeout`` (seconds without a byte, heartbeats included) counts the connection as dropped;
+        ``filters`` are sent as the stream's query parameters (the server's filters, docs/API.md).
         """
-        stream = EventStream(last_event_id, all, max_reconnects)
+        stream = EventStream(last_event_id, all, max_reconnects, filters)
         timeout = with_read(self._timeout, read_timeout)
         while True:
             error: Exception | None = None

@@ -10,11 +10,12 @@ stream carries on live from the reset's id.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
-from ._core import RetryPolicy
+from ._core import RetryPolicy, query
 from .errors import StreamLost, error_for
 from .models import Event
 
@@ -28,9 +29,10 @@ SEEN = 10_000
 class EventStream:
     """The state of one logical stream across its connections."""
 
-    def __init__(self, last_event_id: int | None, all: bool, max_reconnects: int | None) -> None:
+    def __init__(self, last_event_id: int | None, all: bool, max_reconnects: int | None,
+                 filters: Mapping[str, Any] | None = None) -> None:
         self.last_event_id = last_event_id
-        self.all = all
+        self.params = query({"all": all or None, **(filters or {})})
         self.max_reconnects = max_reconnects
         self.failures = 0  # consecutive connections that delivered nothing
         self.retry_ms: int | None = None  # the server's ``retry:``, a reconnect's minimum pause
@@ -45,7 +47,7 @@ class EventStream:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         if self.last_event_id is not None:
             headers["Last-Event-ID"] = str(self.last_event_id)
-        return {"headers": headers, "params": {"all": "true"} if self.all else {}}
+        return {"headers": headers, "params": self.params}
 
     def connected(self) -> None:
         """A new connection: a message cut off by the previous one's end is dropped, never half-delivered."""

@@ -30,6 +30,8 @@ def test_a_change_replayed_after_a_reconnect_is_handed_over_once() -> None:
     s = EventStream(10, all=True, max_reconnects=None)
     assert s.request_args() == {"headers": {"Accept": "text/event-stream", "Cache-Control": "no-cache",
                                             "Last-Event-ID": "10"}, "params": {"all": "true"}}
+    filtered = EventStream(None, all=False, max_reconnects=0, filters={"type": ["a", "b"], "task": None})
+    assert filtered.request_args()["params"] == {"type": "a,b"}, "filters are query parameters (None: not sent)"
     assert [e.seq for e in feed(s, tasks(11) + tasks(13))] == [11, 13]
     s.connected()
     # A late commit (12) arrives with the replay of 13: 13 is not handed over twice.
