@@ -69,6 +69,7 @@ def counters_context(tenant_ids: list[int] | None = None, links: dict[str, str] 
     """The counters (of ``tenant_ids``, else every tenant); ``links``: filters every counter's link adds."""
     links = links or {}
     ov = analytics.overview(tenant_ids)
+    win = ov["window"]  # averages and p95s over the same hour, never an all-time average beside a recent p95
     minute = analytics.throughput(tenant_ids, window=60, bucket=60)
     per_minute = sum(p["completed"] for p in minute)
     failed_minute = sum(p["failed"] for p in minute)
@@ -89,12 +90,17 @@ def counters_context(tenant_ids: list[int] | None = None, links: dict[str, str] 
     items += [
         {"key": "throughput", "label": "Throughput", "value": f"{formatting.number(per_minute)}/min",
          "raw": per_minute, "hint": f"completed in the last minute ({formatting.number(failed_minute)} failed)"},
-        {"key": "failure_rate", "label": "Failure rate", "value": formatting.percent(ov["failure_rate"]),
-         "raw": ov["failure_rate"], "hint": "dead-lettered / finished"},
-        {"key": "queue_wait", "label": "Avg queue wait", "value": formatting.duration_ms(ov["avg_queue_wait_ms"]),
-         "raw": ov["avg_queue_wait_ms"], "hint": f"p95 {formatting.duration_ms(ov['p95_queue_wait_ms'])}"},
-        {"key": "execution", "label": "Avg execution", "value": formatting.duration_ms(ov["avg_execution_ms"]),
-         "raw": ov["avg_execution_ms"], "hint": f"p95 {formatting.duration_ms(ov['p95_execution_ms'])}"},
+        {"key": "failure_rate", "label": "Dead-letter rate", "value": formatting.percent(ov["failure_rate"]),
+         "raw": ov["failure_rate"], "hint": "dead-lettered / finished, all time"},
+        {"key": "attempt_failure_rate", "label": "Failed attempts",
+         "value": formatting.percent(win["attempt_failure_rate"]), "raw": win["attempt_failure_rate"],
+         "hint": f"last hour: {formatting.number(win['failed_attempts'])} of "
+                 f"{formatting.number(win['attempts'])} runs"},
+        {"key": "queue_wait", "label": "Avg queue wait", "value": formatting.duration_ms(win["avg_queue_wait_ms"]),
+         "raw": win["avg_queue_wait_ms"],
+         "hint": f"last hour, from when due · p95 {formatting.duration_ms(win['p95_queue_wait_ms'])}"},
+        {"key": "execution", "label": "Avg execution", "value": formatting.duration_ms(win["avg_execution_ms"]),
+         "raw": win["avg_execution_ms"], "hint": f"last hour · p95 {formatting.duration_ms(win['p95_execution_ms'])}"},
     ]
     waiting = sum(by_status[s] for s in WAITING)
     # Only when something waits: the tally is one count per reason over the waiting statuses.

@@ -29,6 +29,10 @@ class PayloadTooLarge(InvalidTask):
     """The payload is over ``JOBS['MAX_PAYLOAD_BYTES']``."""
 
 
+class BatchTooLarge(InvalidBatch, PayloadTooLarge):
+    """Every invalid item of a batch is a payload over the limit: the same 413 as one such task alone."""
+
+
 class InvalidResource(ValueError):
     """A resource definition the engine refuses (``resource set``, the admin); ``field`` names the input."""
 

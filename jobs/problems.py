@@ -35,6 +35,8 @@ KINDS: dict[str, tuple[int, str]] = {
     "invalid-state": (409, "The resource is not in a state that allows this (current_status says which)."),
     "idempotency-mismatch": (409, "An idempotency key was reused with a different body."),
     "payload-too-large": (413, "A payload or the body is over its limit (limit names it)."),
+    "over-rate-limit": (413, "The request costs more than the tenant's whole rate-limit window: no wait admits it "
+                             "(limit, window and cost name it); send fewer tasks per request."),
     "unsupported-media-type": (415, "The body is not application/json."),
     "rate-limited": (429, "Over the rate limit; retry after retry_after seconds."),
     "admission": (429, "The tenant's backlog is over a cap (cap names it)."),

@@ -18,7 +18,7 @@ from tenants.models import Tenant
 from . import bounds, clock, instances, unique
 from .bounds import MAX_DELAY_SECONDS, MAX_LOST, MAX_RETRIES, MAX_TIMEOUT_SECONDS, Allowance
 from .conf import conf
-from .exceptions import InvalidBatch, InvalidTask, PayloadTooLarge
+from .exceptions import BatchTooLarge, InvalidBatch, InvalidTask, PayloadTooLarge
 from .lifecycle import Status
 from .models import Task
 from .registry import TaskType, registry
@@ -270,6 +270,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
     tasks: list[Task] = []
     errors: list[tuple[int, str, str]] = []
     seen_keys: set[str] = set()
+    too_large = 0
     for index, spec in enumerate(specs):
         if not isinstance(spec, Mapping):
             errors.append((index, "task", "must be an object"))
@@ -278,6 +279,7 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
             task = make(shapes(spec))
         except InvalidTask as exc:
             errors.append((index, exc.field, exc.message))
+            too_large += isinstance(exc, PayloadTooLarge)
             continue
         if task.idempotency_key:
             if task.idempotency_key in seen_keys:
@@ -285,5 +287,6 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
             seen_keys.add(task.idempotency_key)
         tasks.append(task)
     if errors:
-        raise InvalidBatch(errors)
+        # Only payloads over the limit: the 413 a single such task gets, not a 400 (one limit, one status).
+        raise BatchTooLarge(errors) if too_large == len(errors) else InvalidBatch(errors)
     return tasks

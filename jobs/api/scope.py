@@ -15,7 +15,7 @@ from tenants.models import Tenant
 from ..bounds import Allowance
 from ..models import Task, TaskQuerySet
 from ..services import charging, listing
-from .errors import Problem
+from .errors import Problem, invalid
 
 TRUE = {"1", "true", "yes"}
 
@@ -32,7 +32,7 @@ def all_tenants(raw: str | None, key: VerifiedKey) -> bool:
     if raw is None or raw.lower() in {"0", "false", "no", ""}:
         return False
     if raw.lower() not in TRUE:
-        raise Problem(400, "all: must be true or false", kind="validation")
+        raise invalid("all", "must be true or false")
     if not key.is_operator:
         raise Problem(403, "Only operator keys may read every tenant (all=true).", kind="operator-only")
     return True
@@ -145,7 +145,7 @@ def check_body_size(request: Request, limit: int) -> None:
     try:
         length = int(raw)
     except ValueError:
-        raise Problem(400, "Content-Length: not a number", kind="validation") from None
+        raise invalid("Content-Length", "not a number") from None
     if length > limit:
         raise Problem(413, f"The request body is {length} bytes; the limit is {limit}.", kind="payload-too-large",
                       extra={"limit": limit})

@@ -1,7 +1,7 @@
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from .views import analytics, audit, bulk, demo, pauses, schedules, system, tasks, tenants, webhooks
+from .views.docs import DocsView, SchemaView
 
 urlpatterns = [
     path("tasks", tasks.TaskListCreateView.as_view(), name="api-tasks"),
@@ -30,7 +30,7 @@ urlpatterns = [
     path("health/ready", system.ReadyView.as_view(), name="api-ready"),
     path("demo/seed", demo.DemoSeedView.as_view(), name="api-demo-seed"),
     path("demo/clear", demo.DemoClearView.as_view(), name="api-demo-clear"),
-    path("schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema", authentication_classes=[],
-                                                 permission_classes=[]), name="api-docs"),
+    path("schema/", SchemaView.as_view(authentication_classes=[], permission_classes=[]), name="api-schema"),
+    path("docs/", DocsView.as_view(url_name="api-schema", authentication_classes=[], permission_classes=[]),
+         name="api-docs"),
 ]

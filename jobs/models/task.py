@@ -17,7 +17,8 @@ from django.utils import timezone
 from tenants.models import Tenant
 
 from ..conf import EngineConf
-from ..lifecycle import FINISHED, Status
+from ..lifecycle import FINISHED, WAITING, Status
+from .stats import queue_wait
 
 
 class TaskQuerySet(models.QuerySet["Task"]):
@@ -181,7 +182,9 @@ class Task(models.Model):
 
     @property
     def queue_wait(self) -> timedelta | None:
-        return self.started_at - self.created_at if self.started_at else None
+        """The current or last run's wait from when its attempt was due (``stats.queue_wait``); None
+        while the task waits again (during a retry's back-off the last start's due time is gone)."""
+        return None if self.status in WAITING else queue_wait(self.created_at, self.run_at, self.started_at)
 
     @property
     def execution_time(self) -> timedelta | None:

@@ -36,6 +36,7 @@ class WorkerProcess(models.Model):
     objects = WorkerProcessQuerySet.as_manager()
 
     class Meta:
+        verbose_name_plural = "worker processes"  # not Django's "worker processs"
         indexes = [models.Index(fields=["last_heartbeat"], name="workerprocess_heartbeat_idx")]
 
     def __str__(self) -> str:

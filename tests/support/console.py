@@ -16,7 +16,7 @@ OPERATOR_PERMS = [*VIEW_PERMS, "jobs.change_task", "tenants.change_tenant", "ten
 HTMX = {"HX-Request": "true"}
 
 PAGES = ["/", "/queues/", "/tasks/", "/dead-letter/", "/analytics/", "/types/", "/tenants/", "/live/counters/",
-         "/live/workers/", "/live/feed/", "/live/chart/", "/live/queues/", "/limits/", "/live/limits/"]
+         "/live/workers/", "/live/health/", "/live/feed/", "/live/chart/", "/live/queues/", "/limits/", "/live/limits/"]
 
 PASSWORD = "console-test-pw"  # noqa: S105 — a throwaway test account
 

@@ -37,6 +37,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
                          "timezone": "Europe/Paris"},
     "schedules_update": {"enabled": False},
     "tenants_update": {"max_running": 20, "weight": 2},
+    "webhooks_create": {"url": "https://example.com/hooks/jobs", "events": ["task.completed", "task.failed"]},
 }
 
 

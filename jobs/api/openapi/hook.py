@@ -20,6 +20,11 @@ def _stream_operation() -> dict[str, Any]:
              "description": "Resume after this watermark (the `Last-Event-ID` header works too)."},
             {"name": "Last-Event-ID", "in": "header", "schema": {"type": "integer"},
              "description": "Resume after this watermark."},
+            *({"name": name, "in": "query", "schema": {"type": "string"}, "description": text} for name, text in (
+                ("types", "Only changes of these task types (comma-separated)."),
+                ("statuses", "Only changes to these statuses (comma-separated)."),
+                ("events", "Only these change events (comma-separated: task.completed, …)."),
+                ("task_ids", "Only changes of these task ids (comma-separated)."))),
         ],
         "responses": {
             "200": {"description": "An endless `text/event-stream`: `tasks` and `reset` events, heartbeats.",
@@ -27,6 +32,8 @@ def _stream_operation() -> dict[str, Any]:
                         'id: 1841\nevent: tasks\ndata: {"seq": 1841, "tenant": "acme", "changes": [{"event": '
                         '"task.completed", "task": 42, "type": "send_email", "status": "completed", '
                         '"attempt": 1}]}\n\n')}}},
+            "400": {"description": "An unknown or invalid parameter (each named in `errors`).",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
             "401": {"description": "No valid API key."},
             "403": {"description": "`all=true` with a tenant key, or an inactive tenant."},
             "429": {"description": "Too many open streams for the key or tenant (`Retry-After`)."},

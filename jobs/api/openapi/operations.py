@@ -73,6 +73,15 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "workers": ("Tasks running now",
                 "The tenant's tasks in a worker slot now, oldest first; operators with `all=true` also get every "
                 "live worker process with its slots and clock skew."),
+    "webhooks_list": ("List webhook endpoints",
+                      "The tenant's endpoints (operators with `all=true`: every tenant's), never their secrets."),
+    "webhooks_create": (
+        "Create a webhook endpoint",
+        "Deliveries of the chosen events (`task.completed`, `task.failed`, `task.cancelled`, `task.retrying`) as "
+        "signed POSTs (`Webhook-Signature: t=…,v1=<HMAC-SHA256>`), retried with back-off. The answer holds the "
+        "signing `secret`, shown once. In production, private, loopback and link-local targets are refused."),
+    "webhooks_retrieve": ("Get a webhook endpoint", "The endpoint and its latest deliveries, each a task of its own."),
+    "webhooks_destroy": ("Delete a webhook endpoint", "Deliveries already queued end without being sent."),
     "events_stream": (
         "Live task events (Server-Sent Events)",
         "Every state change of the tenant's tasks as `tasks` events (`id:` is a watermark: reconnect with "

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from ...contrib.demo import SIMULATED_TYPES
 from ...models import Task, TaskStat, ThroughputBucket
+from ...models.stats import AttemptStat
 from ...services import audit
 from ...services.enqueue import enqueue_many
 from .. import scope
@@ -51,7 +52,7 @@ class DemoClearView(StrictQuery, APIView):
         ids = scope.tenant_ids(request)
         deleted = 0
         with transaction.atomic():
-            for model in (Task, TaskStat, ThroughputBucket):
+            for model in (Task, TaskStat, AttemptStat, ThroughputBucket):
                 qs = model.objects.all() if ids is None else model.objects.filter(tenant_id__in=ids)
                 n, _ = qs.delete()
                 deleted += n if model is Task else 0

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -98,8 +98,6 @@ class WebhookListView(StrictQuery, APIView):
         operation_id="webhooks_create", summary="Create a webhook endpoint; the answer holds its secret, once",
         request=WebhookCreateSerializer,
         responses={201: WebhookCreatedSerializer, **problem_responses(400, 401, 415)},
-        examples=[OpenApiExample("completions and failures", request_only=True, value={
-            "url": "https://example.com/hooks/jobs", "events": ["task.completed", "task.failed"]})],
     )
     def post(self, request: Request) -> Response:
         data = scope.body_fields(request, WebhookCreateSerializer, "not a field of a webhook")
@@ -119,12 +117,12 @@ class WebhookDetailView(StrictQuery, APIView):
     extra_query_params = ("all",)
 
     @extend_schema(operation_id="webhooks_retrieve", summary="Read a webhook endpoint and its latest deliveries",
-                   responses={200: WebhookDetailSerializer, **problem_responses(401, 404)})
+                   parameters=[ALL], responses={200: WebhookDetailSerializer, **problem_responses(401, 404)})
     def get(self, request: Request, pk: int) -> Response:
         return Response(_detail(_found(request, pk)))
 
     @extend_schema(operation_id="webhooks_destroy", summary="Delete a webhook endpoint (queued deliveries end unsent)",
-                   responses={204: None, **problem_responses(401, 404)})
+                   parameters=[ALL], responses={204: None, **problem_responses(401, 404)})
     def delete(self, request: Request, pk: int) -> Response:
         hook = _found(request, pk)
         with actor.acting(_as_key(request)):

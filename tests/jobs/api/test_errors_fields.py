@@ -33,7 +33,6 @@ def test_the_priority_limit_is_a_400_alone_and_in_a_batch(api: Caller) -> None:
     assert_problem(api.batch([{"type": "noop"}, {"type": "noop", "priority": 9}]), 400, "tasks[1].priority")
 
 
-@pytest.mark.xfail(strict=True, reason="jobs.spec: a batch item over MAX_PAYLOAD_BYTES is a plain invalid item (400)")
 def test_the_payload_limit_is_a_413_alone_and_in_a_batch(api: Caller) -> None:
     assert_problem(api.submit(payload=TOO_BIG), 413, "payload")
     assert_problem(api.batch([{"type": "noop"}, {"type": "noop", "payload": TOO_BIG}]), 413, "tasks[1].payload")

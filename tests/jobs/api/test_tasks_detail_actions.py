@@ -26,7 +26,7 @@ def test_detail_has_the_attempts_timeline_worker_and_durations(api: Caller) -> N
         {"attempt": 2, "at": finished.isoformat(), "type": "TimeoutError", "message": "slow", "worker": "host:2:bb"},
     ]
     task = make_task(api.tenant, "fail", status="failed", attempts=2, errors=errors, worker="host:2:bb",
-                     created_at=created, started_at=started, finished_at=finished, max_retries=1)
+                     created_at=created, run_at=created, started_at=started, finished_at=finished, max_retries=1)
     response = api.get(f"/api/tasks/{task.pk}")
     assert response.status_code == 200
     body = response.json()
@@ -162,3 +162,15 @@ def test_cancel_and_retry_keep_the_analytics_consistent(api: Caller) -> None:
     overview = api.get("/api/analytics").json()
     assert overview["by_status"]["cancelled"] == 0 and overview["by_status"]["pending"] == 1
     assert overview["total"] == 1
+
+
+def test_queue_wait_counts_from_when_the_attempt_was_due(api: Caller) -> None:
+    """A task delayed 10 minutes and picked up 56 ms after its run_at waited 56 ms, not 10 minutes;
+    one waiting out a retry's back-off has no current wait."""
+    due = timezone.now() - timedelta(seconds=5)
+    delayed = make_task(api.tenant, "noop", status="completed", created_at=due - timedelta(minutes=10), run_at=due,
+                        started_at=due + timedelta(milliseconds=56), finished_at=due + timedelta(seconds=1))
+    assert api.get(f"/api/tasks/{delayed.pk}").json()["queue_wait_ms"] == 56
+    retrying = make_task(api.tenant, "noop", status="scheduled", attempts=1, created_at=due, run_at=timezone.now()
+                         + timedelta(minutes=1), started_at=due + timedelta(seconds=1))
+    assert api.get(f"/api/tasks/{retrying.pk}").json()["queue_wait_ms"] is None
