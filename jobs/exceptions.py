@@ -1,6 +1,8 @@
 """Errors the engine raises to its callers, and the ones handlers raise to the engine."""
 
 import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class InvalidTask(ValueError):
@@ -27,6 +29,38 @@ class InvalidBatch(InvalidTask):
 
 class PayloadTooLarge(InvalidTask):
     """The payload is over ``JOBS['MAX_PAYLOAD_BYTES']``."""
+
+
+class InvalidFields(InvalidTask):
+    """Several fields of one spec are invalid: ``errors`` has each, the first being this exception's own."""
+
+    def __init__(self, errors: list[InvalidTask]) -> None:
+        super().__init__(errors[0].field, errors[0].message)
+        self.errors = errors
+
+
+def every_invalid_field[T](check: Callable[[Mapping[str, Any]], T], spec: Mapping[str, Any]) -> T:
+    """``check(spec)``, or raise every invalid field of ``spec`` at once.
+
+    The checks stop at the first refusal; on that (rare) path the refused field is left out, so
+    its default applies, and the rest is checked again, until it passes or the refusal names no
+    field of the spec (``type``, which the others depend on, ends it). One refusal is raised as
+    it is (a payload over the limit stays a 413); several as ``InvalidFields`` (a 400 naming each).
+    """
+    try:
+        return check(spec)
+    except InvalidTask as first:
+        errors = [first]
+    rest = dict(spec)
+    while errors[-1].field in rest and errors[-1].field != "type":
+        del rest[errors[-1].field]
+        try:
+            check(rest)
+        except InvalidTask as exc:
+            errors.append(exc)
+            continue
+        break
+    raise errors[0] if len(errors) == 1 else InvalidFields(errors)
 
 
 class BatchTooLarge(InvalidBatch, PayloadTooLarge):

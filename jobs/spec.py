@@ -18,7 +18,7 @@ from tenants.models import Tenant
 from . import bounds, clock, instances, unique
 from .bounds import MAX_DELAY_SECONDS, MAX_LOST, MAX_RETRIES, MAX_TIMEOUT_SECONDS, Allowance
 from .conf import conf
-from .exceptions import BatchTooLarge, InvalidBatch, InvalidTask, PayloadTooLarge
+from .exceptions import BatchTooLarge, InvalidBatch, InvalidFields, InvalidTask, PayloadTooLarge, every_invalid_field
 from .lifecycle import Status
 from .models import Task
 from .registry import TaskType, registry
@@ -94,7 +94,8 @@ def build_task(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime | None 
         # run_at and created_at are compared by every worker: on the database's clock.
         clock.refresh()
         now = clock.now()
-    return Task(tenant=tenant, **_fields(tenant, spec, now=now, public=public, allowance=allowance))
+    return Task(tenant=tenant, **every_invalid_field(
+        lambda s: _fields(tenant, s, now=now, public=public, allowance=allowance), spec))
 
 
 def _fields(tenant: Tenant, spec: Mapping[str, Any], *, now: datetime, public: bool,
@@ -266,7 +267,8 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
     if public and allowance is None:
         allowance = Allowance(tenant)
     make = instances.Maker(tenant)
-    shapes = instances.Shapes(lambda spec: _fields(tenant, spec, now=now, public=public, allowance=allowance))
+    shapes = instances.Shapes(lambda spec: every_invalid_field(
+        lambda s: _fields(tenant, s, now=now, public=public, allowance=allowance), spec))
     tasks: list[Task] = []
     errors: list[tuple[int, str, str]] = []
     seen_keys: set[str] = set()
@@ -278,8 +280,9 @@ def build_many(specs: Sequence[Any], *, tenant: Tenant, public: bool = False,
         try:
             task = make(shapes(spec))
         except InvalidTask as exc:
-            errors.append((index, exc.field, exc.message))
-            too_large += isinstance(exc, PayloadTooLarge)
+            each = exc.errors if isinstance(exc, InvalidFields) else [exc]
+            errors.extend((index, e.field, e.message) for e in each)
+            too_large += sum(isinstance(e, PayloadTooLarge) for e in each)
             continue
         if task.idempotency_key:
             if task.idempotency_key in seen_keys:

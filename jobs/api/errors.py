@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from ..exceptions import InvalidBatch, InvalidTask, InvalidTransition, PayloadTooLarge
+from ..exceptions import InvalidBatch, InvalidFields, InvalidTask, InvalidTransition, PayloadTooLarge
 from ..problems import CONTENT_TYPE, KINDS, PROBLEM_TYPE, TITLES, problem
 from ..services.listing import InvalidParam
 
@@ -59,6 +59,8 @@ def _flatten(detail: Any, path: str = "") -> list[dict[str, str]]:
 def _task_errors(exc: InvalidTask) -> list[dict[str, str]]:
     if isinstance(exc, InvalidBatch):
         return [{"field": f"tasks[{i}].{field}", "message": msg} for i, field, msg in exc.errors]
+    if isinstance(exc, InvalidFields):
+        return [{"field": e.field, "message": e.message} for e in exc.errors]
     return [{"field": exc.field, "message": exc.message}]
 
 

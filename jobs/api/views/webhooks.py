@@ -117,12 +117,12 @@ class WebhookDetailView(StrictQuery, APIView):
     extra_query_params = ("all",)
 
     @extend_schema(operation_id="webhooks_retrieve", summary="Read a webhook endpoint and its latest deliveries",
-                   parameters=[ALL], responses={200: WebhookDetailSerializer, **problem_responses(401, 404)})
+                   parameters=[ALL], responses={200: WebhookDetailSerializer, **problem_responses(400, 401, 403, 404)})
     def get(self, request: Request, pk: int) -> Response:
         return Response(_detail(_found(request, pk)))
 
     @extend_schema(operation_id="webhooks_destroy", summary="Delete a webhook endpoint (queued deliveries end unsent)",
-                   parameters=[ALL], responses={204: None, **problem_responses(401, 404)})
+                   parameters=[ALL], responses={204: None, **problem_responses(400, 401, 403, 404)})
     def delete(self, request: Request, pk: int) -> Response:
         hook = _found(request, pk)
         with actor.acting(_as_key(request)):

@@ -38,8 +38,18 @@ def test_the_payload_limit_is_a_413_alone_and_in_a_batch(api: Caller) -> None:
     assert_problem(api.batch([{"type": "noop"}, {"type": "noop", "payload": TOO_BIG}]), 413, "tasks[1].payload")
 
 
-@pytest.mark.xfail(strict=True, reason="jobs.spec stops at a spec's first invalid field")
 def test_every_invalid_field_of_one_task_is_listed(api: Caller) -> None:
     body = assert_problem(api.submit(priority=9, max_retries=-1, timeout_seconds=0), 400,
                           "priority", "max_retries", "timeout_seconds")
     assert len(body["errors"]) == 3
+
+
+def test_every_invalid_field_of_every_batch_item_is_listed(api: Caller) -> None:
+    body = assert_problem(api.batch([{"type": "noop"}, {"type": "noop", "priority": 0, "queue": 7},
+                                     {"type": "noop", "bogus": 1, "max_retries": "x"}]), 400,
+                          "tasks[1].priority", "tasks[1].queue", "tasks[2].bogus", "tasks[2].max_retries")
+    assert len(body["errors"]) == 4
+
+
+def test_a_payload_over_the_limit_beside_another_invalid_field_is_a_400_naming_both(api: Caller) -> None:
+    assert_problem(api.submit(payload=TOO_BIG, priority=9), 400, "payload", "priority")
