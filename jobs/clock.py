@@ -36,6 +36,11 @@ def now() -> datetime:
     return datetime.now(UTC) - timedelta(seconds=_skew or 0.0)
 
 
+def iso(moment: datetime) -> str:
+    """A date-time as every API answer writes it: ISO 8601 in UTC, ``Z`` for the offset."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def skew() -> float | None:
     """This host's clock minus the database's, seconds, as last measured (None before any ``sync()``)."""
     return _skew

@@ -24,7 +24,11 @@ def when(value: Any) -> str | None:
     if not value:
         return None
     if isinstance(value, str):
-        return value
+        # Stored as text (an error entry's ``at``): the same format as every other date-time.
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     moment: datetime = value
     moment = moment.astimezone(timezone.get_current_timezone()) if timezone.is_aware(moment) else (
         timezone.make_aware(moment))

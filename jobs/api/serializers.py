@@ -139,7 +139,7 @@ class TaskSubmittedSerializer(TaskSerializer):
 
 class TaskErrorSerializer(serializers.Serializer[Any]):
     attempt = serializers.IntegerField()
-    at = serializers.DateTimeField()
+    at = Moment()
     type = serializers.CharField()
     message = serializers.CharField(allow_blank=True)
     worker = serializers.CharField(allow_blank=True)

@@ -89,7 +89,7 @@ def window(tenant_ids: list[int] | None, seconds: int = WINDOW, now: datetime | 
     finished = n["completed"] + n["failed"] + n["cancelled"]
     execution, wait = recent_durations(tenant_ids, since=since)
     return {
-        "seconds": seconds, "since": since.isoformat(),
+        "seconds": seconds, "since": clock.iso(since),
         "completed": n["completed"], "failed": n["failed"], "cancelled": n["cancelled"], "finished": finished,
         "attempts": n["attempts"], "failed_attempts": n["failed_attempts"],
         "attempt_failure_rate": _rate(n["failed_attempts"], n["attempts"]),

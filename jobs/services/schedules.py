@@ -116,7 +116,7 @@ def run_now(name: str) -> ScheduleTick:
         Schedule.objects.filter(pk=schedule.pk).update(last_run_at=now)
         audit.record("schedule.run_now", target=_target(schedule), tenant=schedule.tenant,
                      ids=[tick.task_id] if tick.task_id else [],
-                     detail={"tick_at": now.isoformat(), "task": tick.task_id, "error": tick.error})
+                     detail={"tick_at": clock.iso(now), "task": tick.task_id, "error": tick.error})
     return tick
 
 
@@ -152,7 +152,7 @@ class ScheduleRow:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
+    return clock.iso(moment) if moment else None
 
 
 def expression(schedule: Schedule) -> str:

@@ -39,7 +39,7 @@ class Reason:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["eta"] = self.eta.isoformat() if self.eta else None
+        out["eta"] = clock.iso(self.eta) if self.eta else None
         return out
 
 
@@ -57,20 +57,20 @@ def _paused(pause: Pause) -> Reason:
     why = f": {pause.reason}" if pause.reason else ""
     return Reason("paused", f"Its {pause.kind} {pause.value!r} is paused{by} since {_ago(pause.created_at)}{why}.",
                   {"kind": pause.kind, "value": pause.value, "reason": pause.reason, "paused_by": pause.paused_by,
-                   "since": pause.created_at.isoformat()})
+                   "since": clock.iso(pause.created_at)})
 
 
 def _finished(task: Task) -> Reason:
     code = str(task.status)
     return Reason(code, f"It is {code} (at {_ago(task.finished_at)}): it waits for nothing.",
-                  {"finished_at": task.finished_at.isoformat() if task.finished_at else None})
+                  {"finished_at": clock.iso(task.finished_at) if task.finished_at else None})
 
 
 def _scheduled(task: Task, now: datetime) -> Reason:
     due = task.run_at
     if task.blocked_on == "resource":
         return Reason("rate_limit", f"Its resource {task.resource!r} had no token left: it is due again at "
-                      f"{_ago(due)}.", {"resource": task.resource, "next_token_at": due.isoformat()}, due)
+                      f"{_ago(due)}.", {"resource": task.resource, "next_token_at": clock.iso(due)}, due)
     if task.blocked_on == "snooze":
         what = f"Its handler snoozed it (×{task.snoozed})"
     elif task.attempts and task.errors:
@@ -78,7 +78,7 @@ def _scheduled(task: Task, now: datetime) -> Reason:
     else:
         what = "It was enqueued to run later"
     when = "now: the promoter moves it to the ready set within a moment" if due <= now else _ago(due)
-    return Reason("scheduled", f"{what}, at {when}.", {"run_at": due.isoformat(), "snoozed": task.snoozed}, due)
+    return Reason("scheduled", f"{what}, at {when}.", {"run_at": clock.iso(due), "snoozed": task.snoozed}, due)
 
 
 def _key(task: Task) -> Reason:
@@ -89,7 +89,7 @@ def _key(task: Task) -> Reason:
                   f"{len(holders)} of the {task.concurrency_limit} slot(s) of its concurrency key "
                   f"{task.concurrency_key!r} are taken; it starts when one of them ends.",
                   {"key": task.concurrency_key, "limit": task.concurrency_limit,
-                   "holders": [{**h, "started_at": h["started_at"].isoformat() if h["started_at"] else None}
+                   "holders": [{**h, "started_at": clock.iso(h["started_at"]) if h["started_at"] else None}
                                for h in holders]})
 
 
@@ -107,7 +107,7 @@ def explain(task: Task) -> Reason:
     if task.status == Status.RUNNING:
         return Reason("running", f"It is running on {task.worker} since {_ago(task.started_at)} "
                       f"(attempt {task.attempts}).", {"worker": task.worker, "lease_expires_at":
-                                                      task.lease_expires_at.isoformat() if task.lease_expires_at
+                                                      clock.iso(task.lease_expires_at) if task.lease_expires_at
                                                       else None})
     if task.status == Status.SCHEDULED:
         return _scheduled(task, now)
@@ -136,7 +136,7 @@ def explain(task: Task) -> Reason:
         if available <= 0:
             return Reason("rate_limit", f"Its resource {task.resource!r} has no start left in its window; the next "
                           f"one frees at {_ago(next_at)}.", {"resource": task.resource,
-                                                            "next_token_at": next_at.isoformat() if next_at else None},
+                                                            "next_token_at": clock.iso(next_at) if next_at else None},
                           next_at)
     serving = _serving(task, now)
     if not serving:

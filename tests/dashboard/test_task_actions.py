@@ -64,6 +64,8 @@ def test_task_detail(viewer: Any, tenant: Tenant) -> None:
     task = add_task(
         tenant, "send_email", status=Status.COMPLETED, attempts=3, payload={"to": "a@example.com"},
         result={"delivered": True}, worker="host-b:7:w", created_at=finished - timedelta(milliseconds=1750),
+        # The third attempt came due after its back-off, 150 ms before it started: that is its wait.
+        run_at=finished - timedelta(milliseconds=400),
         started_at=finished - timedelta(milliseconds=250), finished_at=finished,
         errors=[error_entry(1, "SMTPError", "mailbox <full>", worker="host-a:100:w"),
                 error_entry(2, "TimeoutError", "took too long", worker="host-c:5:w")],
@@ -75,7 +77,7 @@ def test_task_detail(viewer: Any, tenant: Tenant) -> None:
     assert "Attempt 1 failed" in body and "host-a:100:w" in body and "mailbox &lt;full&gt;" in body
     assert "Attempt 2 failed" in body and "host-c:5:w" in body and "TimeoutError" in body
     assert "Attempt 3 completed" in body and "host-b:7:w" in body
-    assert re.search(r'data-metric="queue-wait">1\.5 s<', body)
+    assert re.search(r'data-metric="queue-wait">150 ms<', body)
     assert re.search(r'data-metric="execution">250 ms<', body)
     assert "<details><summary>Traceback</summary>" in body
     panel = viewer.get(f"/tasks/{task.pk}/", headers={**HTMX, "HX-Target": "detail-panel"})
