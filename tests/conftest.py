@@ -79,6 +79,17 @@ def tenant(db: None) -> Any:
 
 
 @pytest.fixture
+def admin_client_(db: None) -> Any:
+    """A logged-in superuser of the Django admin."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    return client
+
+
+@pytest.fixture
 def other_tenant(db: None) -> Any:
     from tenants.models import Tenant
 

@@ -1,7 +1,6 @@
 """The Pause admin: adding pauses through the service (validated), deleting resumes (unblocks)."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from jobs.lifecycle import Status
@@ -11,14 +10,6 @@ from tenants.models import Tenant
 from tests.support.builders import add_task
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_() -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_adding_a_pause_goes_through_the_service(admin_client_: Client, tenant: Tenant) -> None:

@@ -3,20 +3,11 @@
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_() -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_admin_adds_a_tenant_with_the_default_cap_and_edits_it(admin_client_: Client, settings: Any) -> None:

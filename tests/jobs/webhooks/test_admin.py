@@ -3,21 +3,12 @@
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from jobs.models import AuditEntry, Webhook
 from jobs.services import webhooks
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_client_() -> Client:
-    user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_admin_shows_no_secret_and_adds_nothing(admin_client_: Client, tenant: Any) -> None:
