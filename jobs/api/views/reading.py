@@ -104,6 +104,10 @@ def list_tasks(view: Any, request: Request) -> Response:
     page_size = scope.query_int(request, "page_size", 20, low=1, high=100)
     order = choice(request, "order", ["asc", "desc"], "desc")
     if "cursor" in request.query_params:
+        if request.query_params.get("sort_by") not in (None, "", "id"):
+            # Cursor pages walk the primary key: another order would be silently ignored.
+            raise ValidationError({"sort_by": "cursor pages are in id order (order= sets the direction); "
+                                              "sort_by needs page-number pages"})
         return _cursor_page(request, base, qs, request.query_params["cursor"], page_size, order, expand)
     sort_by = SORT_FIELDS[choice(request, "sort_by", list(SORT_FIELDS), "created_at")]
     page = scope.query_int(request, "page", 1, low=1, high=10_000_000)

@@ -145,3 +145,10 @@ def test_worker_and_error_filters(api: Caller) -> None:
     assert ids_of(api.get("/api/tasks", {"error": "Quota"})) == [boom.pk]
     assert ids_of(api.get("/api/tasks", {"error": "no such text"})) == []
     assert_problem(api.get("/api/tasks", {"error": "x" * 201}), 400, "error")
+
+
+def test_cursor_pages_refuse_another_sort(api: Caller) -> None:
+    """Cursor pages walk ids: a sort_by they would ignore is a 400 naming it, not a silent id order."""
+    make_task(api.tenant, "noop", priority=1)
+    assert_problem(api.get("/api/tasks", {"cursor": "", "sort_by": "priority"}), 400, "sort_by")
+    assert api.get("/api/tasks", {"cursor": "", "sort_by": "id"}).status_code == 200
