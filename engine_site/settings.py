@@ -110,10 +110,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Near the top: compresses what every later middleware wrote; JSON only, never a secret (BREACH).
     "engine_site.compression.JsonGZipMiddleware",
-    # SECURE_CSP below, on every response.
-    "django.middleware.csp.ContentSecurityPolicyMiddleware",
-    # Static files (the console's CSS/JS, htmx from django-htmx, the API docs' assets).
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",  # SECURE_CSP below, on every response
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # the console's CSS/JS, htmx, the API docs' assets
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -122,10 +120,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # The rate-limit window's headers on every authenticated API answer that was not charged.
-    "jobs.api.budget.RateLimitHeaders",
-    # Last: turns a locked-out login into the lockout page.
-    "axes.middleware.AxesMiddleware",
+    "jobs.api.budget.RateLimitHeaders",  # the window's headers on authenticated API answers not charged
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out login into the lockout page
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -298,7 +294,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "jobs.api.openapi.document"],
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
+    "REDOC_DIST": "SIDECAR", "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "jobs.lifecycle.Status"},
 }
