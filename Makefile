@@ -40,11 +40,17 @@ lint: $(STAMP)
 ## The tests: lint (ruff, mypy, the import-linter layer contracts), then the suite against real MariaDB + Redis, then on the SQLite default.
 test: system-test setup lint test-mariadb test-sqlite
 
+# pytest-xdist: the suite mostly waits (worker processes, servers, leases running out), so four
+# processes share the two cores well; one file per process at a time (module fixtures start once,
+# e.g. the topology's three web and three worker instances). Each process starts its own servers.
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 test-mariadb: $(STAMP)
-	JOBS_TEST_DB=mariadb $(VENV)/bin/pytest $(PYTEST_ARGS)
+	JOBS_TEST_DB=mariadb $(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-sqlite: $(STAMP)
-	JOBS_TEST_DB=sqlite $(VENV)/bin/pytest -m "not mariadb" $(PYTEST_ARGS)
+	JOBS_TEST_DB=sqlite $(VENV)/bin/pytest $(XDIST) -m "not mariadb" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

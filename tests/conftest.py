@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest.nodeid import coerce_node_id  # an item's node id is this private NodeId since pytest 9
 from pytest_mysql import factories as mysql_factories
 from pytest_redis import factories as redis_factories
 
@@ -26,6 +27,11 @@ redis_proc = redis_factories.redis_proc()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        # Schemathesis gives every operation of one test the test's node id. pytest-xdist schedules
+        # by node id and would run one operation of the 34: give each its own (the item's name).
+        if item.nodeid.rpartition("::")[2] != item.name:
+            item._id = coerce_node_id(f"{item.nodeid.rpartition('::')[0]}::{item.name}")
     if BACKEND == "mariadb":
         return
     skip = pytest.mark.skip(reason="needs the real servers (row locks, Redis): covered by the MariaDB pass")
