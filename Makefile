@@ -40,10 +40,11 @@ lint: $(STAMP)
 ## The tests: lint (ruff, mypy, the import-linter layer contracts), then the suite against real MariaDB + Redis, then on the SQLite default.
 test: system-test setup lint test-mariadb test-sqlite
 
-# pytest-xdist: the suite mostly waits (worker processes, servers, leases running out), so four
+# pytest-xdist (TEST_WORKERS=4 make test): the suite mostly waits, so four
 # processes share the two cores well; one file per process at a time (module fixtures start once,
 # e.g. the topology's three web and three worker instances). Each process starts its own servers.
-TEST_WORKERS ?= 4
+# Off by default until the time-share fairness tests run apart: beside three others they miss by 7%.
+TEST_WORKERS ?= 0
 XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 test-mariadb: $(STAMP)
