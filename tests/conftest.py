@@ -30,8 +30,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         # Schemathesis gives every operation of one test the test's node id. pytest-xdist schedules
         # by node id and would run one operation of the 34: give each its own (the item's name).
-        if item.nodeid.rpartition("::")[2] != item.name:
-            item._id = coerce_node_id(f"{item.nodeid.rpartition('::')[0]}::{item.name}")
+        scope, _, last = item.nodeid.rpartition("::")
+        if last != item.name:
+            item._id = coerce_node_id(f"{scope}::{item.name}")
     if BACKEND == "mariadb":
         return
     skip = pytest.mark.skip(reason="needs the real servers (row locks, Redis): covered by the MariaDB pass")
